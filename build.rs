@@ -1,0 +1,38 @@
+//! Embeds the guest layers (`templates/`, `provision/`, `files/`) into the binary.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+fn main() {
+    let root = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
+    let mut files = Vec::new();
+    for top in ["templates", "provision", "files"] {
+        println!("cargo:rerun-if-changed={top}");
+        collect(&root, &root.join(top), &mut files);
+    }
+    files.sort();
+    let mut out = String::from(
+        "/// Every embedded file, by its path relative to the repository root.\npub(super) static FILES: &[(&str, &[u8])] = &[\n",
+    );
+    for rel in &files {
+        let abs = root.join(rel);
+        writeln!(out, "    ({rel:?}, include_bytes!({:?})),", abs.display().to_string()).unwrap();
+    }
+    out.push_str("];\n");
+    let dest = Path::new(&std::env::var("OUT_DIR").expect("cargo sets OUT_DIR")).join("embedded_layers.rs");
+    std::fs::write(dest, out).expect("OUT_DIR is writable");
+}
+
+fn collect(root: &Path, dir: &Path, out: &mut Vec<String>) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        println!("cargo:rerun-if-changed={}", path.display());
+        if path.is_dir() {
+            collect(root, &path, out);
+        } else {
+            let rel = path.strip_prefix(root).expect("walked from the root");
+            out.push(rel.to_string_lossy().replace('\\', "/"));
+        }
+    }
+}

@@ -1,0 +1,61 @@
+//! Content keys of chain prefixes: the name of a layer's folder and of a baked disk.
+
+use sha2::{Digest, Sha256};
+
+use crate::config::model::{Arch, VmType};
+use crate::layers::LayerDef;
+
+/// sha256 over everything in a chain prefix: machine's key format, the guest arch and vmType,
+/// then per layer its name, its template text and every file it names (length-prefixed, so no
+/// two different inputs hash alike). Paths on the host never enter the key.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ChainKey(String);
+
+const FORMAT: &str = "machine-chain-key/1";
+
+impl ChainKey {
+    pub fn seed(arch: Arch, vm_type: VmType) -> Self {
+        let mut h = Sha256::new();
+        field(&mut h, FORMAT.as_bytes());
+        field(&mut h, arch.as_str().as_bytes());
+        field(&mut h, vm_type.as_str().as_bytes());
+        Self(hex(&h.finalize()))
+    }
+
+    #[must_use]
+    pub fn extend(&self, layer: &LayerDef) -> Self {
+        let mut h = Sha256::new();
+        field(&mut h, self.0.as_bytes());
+        field(&mut h, layer.name.as_bytes());
+        field(&mut h, layer.text.as_bytes());
+        // A user profile's attached script changes the body but not the text.
+        field(&mut h, crate::yaml::to_string(&crate::yaml::Value::Mapping(layer.body.clone())).as_bytes());
+        for (path, bytes) in &layer.files {
+            field(&mut h, path.as_bytes());
+            field(&mut h, bytes);
+        }
+        Self(hex(&h.finalize()))
+    }
+
+    pub fn full(&self) -> &str {
+        &self.0
+    }
+
+    /// The first 16 hex digits: the folder name (64 bits is plenty for one user's layers).
+    pub fn short(&self) -> &str {
+        &self.0[..16]
+    }
+}
+
+fn field(h: &mut Sha256, bytes: &[u8]) {
+    h.update((bytes.len() as u64).to_le_bytes());
+    h.update(bytes);
+}
+
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}

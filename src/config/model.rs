@@ -1,0 +1,366 @@
+//! The validated configuration: what every later stage may rely on without re-checking.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+
+use crate::yaml::Value;
+
+/// The layers every project gets unless it lists them in `without`, in chain order.
+pub const STANDARD_LAYERS: [&str; 5] = ["docker", "node", "gh", "claude", "codex"];
+
+/// The guest image a project gets when it names none.
+pub const DEFAULT_IMAGE: &str = "ubuntu-24.04";
+
+/// The project `up` and `render` fall back to when nothing else names one.
+pub const DEFAULT_PROJECT: &str = "default";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// Where projects.toml was looked for (it may not exist: zero-config).
+    pub projects_file: PathBuf,
+    pub projects: BTreeMap<String, Project>,
+    pub default_profiles: Vec<String>,
+    pub default_shell: Shell,
+    /// The project a `.machine.toml` near the current directory defines, if any.
+    pub local_project: Option<String>,
+    /// Things the user should know that are not errors (e.g. a local file shadowing an entry).
+    pub notes: Vec<String>,
+}
+
+impl Config {
+    /// The project of that name, or the implicit default project every zero-config user has.
+    pub fn project(&self, name: &str) -> Option<Project> {
+        if let Some(p) = self.projects.get(name) {
+            return Some(p.clone());
+        }
+        (name == DEFAULT_PROJECT).then(|| self.implicit_project(DEFAULT_PROJECT))
+    }
+
+    /// A project with no entry: defaults everywhere, the top-level default profiles.
+    pub fn implicit_project(&self, name: &str) -> Project {
+        Project {
+            name: name.to_string(),
+            defined_in: None,
+            repos: Vec::new(),
+            profiles: self.default_profiles.clone(),
+            without: Vec::new(),
+            shell: self.default_shell,
+            forward_agent: true,
+            cpus: None,
+            memory: None,
+            disk: None,
+            image: Image::Named(DEFAULT_IMAGE.to_string()),
+            arch: None,
+            vm_type: None,
+            lima: BTreeMap::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Project {
+    /// A valid Lima instance name, safe as a path component.
+    pub name: String,
+    /// The file that defines it; `None` for the implicit `default` project.
+    pub defined_in: Option<PathBuf>,
+    pub repos: Vec<RepoUrl>,
+    /// Profile layers, in the order the user listed them.
+    pub profiles: Vec<String>,
+    /// Standard layers this project opts out of.
+    pub without: Vec<String>,
+    pub shell: Shell,
+    pub forward_agent: bool,
+    pub cpus: Option<u32>,
+    pub memory: Option<Size>,
+    pub disk: Option<Size>,
+    pub image: Image,
+    pub arch: Option<Arch>,
+    pub vm_type: Option<VmType>,
+    /// Top-level Lima keys merged verbatim into the instance's own layer.
+    pub lima: BTreeMap<String, Value>,
+}
+
+impl Project {
+    /// The standard layers this project keeps, in chain order.
+    pub fn standard_layers(&self) -> Vec<&'static str> {
+        STANDARD_LAYERS.into_iter().filter(|l| !self.without.iter().any(|w| w == l)).collect()
+    }
+
+    /// The primary repo's folder name under `~/code`, if the project has repos.
+    pub fn primary_dir(&self) -> Option<&str> {
+        self.repos.first().map(RepoUrl::dir_name)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Shell {
+    #[default]
+    Zsh,
+    Bash,
+}
+
+impl Shell {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "zsh" => Some(Self::Zsh),
+            "bash" => Some(Self::Bash),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Zsh => "zsh",
+            Self::Bash => "bash",
+        }
+    }
+}
+
+/// CPU architecture, in Lima's spelling.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Arch {
+    X86_64,
+    Aarch64,
+}
+
+impl Arch {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "x86_64" => Some(Self::X86_64),
+            "aarch64" => Some(Self::Aarch64),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::X86_64 => "x86_64",
+            Self::Aarch64 => "aarch64",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum VmType {
+    Vz,
+    Qemu,
+}
+
+impl VmType {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "vz" => Some(Self::Vz),
+            "qemu" => Some(Self::Qemu),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Vz => "vz",
+            Self::Qemu => "qemu",
+        }
+    }
+}
+
+/// A memory or disk size, kept in the `<n>GiB` form Lima understands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Size(String);
+
+impl Size {
+    /// An integer means GiB; a string must be a number with a binary unit (`16GiB`, `512MiB`).
+    pub fn from_gib(n: u64) -> Option<Self> {
+        (n > 0).then(|| Self(format!("{n}GiB")))
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        let unit_at = s.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
+        let (number, unit) = s.split_at(unit_at);
+        if !["KiB", "MiB", "GiB", "TiB"].contains(&unit) {
+            return None;
+        }
+        let mut parts = number.split('.');
+        let whole = parts.next()?;
+        let frac = parts.next();
+        let digits_ok = |p: &str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit());
+        if !digits_ok(whole) || parts.next().is_some() || frac.is_some_and(|f| !digits_ok(f)) {
+            return None;
+        }
+        let positive = number.bytes().any(|b| (b'1'..=b'9').contains(&b));
+        positive.then(|| Self(s.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// The guest image: one of the named images machine ships, or a disk image location.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Image {
+    Named(String),
+    /// An absolute path or a URL, passed to Lima as an `images:` location.
+    Location(String),
+}
+
+/// A git remote URL that is safe to hand to `git clone --`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct RepoUrl(String);
+
+impl RepoUrl {
+    /// Accepts `https://`, `ssh://`, `git://` URLs and scp-style `user@host:path`.
+    pub fn parse(s: &str) -> Result<Self, &'static str> {
+        if s.is_empty() {
+            return Err("is empty");
+        }
+        if s.chars().any(|c| c.is_control() || c.is_whitespace()) {
+            return Err("contains whitespace or control characters");
+        }
+        if s.starts_with('-') {
+            return Err("starts with `-`, which git would read as an option");
+        }
+        let not_a_url = "is not an https://, ssh://, git:// or scp-style (user@host:path) URL";
+        let path = if let Some(rest) = ["https://", "ssh://", "git://"].iter().find_map(|p| s.strip_prefix(p)) {
+            let (host, path) = rest.split_once('/').ok_or("names no repository path")?;
+            if host.is_empty() || host.ends_with('@') || host.ends_with(':') {
+                return Err("has no host");
+            }
+            path
+        } else if let Some((user_host, path)) = s.split_once(':') {
+            if user_host.is_empty() || user_host.contains('/') || path.starts_with("//") {
+                return Err(not_a_url);
+            }
+            path
+        } else {
+            return Err(not_a_url);
+        };
+        let url = Self(s.to_string());
+        if path.trim_matches('/').is_empty() || matches!(url.dir_name(), "" | "." | "..") {
+            return Err("names no repository path");
+        }
+        Ok(url)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The folder `git clone` creates: the last path segment without `.git`.
+    pub fn dir_name(&self) -> &str {
+        let trimmed = self.0.trim_end_matches('/');
+        let last = trimmed.rsplit(['/', ':']).next().unwrap_or(trimmed);
+        last.strip_suffix(".git").unwrap_or(last)
+    }
+}
+
+impl fmt::Display for RepoUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Lima's instance-name rule (`[A-Za-z0-9]+([._-][A-Za-z0-9]+)*`, at most 76 characters, not
+/// ending in `.yaml`/`.yml`), which also makes the name a safe path component.
+pub fn check_project_name(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("is empty".into());
+    }
+    if name.len() > 76 {
+        return Err(format!("is {} characters long; Lima allows at most 76", name.len()));
+    }
+    let mut prev_sep = true;
+    for c in name.chars() {
+        let sep = matches!(c, '.' | '_' | '-');
+        if !(c.is_ascii_alphanumeric() || sep) {
+            return Err(format!("contains {c:?}; use letters, digits, and single `-`, `_` or `.` between them"));
+        }
+        if sep && prev_sep {
+            return Err("must start with a letter or digit and not have two separators in a row".into());
+        }
+        prev_sep = sep;
+    }
+    if prev_sep {
+        return Err("must end with a letter or digit".into());
+    }
+    if name.ends_with(".yaml") || name.ends_with(".yml") {
+        return Err("must not end in .yaml or .yml".into());
+    }
+    Ok(())
+}
+
+/// Turns a folder name into a project name: lowercase, runs of other characters become `-`.
+pub fn slugify(name: &str) -> String {
+    let mut out = String::new();
+    for c in name.chars() {
+        if c.is_ascii_alphanumeric() {
+            out.push(c.to_ascii_lowercase());
+        } else if !out.ends_with('-') {
+            out.push('-');
+        }
+    }
+    out.trim_matches('-').chars().take(76).collect::<String>().trim_end_matches('-').to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(Size::from_gib(16).unwrap().as_str(), "16GiB");
+        assert!(Size::from_gib(0).is_none());
+        for ok in ["16GiB", "512MiB", "1.5TiB", "2048KiB"] {
+            assert_eq!(Size::parse(ok).unwrap().as_str(), ok);
+        }
+        for bad in ["16", "16G", "16GB", "GiB", "0GiB", "1..5GiB", ".5GiB", "-1GiB", "16 GiB", "1.GiB"] {
+            assert!(Size::parse(bad).is_none(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn repo_urls() {
+        for (url, dir) in [
+            ("https://github.com/you/blog.git", "blog"),
+            ("https://github.com/you/blog", "blog"),
+            ("git@github.com:you/blog.git", "blog"),
+            ("ssh://git@host:2222/srv/repo.git", "repo"),
+            ("git://host/x/y", "y"),
+            ("git@host:repo", "repo"),
+        ] {
+            assert_eq!(RepoUrl::parse(url).unwrap().dir_name(), dir, "{url}");
+        }
+        for bad in [
+            "",
+            "github.com/you/blog",
+            "-oProxyCommand=x",
+            "https://github.com/you/blog git",
+            "file:///tmp/x",
+            "/tmp/repo",
+            "https://",
+            "https://host",
+            "host:",
+            "ftp://host/x",
+            "https://host/..",
+        ] {
+            assert!(RepoUrl::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn project_names_follow_lima() {
+        for ok in ["default", "blog", "my-app", "a.b_c", "A1", &"x".repeat(76)] {
+            assert!(check_project_name(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "-a", "a-", "a--b", "a/b", "..", ".", "a b", "é", "x.yaml", &"x".repeat(77)] {
+            assert!(check_project_name(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn slugs() {
+        assert_eq!(slugify("My App"), "my-app");
+        assert_eq!(slugify("__x__y__"), "x-y");
+        assert_eq!(slugify("ÄÖ"), "");
+    }
+}

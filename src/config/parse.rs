@@ -1,0 +1,582 @@
+//! Walks a parsed TOML document into the validated model, collecting every problem at once.
+//!
+//! Parsing is pure: the text arrives in a [`Source`], the known layers in a [`Catalog`], and the
+//! result is either the model or the full list of diagnostics (never just the first one).
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+
+use toml_edit::{Array, Document, Item, Key, TableLike, Value as TomlValue};
+
+use super::model::{
+    Arch, DEFAULT_IMAGE, Image, Project, RepoUrl, STANDARD_LAYERS, Shell, Size, VmType, check_project_name,
+};
+use super::source::{Diagnostic, Source, did_you_mean};
+use crate::layers::Catalog;
+use crate::lima_keys;
+use crate::yaml::{self, Value as Yaml};
+
+const TOP_KEYS: [&str; 3] = ["default_profiles", "default_profile", "default_shell"];
+const PROJECT_KEYS: [&str; 12] = [
+    "repos",
+    "profiles",
+    "without",
+    "shell",
+    "forward_agent",
+    "cpus",
+    "memory",
+    "disk",
+    "image",
+    "arch",
+    "vm_type",
+    "lima",
+];
+/// Lima keys that have a first-class project key; setting them under `lima` would be ambiguous.
+const LIMA_KEYS_OWNED: [(&str, &str); 7] = [
+    ("base", "machine composes `base:` itself from the project's layers"),
+    ("vmType", "use `vm_type = \"…\"` in the project table"),
+    ("arch", "use `arch = \"…\"` in the project table"),
+    ("cpus", "use `cpus = N` in the project table"),
+    ("memory", "use `memory = \"…GiB\"` in the project table"),
+    ("disk", "use `disk = \"…GiB\"` in the project table"),
+    ("images", "use `image = \"…\"` in the project table (a named image, a path or a URL)"),
+];
+
+/// Top-level settings that apply to every project.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Defaults {
+    pub profiles: Vec<String>,
+    pub shell: Shell,
+}
+
+impl Default for Defaults {
+    fn default() -> Self {
+        Self { profiles: Vec::new(), shell: Shell::Zsh }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProjectsFile {
+    pub defaults: Defaults,
+    pub projects: BTreeMap<String, Project>,
+}
+
+/// The one project a `.machine.toml` defines.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalProject {
+    pub project: Project,
+    /// False when the file lists no `repos`: the caller fills in the `origin` remote.
+    pub has_repos: bool,
+}
+
+pub fn parse_projects_file(src: &Source, catalog: &Catalog) -> Result<ProjectsFile, Vec<Diagnostic>> {
+    let doc = parse_toml(src)?;
+    let mut w = Walker { src, catalog, errors: Vec::new() };
+    let defaults = w.defaults(doc.as_table());
+    let mut projects = BTreeMap::new();
+    for (name, item) in doc.as_table() {
+        if TOP_KEYS.contains(&name) {
+            continue;
+        }
+        let key = doc.as_table().key(name);
+        let Some(table) = item.as_table_like() else {
+            let known = TOP_KEYS.iter().copied();
+            let hint = did_you_mean(name, known).map_or_else(
+                || format!("projects are tables: write `[{name}]` above the project's keys"),
+                |k| format!("did you mean `{k}`?"),
+            );
+            w.push(w.src.error(span_of_key(key), format!("unknown top-level key `{name}`")).hint(hint));
+            continue;
+        };
+        if let Err(why) = check_project_name(name) {
+            w.push(
+                w.src
+                    .error(span_of_key(key), format!("invalid project name `{name}`: it {why}"))
+                    .hint("project names are Lima instance names, e.g. `my-app`"),
+            );
+            continue;
+        }
+        if let Some(project) = w.project(name, table, &defaults, item.span()) {
+            projects.insert(name.to_string(), project);
+        }
+    }
+    w.finish(ProjectsFile { defaults, projects })
+}
+
+/// Parses a `.machine.toml`: one project's keys, plus an optional `name`.
+pub fn parse_local_file(
+    src: &Source,
+    catalog: &Catalog,
+    defaults: &Defaults,
+    folder_slug: &str,
+) -> Result<LocalProject, Vec<Diagnostic>> {
+    let doc = parse_toml(src)?;
+    let mut w = Walker { src, catalog, errors: Vec::new() };
+    let table = doc.as_table();
+    let name = match table.get("name") {
+        Some(item) => match item.as_str() {
+            Some(n) => match check_project_name(n) {
+                Ok(()) => n.to_string(),
+                Err(why) => {
+                    w.push(w.src.error(item.span(), format!("invalid project name `{n}`: it {why}")));
+                    return Err(w.errors);
+                }
+            },
+            None => {
+                w.push(w.wrong_type("name", item, "a string"));
+                return Err(w.errors);
+            }
+        },
+        None if folder_slug.is_empty() => {
+            let d = w.src.error(None, "this folder's name cannot be turned into a project name");
+            w.push(d.hint("set `name = \"my-project\"` in this .machine.toml"));
+            return Err(w.errors);
+        }
+        None => folder_slug.to_string(),
+    };
+    let has_repos = table.contains_key("repos");
+    let project = w.project(&name, table, defaults, None);
+    w.finish(LocalProject { project: project.unwrap_or_else(|| unreachable_project(&name)), has_repos })
+}
+
+/// Only used when errors were recorded, in which case `finish` discards it.
+fn unreachable_project(name: &str) -> Project {
+    Project {
+        name: name.to_string(),
+        defined_in: None,
+        repos: Vec::new(),
+        profiles: Vec::new(),
+        without: Vec::new(),
+        shell: Shell::Zsh,
+        forward_agent: true,
+        cpus: None,
+        memory: None,
+        disk: None,
+        image: Image::Named(DEFAULT_IMAGE.into()),
+        arch: None,
+        vm_type: None,
+        lima: BTreeMap::new(),
+    }
+}
+
+fn parse_toml(src: &Source) -> Result<Document<String>, Vec<Diagnostic>> {
+    Document::parse(src.text.clone()).map_err(|err| {
+        let message = err.message().trim_end().to_string();
+        vec![src.error(err.span(), format!("invalid TOML: {message}"))]
+    })
+}
+
+fn span_of_key(key: Option<&Key>) -> Option<Range<usize>> {
+    key.and_then(Key::span)
+}
+
+fn type_name(item: &Item) -> &'static str {
+    match item {
+        Item::None => "nothing",
+        Item::Value(v) => match v {
+            TomlValue::String(_) => "a string",
+            TomlValue::Integer(_) => "an integer",
+            TomlValue::Float(_) => "a float",
+            TomlValue::Boolean(_) => "a boolean",
+            TomlValue::Datetime(_) => "a date-time",
+            TomlValue::Array(_) => "an array",
+            TomlValue::InlineTable(_) => "a table",
+        },
+        Item::Table(_) => "a table",
+        Item::ArrayOfTables(_) => "an array of tables",
+    }
+}
+
+struct Walker<'a> {
+    src: &'a Source,
+    catalog: &'a Catalog,
+    errors: Vec<Diagnostic>,
+}
+
+impl Walker<'_> {
+    fn push(&mut self, d: Diagnostic) {
+        self.errors.push(d);
+    }
+
+    fn finish<T>(self, value: T) -> Result<T, Vec<Diagnostic>> {
+        if self.errors.is_empty() { Ok(value) } else { Err(self.errors) }
+    }
+
+    fn wrong_type(&self, key: &str, item: &Item, expected: &str) -> Diagnostic {
+        self.src.error(item.span(), format!("`{key}` must be {expected}, not {}", type_name(item)))
+    }
+
+    fn defaults(&mut self, top: &toml_edit::Table) -> Defaults {
+        let mut defaults = Defaults::default();
+        match (top.get("default_profiles"), top.get("default_profile")) {
+            (Some(_), Some(old)) => {
+                let d = self.src.error(old.span(), "`default_profile` and `default_profiles` are both set");
+                self.push(d.hint("keep only `default_profiles = [\"…\"]`"));
+            }
+            (Some(list), None) => defaults.profiles = self.profile_list("default_profiles", list),
+            (None, Some(old)) => match old.as_str() {
+                Some(name) => {
+                    defaults.profiles = self.check_profiles("default_profile", old.span(), &[(name, old.span())])
+                }
+                None => {
+                    self.push(self.wrong_type("default_profile", old, "a string (or use `default_profiles = [...]`)"))
+                }
+            },
+            (None, None) => {}
+        }
+        if let Some(item) = top.get("default_shell") {
+            defaults.shell = self.shell("default_shell", item).unwrap_or_default();
+        }
+        defaults
+    }
+
+    fn project(
+        &mut self,
+        name: &str,
+        table: &dyn TableLike,
+        defaults: &Defaults,
+        header: Option<Range<usize>>,
+    ) -> Option<Project> {
+        let before = self.errors.len();
+        let mut p = unreachable_project(name);
+        p.defined_in = Some(self.src.path.clone());
+        p.shell = defaults.shell;
+        p.profiles.clone_from(&defaults.profiles);
+        let mut profiles_span = header.clone();
+        for (key, item) in table.iter() {
+            match key {
+                "name" if table.get("repos").is_some() || self.src.path.ends_with(".machine.toml") => {}
+                "repos" => p.repos = self.repos(item),
+                "profiles" => {
+                    profiles_span = item.span();
+                    p.profiles = self.profile_list("profiles", item);
+                }
+                "without" => p.without = self.without(item),
+                "shell" => p.shell = self.shell(key, item).unwrap_or_default(),
+                "forward_agent" => match item.as_bool() {
+                    Some(b) => p.forward_agent = b,
+                    None => self.push(self.wrong_type(key, item, "true or false")),
+                },
+                "cpus" => p.cpus = self.cpus(item),
+                "memory" | "disk" => {
+                    let size = self.size(key, item);
+                    if key == "memory" { p.memory = size } else { p.disk = size }
+                }
+                "image" => p.image = self.image(item)?,
+                "arch" => p.arch = self.enum_value(key, item, &["x86_64", "aarch64"]).and_then(|s| Arch::parse(&s)),
+                "vm_type" => p.vm_type = self.enum_value(key, item, &["vz", "qemu"]).and_then(|s| VmType::parse(&s)),
+                "lima" => p.lima = self.lima(item),
+                _ => {
+                    let span = span_of_key(table.key(key));
+                    let hint = did_you_mean(key, PROJECT_KEYS).map_or_else(
+                        || format!("known keys: {}", PROJECT_KEYS.join(", ")),
+                        |k| format!("did you mean `{k}`?"),
+                    );
+                    self.push(self.src.error(span, format!("unknown key `{key}` in project `{name}`")).hint(hint));
+                }
+            }
+        }
+        self.check_requires(&p, profiles_span, table);
+        (self.errors.len() == before).then_some(p)
+    }
+
+    fn string_array<'i>(&mut self, key: &str, item: &'i Item) -> Option<Vec<(&'i str, Option<Range<usize>>)>> {
+        let Some(array) = item.as_array() else {
+            self.push(self.wrong_type(key, item, "an array of strings"));
+            return None;
+        };
+        Some(self.strings_of(key, array))
+    }
+
+    fn strings_of<'i>(&mut self, key: &str, array: &'i Array) -> Vec<(&'i str, Option<Range<usize>>)> {
+        let mut out = Vec::new();
+        for v in array {
+            match v.as_str() {
+                Some(s) => out.push((s, v.span())),
+                None => {
+                    let d = self.src.error(v.span(), format!("`{key}` entries must be strings, not {}", v.type_name()));
+                    self.push(d);
+                }
+            }
+        }
+        out
+    }
+
+    fn repos(&mut self, item: &Item) -> Vec<RepoUrl> {
+        let Some(entries) = self.string_array("repos", item) else { return Vec::new() };
+        let mut repos: Vec<RepoUrl> = Vec::new();
+        for (s, span) in entries {
+            match RepoUrl::parse(s) {
+                Ok(url) => {
+                    if let Some(other) = repos.iter().find(|r| r.dir_name() == url.dir_name()) {
+                        let d = self
+                            .src
+                            .error(span, format!("`{s}` would clone into ~/code/{} like `{other}`", url.dir_name()));
+                        self.push(d.hint("each repo of a project needs its own folder name"));
+                    } else {
+                        repos.push(url);
+                    }
+                }
+                Err(why) => {
+                    let d = self.src.error(span, format!("repo URL `{}` {why}", s.escape_debug()));
+                    self.push(d.hint("use e.g. `git@github.com:you/app.git` or `https://github.com/you/app.git`"));
+                }
+            }
+        }
+        repos
+    }
+
+    fn profile_list(&mut self, key: &str, item: &Item) -> Vec<String> {
+        let Some(entries) = self.string_array(key, item) else { return Vec::new() };
+        self.check_profiles(key, item.span(), &entries)
+    }
+
+    fn check_profiles(
+        &mut self,
+        key: &str,
+        _list: Option<Range<usize>>,
+        entries: &[(&str, Option<Range<usize>>)],
+    ) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for (name, span) in entries {
+            if STANDARD_LAYERS.contains(name) || *name == "core" {
+                let d = self.src.error(span.clone(), format!("`{name}` is a standard layer, not a profile"));
+                self.push(d.hint("standard layers are included unless listed in `without = [...]`"));
+            } else if self.catalog.profile(name).is_none() {
+                let known = self.catalog.profile_names();
+                let hint = did_you_mean(name, known.iter().copied()).map_or_else(
+                    || format!("available profiles: {} (see `machine profiles`)", known.join(", ")),
+                    |k| format!("did you mean `{k}`?"),
+                );
+                self.push(self.src.error(span.clone(), format!("unknown profile `{name}` in `{key}`")).hint(hint));
+            } else if out.iter().any(|p| p == name) {
+                self.push(self.src.error(span.clone(), format!("profile `{name}` is listed twice")));
+            } else {
+                out.push((*name).to_string());
+            }
+        }
+        out
+    }
+
+    fn without(&mut self, item: &Item) -> Vec<String> {
+        let Some(entries) = self.string_array("without", item) else { return Vec::new() };
+        let mut out: Vec<String> = Vec::new();
+        for (name, span) in entries {
+            if name == "standard" {
+                out.extend(STANDARD_LAYERS.iter().map(ToString::to_string));
+            } else if STANDARD_LAYERS.contains(&name) {
+                out.push(name.to_string());
+            } else {
+                let hint = did_you_mean(name, STANDARD_LAYERS).map_or_else(
+                    || format!("standard layers: {} (or \"standard\" for all of them)", STANDARD_LAYERS.join(", ")),
+                    |k| format!("did you mean `{k}`?"),
+                );
+                self.push(self.src.error(span, format!("`{name}` is not a standard layer")).hint(hint));
+            }
+        }
+        out.sort_by_key(|l| STANDARD_LAYERS.iter().position(|s| s == l));
+        out.dedup();
+        out
+    }
+
+    /// Every layer's `requires` must be met by a layer earlier in the chain.
+    fn check_requires(&mut self, p: &Project, profiles_span: Option<Range<usize>>, table: &dyn TableLike) {
+        let mut chain: Vec<&str> = vec!["core"];
+        chain.extend(p.standard_layers());
+        let standard = chain.len();
+        chain.extend(p.profiles.iter().map(String::as_str));
+        for (i, layer) in chain.iter().enumerate() {
+            for needed in self.catalog.requires(layer) {
+                if chain[..i].contains(&needed.as_str()) {
+                    continue;
+                }
+                let (span, hint) = if i < standard {
+                    let span = table.get("without").and_then(Item::span);
+                    (span, format!("also add \"{layer}\" to `without`, or keep `{needed}`"))
+                } else if p.without.iter().any(|w| w == needed) {
+                    let span = table.get("without").and_then(Item::span);
+                    (span, format!("remove \"{needed}\" from `without`"))
+                } else {
+                    (profiles_span.clone(), format!("list `{needed}` before `{layer}` in `profiles`"))
+                };
+                self.push(
+                    self.src.error(span, format!("layer `{layer}` needs `{needed}` earlier in the stack")).hint(hint),
+                );
+            }
+        }
+    }
+
+    fn shell(&mut self, key: &str, item: &Item) -> Option<Shell> {
+        self.enum_value(key, item, &["zsh", "bash"]).and_then(|s| Shell::parse(&s))
+    }
+
+    fn enum_value(&mut self, key: &str, item: &Item, allowed: &[&str]) -> Option<String> {
+        let expected = allowed.iter().map(|a| format!("\"{a}\"")).collect::<Vec<_>>().join(" or ");
+        let Some(s) = item.as_str() else {
+            self.push(self.wrong_type(key, item, &expected));
+            return None;
+        };
+        if allowed.contains(&s) {
+            return Some(s.to_string());
+        }
+        let hint = did_you_mean(s, allowed.iter().copied()).map(|k| format!("did you mean \"{k}\"?"));
+        self.push(
+            self.src
+                .error(item.span(), format!("`{key}` must be {expected}, not \"{}\"", s.escape_debug()))
+                .maybe_hint(hint),
+        );
+        None
+    }
+
+    fn cpus(&mut self, item: &Item) -> Option<u32> {
+        match item.as_integer() {
+            Some(n) if (1..=1024).contains(&n) => u32::try_from(n).ok(),
+            Some(n) => {
+                self.push(self.src.error(item.span(), format!("`cpus` must be between 1 and 1024, not {n}")));
+                None
+            }
+            None => {
+                self.push(self.wrong_type("cpus", item, "a positive integer").hint("write e.g. `cpus = 4`"));
+                None
+            }
+        }
+    }
+
+    fn size(&mut self, key: &str, item: &Item) -> Option<Size> {
+        let size = match item {
+            _ if item.as_integer().is_some() => {
+                item.as_integer().and_then(|n| u64::try_from(n).ok()).and_then(Size::from_gib)
+            }
+            _ if item.as_str().is_some() => item.as_str().and_then(Size::parse),
+            _ => {
+                let hint = format!("write e.g. `{key} = 16` (GiB) or `{key} = \"16GiB\"`");
+                self.push(self.wrong_type(key, item, "an integer (GiB) or a size string").hint(hint));
+                return None;
+            }
+        };
+        if size.is_none() {
+            let shown = item.as_value().map_or_else(String::new, |v| v.to_string().trim().to_string());
+            let d = self.src.error(item.span(), format!("`{key}` = {shown} is not a valid size"));
+            self.push(d.hint(format!("use a positive number of GiB (`{key} = 16`) or a size with a binary unit: \"512MiB\", \"16GiB\", \"1TiB\"")));
+        }
+        size
+    }
+
+    /// A named image, an absolute or `~/` path, or a URL. Relative paths are relative to the file.
+    fn image(&mut self, item: &Item) -> Option<Image> {
+        let Some(s) = item.as_str() else {
+            self.push(self.wrong_type("image", item, "a string"));
+            return Some(Image::Named(DEFAULT_IMAGE.into()));
+        };
+        if s.chars().any(char::is_control) || s.is_empty() {
+            self.push(self.src.error(item.span(), "`image` must be a non-empty string without control characters"));
+            return Some(Image::Named(DEFAULT_IMAGE.into()));
+        }
+        if ["https://", "http://", "file://"].iter().any(|p| s.starts_with(p))
+            || s.starts_with('/')
+            || s.starts_with("~/")
+        {
+            return Some(Image::Location(s.to_string()));
+        }
+        if s.contains('/') || s.contains('.') && std::path::Path::new(s).extension().is_some_and(|e| e != "04") {
+            let base = self.src.path.parent().unwrap_or(std::path::Path::new("."));
+            return Some(Image::Location(base.join(s).display().to_string()));
+        }
+        if self.catalog.image(s).is_none() {
+            let known = self.catalog.image_names();
+            let hint = did_you_mean(s, known.iter().copied()).map_or_else(
+                || format!("named images: {}; or give a disk image path or URL", known.join(", ")),
+                |k| format!("did you mean `{k}`?"),
+            );
+            self.push(self.src.error(item.span(), format!("unknown image `{s}`")).hint(hint));
+        }
+        Some(Image::Named(s.to_string()))
+    }
+
+    fn lima(&mut self, item: &Item) -> BTreeMap<String, Yaml> {
+        let mut out = BTreeMap::new();
+        let Some(table) = item.as_table_like() else {
+            self.push(self.wrong_type("lima", item, "a table of Lima template keys"));
+            return out;
+        };
+        for (key, value) in table.iter() {
+            let span = span_of_key(table.key(key));
+            if let Some((_, why)) = LIMA_KEYS_OWNED.iter().find(|(k, _)| *k == key) {
+                self.push(self.src.error(span, format!("`lima.{key}` is managed by machine")).hint(*why));
+            } else if key == "ssh" && value.as_table_like().is_some_and(|t| t.contains_key("forwardAgent")) {
+                let d = self.src.error(span, "`lima.ssh.forwardAgent` is managed by machine");
+                self.push(d.hint("use `forward_agent = false` in the project table"));
+            } else if !lima_keys::TOP_LEVEL.contains(&key) {
+                let hint = did_you_mean(key, lima_keys::TOP_LEVEL.iter().copied()).map_or_else(
+                    || "see Lima's templates/default.yaml for the keys it knows".to_string(),
+                    |k| format!("did you mean `{k}`?"),
+                );
+                self.push(self.src.error(span, format!("`{key}` is not a Lima template key")).hint(hint));
+            } else if let Some(v) = self.to_yaml(key, value) {
+                out.insert(key.to_string(), v);
+            }
+        }
+        out
+    }
+
+    /// Converts passthrough TOML to YAML, refusing `{{` so no text reaches Lima's Go templates.
+    fn to_yaml(&mut self, path: &str, item: &Item) -> Option<Yaml> {
+        if let Some(table) = item.as_table_like() {
+            let mut map = yaml::Mapping::new();
+            for (k, v) in table.iter() {
+                map.insert(yaml::string(k), self.to_yaml(&format!("{path}.{k}"), v)?);
+            }
+            return Some(Yaml::Mapping(map));
+        }
+        if let Some(tables) = item.as_array_of_tables() {
+            let mut seq = Vec::new();
+            for t in tables {
+                let mut map = yaml::Mapping::new();
+                for (k, v) in t {
+                    map.insert(yaml::string(k), self.to_yaml(&format!("{path}.{k}"), v)?);
+                }
+                seq.push(Yaml::Mapping(map));
+            }
+            return Some(Yaml::Sequence(seq));
+        }
+        let value = item.as_value()?;
+        self.value_to_yaml(path, value)
+    }
+
+    fn value_to_yaml(&mut self, path: &str, value: &TomlValue) -> Option<Yaml> {
+        Some(match value {
+            TomlValue::String(s) => {
+                let s = s.value();
+                if s.contains("{{") {
+                    let d = self.src.error(
+                        value.span(),
+                        format!("`lima.{path}` contains `{{{{`, which Lima would expand as a Go template"),
+                    );
+                    self.push(
+                        d.hint("put templated provisioning in a profile (<config dir>/profiles/NAME.yaml) instead"),
+                    );
+                    return None;
+                }
+                yaml::string(s.as_str())
+            }
+            TomlValue::Integer(i) => Yaml::Number((*i.value()).into()),
+            TomlValue::Float(f) => Yaml::Number((*f.value()).into()),
+            TomlValue::Boolean(b) => Yaml::Bool(*b.value()),
+            TomlValue::Datetime(d) => yaml::string(d.value().to_string()),
+            TomlValue::Array(a) => {
+                let mut seq = Vec::new();
+                for (i, v) in a.iter().enumerate() {
+                    seq.push(self.value_to_yaml(&format!("{path}[{i}]"), v)?);
+                }
+                Yaml::Sequence(seq)
+            }
+            TomlValue::InlineTable(t) => {
+                let mut map = yaml::Mapping::new();
+                for (k, v) in t {
+                    map.insert(yaml::string(k), self.value_to_yaml(&format!("{path}.{k}"), v)?);
+                }
+                Yaml::Mapping(map)
+            }
+        })
+    }
+}

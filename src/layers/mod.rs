@@ -1,0 +1,196 @@
+//! The catalog of layers a stack can be built from: machine's built-in layers (embedded in the
+//! binary) and the user's own profiles from `<config dir>/profiles/`, which shadow built-ins.
+//!
+//! A layer is a Lima template fragment plus the local files its `file:` locators name. Layers are
+//! checked here against the Lima rules the JSON schema does not cover, so a bad user profile is
+//! reported with its file before anything reaches Lima.
+
+mod embedded;
+mod parse;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+pub use parse::{Header, parse_layer};
+
+use crate::config::model::STANDARD_LAYERS;
+use crate::config::source::Diagnostic;
+use crate::yaml::Mapping;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LayerKind {
+    Core,
+    Standard,
+    Profile,
+    Image,
+}
+
+/// Where a layer comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    Builtin,
+    /// A user profile; the path of the file that defines it.
+    User(PathBuf),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct LayerDef {
+    pub name: String,
+    pub kind: LayerKind,
+    pub origin: Origin,
+    pub header: Header,
+    /// The template fragment's source text, exactly as written.
+    pub text: String,
+    /// The parsed fragment (with a user profile's script attached).
+    pub body: Mapping,
+    /// Local files the fragment's `file:` locators name, by their relative path.
+    pub files: BTreeMap<String, Vec<u8>>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Catalog {
+    layers: BTreeMap<String, LayerDef>,
+    images: BTreeMap<String, LayerDef>,
+}
+
+impl Catalog {
+    /// The layers built into this binary.
+    pub fn builtin() -> Self {
+        let tree: BTreeMap<String, Vec<u8>> =
+            embedded::FILES.iter().map(|(path, bytes)| ((*path).to_string(), bytes.to_vec())).collect();
+        match Self::from_tree(&tree) {
+            Ok(catalog) => catalog,
+            // The test suite checks every built-in layer, so this is a build defect.
+            Err(errors) => panic!("built-in layers are invalid:\n{}", render(&errors)),
+        }
+    }
+
+    /// Builds a catalog from a tree of `templates/…`, `provision/…` and `files/…` paths.
+    pub fn from_tree(tree: &BTreeMap<String, Vec<u8>>) -> Result<Self, Vec<Diagnostic>> {
+        let mut catalog = Self::default();
+        let mut errors = Vec::new();
+        let read = |rel: &str| tree.get(rel).cloned();
+        for (path, bytes) in tree {
+            let Some(rest) = path.strip_prefix("templates/") else { continue };
+            let Some(stem) = rest.strip_suffix(".yaml") else { continue };
+            let (name, kind) = match stem.strip_prefix("images/") {
+                Some(image) => (image, LayerKind::Image),
+                None if stem == "core" => (stem, LayerKind::Core),
+                None if STANDARD_LAYERS.contains(&stem) => (stem, LayerKind::Standard),
+                None => (stem, LayerKind::Profile),
+            };
+            let text = String::from_utf8_lossy(bytes).into_owned();
+            let display = Path::new(path);
+            match parse_layer(name, kind, Origin::Builtin, display, &text, &read, None) {
+                Ok(layer) => catalog.insert(layer),
+                Err(mut e) => errors.append(&mut e),
+            }
+        }
+        if errors.is_empty() { Ok(catalog) } else { Err(errors) }
+    }
+
+    /// Adds the user's profiles from `dir` (`NAME.yaml` and/or `NAME.sh`); they shadow built-ins.
+    pub fn add_user_profiles(&mut self, dir: &Path) -> Result<(), Vec<Diagnostic>> {
+        let entries = match std::fs::read_dir(dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(vec![Diagnostic::whole_file(dir, format!("cannot read the profiles folder: {e}"))]),
+        };
+        let mut names = std::collections::BTreeSet::new();
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let ext = path.extension().and_then(|e| e.to_str());
+            if matches!(ext, Some("yaml" | "sh")) {
+                if let Some(stem) = path.file_stem().and_then(|s| s.to_str()) {
+                    names.insert(stem.to_string());
+                }
+            }
+        }
+        let mut errors = Vec::new();
+        for name in names {
+            match load_user_profile(dir, &name) {
+                Ok(layer) => self.insert(layer),
+                Err(mut e) => errors.append(&mut e),
+            }
+        }
+        if errors.is_empty() { Ok(()) } else { Err(errors) }
+    }
+
+    fn insert(&mut self, layer: LayerDef) {
+        let map = if layer.kind == LayerKind::Image { &mut self.images } else { &mut self.layers };
+        map.insert(layer.name.clone(), layer);
+    }
+
+    /// Any non-image layer by name: core, a standard layer or a profile.
+    pub fn layer(&self, name: &str) -> Option<&LayerDef> {
+        self.layers.get(name)
+    }
+
+    /// A layer a project may list in `profiles`.
+    pub fn profile(&self, name: &str) -> Option<&LayerDef> {
+        self.layers.get(name).filter(|l| l.kind == LayerKind::Profile)
+    }
+
+    pub fn profile_names(&self) -> Vec<&str> {
+        self.layers.values().filter(|l| l.kind == LayerKind::Profile).map(|l| l.name.as_str()).collect()
+    }
+
+    /// Every non-image layer, core first, then standard layers, then profiles by name.
+    pub fn layers(&self) -> Vec<&LayerDef> {
+        let mut all: Vec<&LayerDef> = self.layers.values().collect();
+        all.sort_by_key(|l| {
+            (
+                l.kind != LayerKind::Core,
+                l.kind != LayerKind::Standard,
+                STANDARD_LAYERS.iter().position(|s| *s == l.name),
+            )
+        });
+        all
+    }
+
+    pub fn image(&self, name: &str) -> Option<&LayerDef> {
+        self.images.get(name)
+    }
+
+    pub fn image_names(&self) -> Vec<&str> {
+        self.images.keys().map(String::as_str).collect()
+    }
+
+    pub fn images(&self) -> impl Iterator<Item = &LayerDef> {
+        self.images.values()
+    }
+
+    /// The layers that must come earlier in the chain than `name`.
+    pub fn requires(&self, name: &str) -> &[String] {
+        self.layers.get(name).map_or(&[], |l| l.header.requires.as_slice())
+    }
+}
+
+/// A user profile: `NAME.yaml` (optional) and `NAME.sh` (optional, run as root at every boot
+/// unless the YAML lists it itself).
+fn load_user_profile(dir: &Path, name: &str) -> Result<LayerDef, Vec<Diagnostic>> {
+    let yaml_path = dir.join(format!("{name}.yaml"));
+    let script = format!("{name}.sh");
+    let shown = if yaml_path.exists() { yaml_path.clone() } else { dir.join(&script) };
+    if let Err(why) = parse::check_layer_name(name) {
+        return Err(vec![Diagnostic::whole_file(&shown, format!("profile name `{name}` {why}"))]);
+    }
+    let text = match std::fs::read_to_string(&yaml_path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(vec![Diagnostic::whole_file(&yaml_path, format!("cannot read: {e}"))]),
+    };
+    let read = |rel: &str| std::fs::read(dir.join(rel)).ok();
+    let attach = dir.join(&script).is_file().then_some(script.as_str());
+    let kind = match name {
+        "core" => LayerKind::Core,
+        n if STANDARD_LAYERS.contains(&n) => LayerKind::Standard,
+        _ => LayerKind::Profile,
+    };
+    parse_layer(name, kind, Origin::User(shown.clone()), &shown, &text, &read, attach)
+}
+
+/// Renders diagnostics one after another, as the CLI prints them.
+pub fn render(errors: &[Diagnostic]) -> String {
+    errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n\n")
+}

@@ -1,0 +1,197 @@
+//! Reads one layer: its header comments, its YAML, and the local files its locators name.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use super::{LayerDef, LayerKind, Origin};
+use crate::config::model::check_project_name;
+use crate::config::source::{Diagnostic, Source, did_you_mean};
+use crate::lima_keys;
+use crate::yaml::{self, Mapping, Value};
+
+/// Metadata a layer declares in its leading comment lines.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Header {
+    /// `# description: …`: one line for `machine profiles`.
+    pub description: String,
+    /// `# requires: a, b`: layers that must come earlier in the chain.
+    pub requires: Vec<String>,
+}
+
+/// Keys a layer may not set: machine owns them in the generated stack.
+const FORBIDDEN_KEYS: [(&str, &str); 2] = [
+    ("base", "machine chains layers itself; list profiles in projects.toml instead"),
+    ("param", "params are declared by machine for the instance (gitName, gitEmail, signingKey, shell)"),
+];
+
+/// Parses and checks a layer. `read` fetches a locator's file relative to the layer's root;
+/// `attach` names a script to append as a `mode: system` step unless the YAML already lists it.
+pub fn parse_layer(
+    name: &str,
+    kind: LayerKind,
+    origin: Origin,
+    shown: &Path,
+    text: &str,
+    read: &dyn Fn(&str) -> Option<Vec<u8>>,
+    attach: Option<&str>,
+) -> Result<LayerDef, Vec<Diagnostic>> {
+    let src = Source::new(shown, text);
+    let header = parse_header(text);
+    let value = yaml::parse(text).map_err(|e| vec![yaml_error(&src, &e)])?;
+    let mut body = match value {
+        Value::Mapping(m) => m,
+        Value::Null => Mapping::new(),
+        _ => return Err(vec![src.error(None, "a layer must be a YAML mapping of Lima template keys")]),
+    };
+    let mut errors = Vec::new();
+    for key in body.keys() {
+        let Some(key) = key.as_str() else {
+            errors.push(src.error(None, "layer keys must be strings"));
+            continue;
+        };
+        if let Some((_, why)) = FORBIDDEN_KEYS.iter().find(|(k, _)| *k == key) {
+            errors.push(at(&src, key, format!("a layer may not set `{key}`")).hint(*why));
+        } else if !lima_keys::TOP_LEVEL.contains(&key) {
+            let hint = did_you_mean(key, lima_keys::TOP_LEVEL.iter().copied()).map(|k| format!("did you mean `{k}`?"));
+            errors.push(at(&src, key, format!("`{key}` is not a Lima template key")).maybe_hint(hint));
+        }
+    }
+    if let Some(script) = attach {
+        attach_script(&mut body, script);
+    }
+    let mut files = BTreeMap::new();
+    for (list, what) in [("provision", "provision"), ("probes", "probes")] {
+        let Some(entries) = body.get(list) else { continue };
+        let Some(entries) = entries.as_sequence() else {
+            errors.push(at(&src, list, format!("`{list}` must be a list")));
+            continue;
+        };
+        for (i, entry) in entries.iter().enumerate() {
+            check_entry(&src, &format!("{what}[{i}]"), entry, list == "probes", read, &mut files, &mut errors);
+        }
+    }
+    if errors.is_empty() {
+        Ok(LayerDef { name: name.to_string(), kind, origin, header, text: text.to_string(), body, files })
+    } else {
+        Err(errors)
+    }
+}
+
+/// Layer names become file names and list entries: keep them plain.
+pub(super) fn check_layer_name(name: &str) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !name.starts_with('-')
+        && !name.ends_with('-');
+    if ok { Ok(()) } else { Err("must use only a-z, 0-9 and inner `-`".to_string()) }
+}
+
+fn parse_header(text: &str) -> Header {
+    let mut header = Header::default();
+    for line in text.lines().take_while(|l| l.starts_with('#')) {
+        let line = line.trim_start_matches('#').trim();
+        if let Some(d) = line.strip_prefix("description:") {
+            header.description = d.trim().to_string();
+        } else if let Some(r) = line.strip_prefix("requires:") {
+            header.requires = r.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect();
+        }
+    }
+    header
+}
+
+fn attach_script(body: &mut Mapping, script: &str) {
+    let listed = body
+        .get("provision")
+        .and_then(Value::as_sequence)
+        .is_some_and(|entries| entries.iter().any(|e| locator(e).is_some_and(|l| l == script)));
+    if listed {
+        return;
+    }
+    let mut step = Mapping::new();
+    step.insert(yaml::string("mode"), yaml::string("system"));
+    step.insert(yaml::string("file"), yaml::string(script));
+    let provision = body.entry(yaml::string("provision")).or_insert_with(|| Value::Sequence(Vec::new()));
+    if let Value::Sequence(seq) = provision {
+        seq.push(Value::Mapping(step));
+    }
+}
+
+/// The `file:` locator of a provision or probe entry (a string or `{url: …}`).
+fn locator(entry: &Value) -> Option<&str> {
+    match yaml::get(entry, "file")? {
+        Value::String(s) => Some(s),
+        v => yaml::get(v, "url").and_then(Value::as_str),
+    }
+}
+
+fn is_relative_local(locator: &str) -> bool {
+    !locator.contains("://")
+        && !locator.starts_with('/')
+        && !locator.starts_with('~')
+        && !locator.starts_with("template:")
+}
+
+fn check_entry(
+    src: &Source,
+    at_path: &str,
+    entry: &Value,
+    is_probe: bool,
+    read: &dyn Fn(&str) -> Option<Vec<u8>>,
+    files: &mut BTreeMap<String, Vec<u8>>,
+    errors: &mut Vec<Diagnostic>,
+) {
+    if !entry.is_mapping() {
+        errors.push(src.error(None, format!("{at_path} must be a mapping")));
+        return;
+    }
+    if yaml::get(entry, "file").and_then(|f| yaml::get(f, "digest")).is_some() {
+        errors.push(src.error(None, format!("{at_path}.file.digest is not supported by Lima yet")));
+    }
+    let script = yaml::get(entry, "script").and_then(Value::as_str);
+    if is_probe && script.is_some_and(|s| !s.starts_with("#!")) {
+        errors
+            .push(src.error(None, format!("{at_path}.script must start with a `#!` line (Lima refuses it otherwise)")));
+    }
+    let Some(loc) = locator(entry) else { return };
+    if !is_relative_local(loc) {
+        return;
+    }
+    if loc.split(['/', '\\']).any(|seg| seg == "..") {
+        errors.push(at(src, loc, format!("{at_path}.file `{loc}` must not contain `..` (Lima refuses it)")));
+        return;
+    }
+    let base = loc.rsplit('/').next().unwrap_or(loc);
+    if check_project_name(base).is_err() {
+        let d = at(
+            src,
+            loc,
+            format!(
+                "{at_path}.file `{loc}`: Lima requires file names like `name.sh` (letters, digits, single `-`, `_` or `.` between them)"
+            ),
+        );
+        errors.push(d);
+        return;
+    }
+    match read(loc) {
+        Some(bytes) => {
+            if is_probe && !bytes.starts_with(b"#!") {
+                errors.push(at(src, loc, format!("{at_path}.file `{loc}` must start with a `#!` line")));
+            }
+            files.insert(loc.to_string(), bytes);
+        }
+        None => errors.push(at(src, loc, format!("{at_path}.file `{loc}` does not exist next to this layer"))),
+    }
+}
+
+/// A diagnostic pointing at the first occurrence of `needle` in the layer text.
+fn at(src: &Source, needle: &str, message: String) -> Diagnostic {
+    let span = src.text.find(needle).map(|i| i..i + needle.len());
+    src.error(span, message)
+}
+
+fn yaml_error(src: &Source, e: &yaml::YamlError) -> Diagnostic {
+    let offset: usize = src.text.split_inclusive('\n').take(e.line.saturating_sub(1)).map(str::len).sum();
+    let line = src.text[offset..].lines().next().unwrap_or("");
+    let col: usize = line.chars().take(e.column.saturating_sub(1)).map(char::len_utf8).sum();
+    src.error(Some(offset + col..offset + col + 1), format!("invalid YAML: {}", e.message))
+}

@@ -1,0 +1,67 @@
+//! machine: one disposable, agent-ready Lima VM per software project.
+//!
+//! The pipeline is `config` (TOML → validated model) → `compile` (model + layers + host facts →
+//! stack of Lima templates, pure) → `stack` (write it) → the effectful driver. See ARCHITECTURE.md.
+
+pub mod cli;
+pub mod commands;
+pub mod compile;
+pub mod config;
+pub mod error;
+pub mod exec;
+pub mod host;
+pub mod identity;
+pub mod layers;
+pub mod lima_keys;
+pub mod paths;
+pub mod stack;
+pub mod ui;
+pub mod yaml;
+
+use std::ffi::OsString;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+/// Runs machine with these arguments and returns the process exit code.
+pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
+    let cli = match cli::Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    init_logging(cli.verbose);
+    let mut ui = ui::Ui::stdio();
+    let env = |k: &str| std::env::var_os(k);
+    let result = (|| {
+        let paths = paths::Paths::from_env(env)?;
+        let cwd = std::env::current_dir()
+            .map_err(|e| error::Error::failure("cannot read the current directory").caused_by(e))?;
+        let mut ctx = commands::Ctx { paths, cwd, env: &env, runner: &exec::SystemRunner, ui: &mut ui };
+        commands::dispatch(&cli.command, &mut ctx)
+    })();
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            ui.note(&e.to_string());
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+fn init_logging(verbose: u8) {
+    let level = match verbose {
+        0 => tracing::Level::WARN,
+        1 => tracing::Level::INFO,
+        _ => tracing::Level::DEBUG,
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_writer(std::io::stderr)
+        .without_time()
+        .with_target(false)
+        .with_level(false)
+        .try_init();
+}

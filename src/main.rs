@@ -1,0 +1,3 @@
+fn main() -> std::process::ExitCode {
+    machine::run(std::env::args_os())
+}

@@ -22,15 +22,16 @@ impl fmt::Display for YamlError {
     }
 }
 
-/// Parses one YAML document. An empty document is an empty mapping.
+/// Parses one YAML document. An empty document (or one of only comments) is an empty mapping.
 pub fn parse(text: &str) -> Result<Value, YamlError> {
     if text.trim().is_empty() {
         return Ok(Value::Mapping(Mapping::new()));
     }
-    serde_yaml_ng::from_str(text).map_err(|err| {
+    let value = serde_yaml_ng::from_str(text).map_err(|err| {
         let (line, column) = err.location().map_or((1, 1), |l| (l.line(), l.column()));
         YamlError { line, column, message: strip_position(&err.to_string()) }
-    })
+    })?;
+    Ok(if value == Value::Null { Value::Mapping(Mapping::new()) } else { value })
 }
 
 /// The library appends " at line N column M" to messages; we report positions ourselves.

@@ -214,11 +214,11 @@ impl RepoUrl {
         if s.is_empty() {
             return Err("is empty");
         }
-        if s.chars().any(|c| c.is_control() || c.is_whitespace()) {
-            return Err("contains whitespace or control characters");
-        }
         if s.starts_with('-') {
             return Err("starts with `-`, which git would read as an option");
+        }
+        if s.chars().any(|c| c.is_control() || c.is_whitespace()) {
+            return Err("contains whitespace or control characters");
         }
         let not_a_url = "is not an https://, ssh://, git:// or scp-style (user@host:path) URL";
         let path = if let Some(rest) = ["https://", "ssh://", "git://"].iter().find_map(|p| s.strip_prefix(p)) {

@@ -80,7 +80,8 @@ pub fn parse_projects_file(src: &Source, catalog: &Catalog) -> Result<ProjectsFi
         }
         let key = doc.as_table().key(name);
         let Some(table) = item.as_table_like() else {
-            let known = TOP_KEYS.iter().copied();
+            // `default_profile` is only accepted for old files: never suggest it.
+            let known = TOP_KEYS.iter().copied().filter(|k| *k != "default_profile");
             let hint = did_you_mean(name, known).map_or_else(
                 || format!("projects are tables: write `[{name}]` above the project's keys"),
                 |k| format!("did you mean `{k}`?"),
@@ -173,17 +174,21 @@ fn span_of_key(key: Option<&Key>) -> Option<Range<usize>> {
 fn type_name(item: &Item) -> &'static str {
     match item {
         Item::None => "nothing",
-        Item::Value(v) => match v {
-            TomlValue::String(_) => "a string",
-            TomlValue::Integer(_) => "an integer",
-            TomlValue::Float(_) => "a float",
-            TomlValue::Boolean(_) => "a boolean",
-            TomlValue::Datetime(_) => "a date-time",
-            TomlValue::Array(_) => "an array",
-            TomlValue::InlineTable(_) => "a table",
-        },
+        Item::Value(v) => value_type(v),
         Item::Table(_) => "a table",
         Item::ArrayOfTables(_) => "an array of tables",
+    }
+}
+
+fn value_type(value: &TomlValue) -> &'static str {
+    match value {
+        TomlValue::String(_) => "a string",
+        TomlValue::Integer(_) => "an integer",
+        TomlValue::Float(_) => "a float",
+        TomlValue::Boolean(_) => "a boolean",
+        TomlValue::Datetime(_) => "a date-time",
+        TomlValue::Array(_) => "an array",
+        TomlValue::InlineTable(_) => "a table",
     }
 }
 
@@ -294,7 +299,7 @@ impl Walker<'_> {
             match v.as_str() {
                 Some(s) => out.push((s, v.span())),
                 None => {
-                    let d = self.src.error(v.span(), format!("`{key}` entries must be strings, not {}", v.type_name()));
+                    let d = self.src.error(v.span(), format!("`{key}` entries must be strings, not {}", value_type(v)));
                     self.push(d);
                 }
             }

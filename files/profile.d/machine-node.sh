@@ -1,0 +1,2 @@
+# machine (node layer): corepack fetches the pinned pnpm/yarn without asking.
+export COREPACK_ENABLE_DOWNLOAD_PROMPT=0

@@ -1,0 +1,31 @@
+#!/bin/bash
+# machine profile "supabase-fly": the Supabase CLI and flyctl, pinned release
+# tarballs checked against the sha256 values in versions.env.
+set -euo pipefail
+export DEBIAN_FRONTEND=noninteractive
+# shellcheck source-path=SCRIPTDIR
+# shellcheck source=../files/lib.sh
+source "${MACHINE_ROOT:-}/usr/local/lib/machine/lib.sh"
+machine_init supabase-fly system
+
+machine_artifact SUPABASE
+supabase=("$MACHINE_ART_URL" "$MACHINE_ART_SHA256")
+machine_artifact FLYCTL
+flyctl=("$MACHINE_ART_URL" "$MACHINE_ART_SHA256")
+
+machine_stamp_check supabase-fly "${supabase[@]}" "${flyctl[@]}" && exit 0
+
+bin="$R/usr/local/bin"
+mkdir -p "$bin"
+tmp=$(machine_tmpdir)
+
+machine_install_archive SUPABASE 0 "$tmp/supabase"
+install -m 755 "$tmp/supabase/supabase" "$bin/supabase"
+machine_log "supabase $SUPABASE_VERSION installed"
+
+machine_install_archive FLYCTL 0 "$tmp/flyctl"
+install -m 755 "$tmp/flyctl/flyctl" "$bin/flyctl"
+ln -sfn flyctl "$bin/fly"
+machine_log "flyctl $FLYCTL_VERSION installed"
+
+machine_stamp_write

@@ -1,0 +1,9 @@
+//! The one integration-test binary (faster to link than one per file).
+
+mod support;
+
+mod compile;
+mod config_errors;
+mod lima_rules;
+mod properties;
+mod render_cli;

@@ -1,0 +1,116 @@
+//! Open-ended input must be rejected with a clear error or come through byte-exact: project
+//! names, git identities, repo URLs and passthrough strings never inject into YAML or paths.
+
+use machine::compile::{self, HostOs, Identity};
+use machine::config::model::{Arch, RepoUrl, check_project_name};
+use machine::config::parse::parse_projects_file;
+use machine::config::source::Source;
+use machine::yaml::{self, Value};
+use proptest::prelude::*;
+
+use crate::support::{host, synthetic_catalog};
+
+/// Strings heavy in characters that break YAML, shells, TOML and git config.
+fn nasty() -> impl Strategy<Value = String> {
+    let piece = prop_oneof![
+        "[a-zA-Z0-9 ._@-]{0,8}",
+        Just("{{ .Param.x }}".to_string()),
+        Just("$(id)".to_string()),
+        Just("`x`".to_string()),
+        Just(": ".to_string()),
+        Just("#".to_string()),
+        Just("'\"\\".to_string()),
+        Just("\n".to_string()),
+        Just("\t".to_string()),
+        Just("\u{0}".to_string()),
+        Just("\u{200b}".to_string()),
+        Just("- ".to_string()),
+        Just("&a *a !tag".to_string()),
+        Just("é中😀".to_string()),
+        Just("[section]".to_string()),
+        Just("../".to_string()),
+        any::<char>().prop_map(String::from),
+    ];
+    prop::collection::vec(piece, 0..6).prop_map(|v| v.concat())
+}
+
+fn toml_string(s: &str) -> String {
+    toml_edit::Value::from(s).to_string()
+}
+
+fn instance_param(identity: Identity, key: &str) -> Result<String, String> {
+    let project = parse_projects_file(&Source::new("p.toml", "[p]\n"), &synthetic_catalog()).unwrap().projects["p"].clone();
+    let mut facts = host(HostOs::Linux, Arch::X86_64);
+    facts.identity = identity;
+    let stack = compile::compile(&project, &synthetic_catalog(), &facts).map_err(|e| e.to_string())?;
+    let parsed = yaml::parse(&stack.instance_yaml).unwrap();
+    Ok(yaml::get(yaml::get(&parsed, "param").unwrap(), key).and_then(Value::as_str).unwrap().to_string())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, .. ProptestConfig::default() })]
+
+    #[test]
+    fn identities_are_rejected_or_byte_exact(name in nasty(), email in nasty()) {
+        let id = Identity { name: name.clone(), email: email.clone(), signing_key: String::new() };
+        match instance_param(id.clone(), "gitName") {
+            Ok(got) => {
+                prop_assert_eq!(got, name);
+                prop_assert_eq!(instance_param(id, "gitEmail").unwrap(), email);
+            }
+            Err(e) => prop_assert!(e.contains("unprintable character"), "{}", e),
+        }
+    }
+
+    #[test]
+    fn project_names_are_rejected_or_safe_path_components(name in nasty()) {
+        let text = format!("[{}]\n", toml_string(&name));
+        match parse_projects_file(&Source::new("p.toml", text), &synthetic_catalog()) {
+            Ok(parsed) => {
+                prop_assert!(check_project_name(&name).is_ok());
+                let project = parsed.projects[&name].clone();
+                let stack = compile::compile(&project, &synthetic_catalog(), &host(HostOs::Linux, Arch::X86_64)).unwrap();
+                let dir = stack.instance_path.parent().unwrap();
+                prop_assert_eq!(dir.parent().unwrap(), std::path::Path::new("/state"));
+                prop_assert_eq!(dir.file_name().unwrap().to_str().unwrap(), name.as_str());
+                prop_assert!(!stack.instance_yaml.contains(&name) || name.len() < 4, "names do not go into YAML");
+            }
+            Err(errors) => prop_assert!(errors.iter().all(|e| e.message.contains("project name") && e.line > 0)),
+        }
+    }
+
+    #[test]
+    fn repo_urls_are_rejected_or_kept_exactly(url in nasty(), scheme in prop_oneof![Just(""), Just("https://h/"), Just("git@h:"), Just("ssh://u@h:22/")]) {
+        let url = format!("{scheme}{url}");
+        let text = format!("[p]\nrepos = [{}]\n", toml_string(&url));
+        match parse_projects_file(&Source::new("p.toml", text), &synthetic_catalog()) {
+            Ok(parsed) => {
+                let repos = &parsed.projects["p"].repos;
+                prop_assert_eq!(repos.len(), 1);
+                prop_assert_eq!(repos[0].as_str(), url.as_str());
+                prop_assert!(!url.starts_with('-') && !url.chars().any(|c| c.is_control() || c.is_whitespace()));
+                let dir = repos[0].dir_name();
+                prop_assert!(!dir.is_empty() && dir != "." && dir != ".." && !dir.contains('/'));
+            }
+            Err(errors) => {
+                prop_assert!(RepoUrl::parse(&url).is_err());
+                prop_assert!(errors.iter().all(|e| e.message.contains("repo URL") && e.hint.is_some()));
+            }
+        }
+    }
+
+    #[test]
+    fn passthrough_strings_are_rejected_or_byte_exact(value in nasty()) {
+        let text = format!("[p.lima.env]\nX = {}\n", toml_string(&value));
+        match parse_projects_file(&Source::new("p.toml", text), &synthetic_catalog()) {
+            Ok(parsed) => {
+                let project = parsed.projects["p"].clone();
+                let stack = compile::compile(&project, &synthetic_catalog(), &host(HostOs::Linux, Arch::X86_64)).unwrap();
+                let parsed = yaml::parse(&stack.instance_yaml).unwrap();
+                let got = yaml::get(yaml::get(&parsed, "env").unwrap(), "X").and_then(Value::as_str).unwrap();
+                prop_assert_eq!(got, value.as_str());
+            }
+            Err(errors) => prop_assert!(value.contains("{{") && errors[0].message.contains("Go template")),
+        }
+    }
+}

@@ -1,0 +1,88 @@
+//! Shared test fixtures: a small synthetic layer catalog, host facts, and a scripted runner.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use machine::compile::{HostFacts, HostOs, Identity};
+use machine::config::model::Arch;
+use machine::error::Error;
+use machine::exec::{Cmd, Output, Runner};
+use machine::layers::Catalog;
+
+pub(crate) fn manifest_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub(crate) fn fixtures() -> PathBuf {
+    manifest_dir().join("tests/fixtures")
+}
+
+/// A catalog shaped like the real one but tiny and stable, so error snapshots do not churn when
+/// the real layers change.
+pub(crate) fn synthetic_catalog() -> Catalog {
+    let mut tree: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+    let mut add = |path: &str, text: &str| {
+        tree.insert(path.to_string(), text.as_bytes().to_vec());
+    };
+    add("templates/images/ubuntu-24.04.yaml", "# description: Ubuntu 24.04\nimages:\n- location: https://example.invalid/noble-amd64.img\n  arch: x86_64\n- location: https://example.invalid/noble-arm64.img\n  arch: aarch64\n");
+    add("templates/images/debian-12.yaml", "# description: Debian 12\nimages:\n- location: https://example.invalid/debian-12-amd64.qcow2\n  arch: x86_64\n");
+    add(
+        "templates/core.yaml",
+        "# description: the core VM\nmounts: []\nssh:\n  forwardAgent: true\nprovision:\n- mode: system\n  file: provision/core.sh\nprobes:\n- description: provisioning finished\n  script: |\n    #!/bin/bash\n    test -e /run/lima-boot-done\n",
+    );
+    add("provision/core.sh", "#!/bin/bash\ngit config --global user.name \"$PARAM_gitName\"\ngit config --global user.email \"$PARAM_gitEmail\"\necho \"$PARAM_signingKey $PARAM_shell\"\n");
+    for name in ["docker", "node", "gh", "claude", "cypress"] {
+        add(&format!("templates/{name}.yaml"), &format!("# description: {name} layer\nprovision:\n- mode: system\n  file: provision/{name}.sh\n"));
+        add(&format!("provision/{name}.sh"), &format!("#!/bin/bash\necho {name}\n"));
+    }
+    for name in ["codex", "playwright"] {
+        add(&format!("templates/{name}.yaml"), &format!("# description: {name} layer\n# requires: node\nprovision:\n- mode: user\n  file: provision/{name}.sh\n"));
+        add(&format!("provision/{name}.sh"), &format!("#!/bin/bash\nnpm install -g {name}\n"));
+    }
+    Catalog::from_tree(&tree).expect("the synthetic catalog is valid")
+}
+
+pub(crate) fn identity() -> Identity {
+    Identity {
+        name: "Ada Lovelace".into(),
+        email: "ada@example.com".into(),
+        signing_key: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExample ada@laptop".into(),
+    }
+}
+
+pub(crate) fn host(os: HostOs, arch: Arch) -> HostFacts {
+    HostFacts { os, arch, identity: identity(), state_dir: PathBuf::from("/state"), cached_disks: BTreeMap::new() }
+}
+
+/// Answers commands whose argv starts with a given prefix; records every call.
+#[derive(Default)]
+pub(crate) struct ScriptedRunner {
+    pub(crate) answers: Vec<(Vec<String>, Output)>,
+    pub(crate) calls: RefCell<Vec<String>>,
+}
+
+impl ScriptedRunner {
+    pub(crate) fn answer(mut self, argv: &[&str], code: i32, stdout: &str) -> Self {
+        let out = Output { code: Some(code), stdout: stdout.as_bytes().to_vec(), stderr: Vec::new() };
+        self.answers.push((argv.iter().map(ToString::to_string).collect(), out));
+        self
+    }
+}
+
+impl Runner for ScriptedRunner {
+    fn output(&self, cmd: &Cmd) -> Result<Output, Error> {
+        let argv: Vec<String> = std::iter::once(&cmd.program)
+            .chain(&cmd.args)
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        self.calls.borrow_mut().push(cmd.to_string());
+        let found = self.answers.iter().find(|(prefix, _)| argv.starts_with(prefix));
+        Ok(found.map_or(Output { code: Some(1), stdout: Vec::new(), stderr: b"not scripted".to_vec() }, |(_, o)| o.clone()))
+    }
+}
+
+/// Replaces a real directory in text with a stable placeholder.
+pub(crate) fn redact(text: &str, dir: &Path, with: &str) -> String {
+    text.replace(&dir.display().to_string(), with)
+}

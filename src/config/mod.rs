@@ -24,7 +24,7 @@ pub const LOCAL_FILE: &str = ".machine.toml";
 pub fn load(paths: &Paths, catalog: &Catalog, cwd: &Path, runner: &dyn Runner) -> Result<Config> {
     let mut config = Config {
         projects_file: paths.projects_file.clone(),
-        projects: Default::default(),
+        projects: std::collections::BTreeMap::default(),
         default_profiles: Vec::new(),
         default_shell: model::Shell::Zsh,
         local_project: None,

@@ -283,7 +283,8 @@ pub fn check_project_name(name: &str) -> Result<(), String> {
     if prev_sep {
         return Err("must end with a letter or digit".into());
     }
-    if name.ends_with(".yaml") || name.ends_with(".yml") {
+    let extension = std::path::Path::new(name).extension().unwrap_or_default();
+    if extension.eq_ignore_ascii_case("yaml") || extension.eq_ignore_ascii_case("yml") {
         return Err("must not end in .yaml or .yml".into());
     }
     Ok(())

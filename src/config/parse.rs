@@ -97,7 +97,7 @@ pub fn parse_projects_file(src: &Source, catalog: &Catalog) -> Result<ProjectsFi
             );
             continue;
         }
-        if let Some(project) = w.project(name, table, &defaults, item.span()) {
+        if let Some(project) = w.project(name, table, &defaults, item.span().as_ref(), false) {
             projects.insert(name.to_string(), project);
         }
     }
@@ -115,19 +115,17 @@ pub fn parse_local_file(
     let mut w = Walker { src, catalog, errors: Vec::new() };
     let table = doc.as_table();
     let name = match table.get("name") {
-        Some(item) => match item.as_str() {
-            Some(n) => match check_project_name(n) {
-                Ok(()) => n.to_string(),
-                Err(why) => {
-                    w.push(w.src.error(item.span(), format!("invalid project name `{n}`: it {why}")));
-                    return Err(w.errors);
-                }
-            },
-            None => {
+        Some(item) => {
+            let Some(n) = item.as_str() else {
                 w.push(w.wrong_type("name", item, "a string"));
                 return Err(w.errors);
+            };
+            if let Err(why) = check_project_name(n) {
+                w.push(w.src.error(item.span(), format!("invalid project name `{n}`: it {why}")));
+                return Err(w.errors);
             }
-        },
+            n.to_string()
+        }
         None if folder_slug.is_empty() => {
             let d = w.src.error(None, "this folder's name cannot be turned into a project name");
             w.push(d.hint("set `name = \"my-project\"` in this .machine.toml"));
@@ -136,7 +134,7 @@ pub fn parse_local_file(
         None => folder_slug.to_string(),
     };
     let has_repos = table.contains_key("repos");
-    let project = w.project(&name, table, defaults, None);
+    let project = w.project(&name, table, defaults, None, true);
     w.finish(LocalProject { project: project.unwrap_or_else(|| unreachable_project(&name)), has_repos })
 }
 
@@ -192,6 +190,9 @@ fn value_type(value: &TomlValue) -> &'static str {
     }
 }
 
+/// A string from the file and where it stands.
+type Located<'a> = (&'a str, Option<Range<usize>>);
+
 struct Walker<'a> {
     src: &'a Source,
     catalog: &'a Catalog,
@@ -219,14 +220,13 @@ impl Walker<'_> {
                 self.push(d.hint("keep only `default_profiles = [\"…\"]`"));
             }
             (Some(list), None) => defaults.profiles = self.profile_list("default_profiles", list),
-            (None, Some(old)) => match old.as_str() {
-                Some(name) => {
-                    defaults.profiles = self.check_profiles("default_profile", old.span(), &[(name, old.span())])
+            (None, Some(old)) => {
+                if let Some(name) = old.as_str() {
+                    defaults.profiles = self.check_profiles("default_profile", &[(name, old.span())]);
+                } else {
+                    self.push(self.wrong_type("default_profile", old, "a string (or use `default_profiles = [...]`)"));
                 }
-                None => {
-                    self.push(self.wrong_type("default_profile", old, "a string (or use `default_profiles = [...]`)"))
-                }
-            },
+            }
             (None, None) => {}
         }
         if let Some(item) = top.get("default_shell") {
@@ -240,17 +240,18 @@ impl Walker<'_> {
         name: &str,
         table: &dyn TableLike,
         defaults: &Defaults,
-        header: Option<Range<usize>>,
+        header: Option<&Range<usize>>,
+        allow_name: bool,
     ) -> Option<Project> {
         let before = self.errors.len();
         let mut p = unreachable_project(name);
         p.defined_in = Some(self.src.path.clone());
         p.shell = defaults.shell;
         p.profiles.clone_from(&defaults.profiles);
-        let mut profiles_span = header.clone();
+        let mut profiles_span = header.cloned();
         for (key, item) in table.iter() {
             match key {
-                "name" if table.get("repos").is_some() || self.src.path.ends_with(".machine.toml") => {}
+                "name" if allow_name => {}
                 "repos" => p.repos = self.repos(item),
                 "profiles" => {
                     profiles_span = item.span();
@@ -265,9 +266,17 @@ impl Walker<'_> {
                 "cpus" => p.cpus = self.cpus(item),
                 "memory" | "disk" => {
                     let size = self.size(key, item);
-                    if key == "memory" { p.memory = size } else { p.disk = size }
+                    if key == "memory" {
+                        p.memory = size;
+                    } else {
+                        p.disk = size;
+                    }
                 }
-                "image" => p.image = self.image(item)?,
+                "image" => {
+                    if let Some(image) = self.image(item) {
+                        p.image = image;
+                    }
+                }
                 "arch" => p.arch = self.enum_value(key, item, &["x86_64", "aarch64"]).and_then(|s| Arch::parse(&s)),
                 "vm_type" => p.vm_type = self.enum_value(key, item, &["vz", "qemu"]).and_then(|s| VmType::parse(&s)),
                 "lima" => p.lima = self.lima(item),
@@ -281,11 +290,11 @@ impl Walker<'_> {
                 }
             }
         }
-        self.check_requires(&p, profiles_span, table);
+        self.check_requires(&p, profiles_span.as_ref(), table);
         (self.errors.len() == before).then_some(p)
     }
 
-    fn string_array<'i>(&mut self, key: &str, item: &'i Item) -> Option<Vec<(&'i str, Option<Range<usize>>)>> {
+    fn string_array<'i>(&mut self, key: &str, item: &'i Item) -> Option<Vec<Located<'i>>> {
         let Some(array) = item.as_array() else {
             self.push(self.wrong_type(key, item, "an array of strings"));
             return None;
@@ -293,15 +302,14 @@ impl Walker<'_> {
         Some(self.strings_of(key, array))
     }
 
-    fn strings_of<'i>(&mut self, key: &str, array: &'i Array) -> Vec<(&'i str, Option<Range<usize>>)> {
+    fn strings_of<'i>(&mut self, key: &str, array: &'i Array) -> Vec<Located<'i>> {
         let mut out = Vec::new();
         for v in array {
-            match v.as_str() {
-                Some(s) => out.push((s, v.span())),
-                None => {
-                    let d = self.src.error(v.span(), format!("`{key}` entries must be strings, not {}", value_type(v)));
-                    self.push(d);
-                }
+            if let Some(s) = v.as_str() {
+                out.push((s, v.span()));
+            } else {
+                let d = self.src.error(v.span(), format!("`{key}` entries must be strings, not {}", value_type(v)));
+                self.push(d);
             }
         }
         out
@@ -333,15 +341,10 @@ impl Walker<'_> {
 
     fn profile_list(&mut self, key: &str, item: &Item) -> Vec<String> {
         let Some(entries) = self.string_array(key, item) else { return Vec::new() };
-        self.check_profiles(key, item.span(), &entries)
+        self.check_profiles(key, &entries)
     }
 
-    fn check_profiles(
-        &mut self,
-        key: &str,
-        _list: Option<Range<usize>>,
-        entries: &[(&str, Option<Range<usize>>)],
-    ) -> Vec<String> {
+    fn check_profiles(&mut self, key: &str, entries: &[Located<'_>]) -> Vec<String> {
         let mut out: Vec<String> = Vec::new();
         for (name, span) in entries {
             if STANDARD_LAYERS.contains(name) || *name == "core" {
@@ -385,7 +388,7 @@ impl Walker<'_> {
     }
 
     /// Every layer's `requires` must be met by a layer earlier in the chain.
-    fn check_requires(&mut self, p: &Project, profiles_span: Option<Range<usize>>, table: &dyn TableLike) {
+    fn check_requires(&mut self, p: &Project, profiles_span: Option<&Range<usize>>, table: &dyn TableLike) {
         let mut chain: Vec<&str> = vec!["core"];
         chain.extend(p.standard_layers());
         let standard = chain.len();
@@ -402,7 +405,7 @@ impl Walker<'_> {
                     let span = table.get("without").and_then(Item::span);
                     (span, format!("remove \"{needed}\" from `without`"))
                 } else {
-                    (profiles_span.clone(), format!("list `{needed}` before `{layer}` in `profiles`"))
+                    (profiles_span.cloned(), format!("list `{needed}` before `{layer}` in `profiles`"))
                 };
                 self.push(
                     self.src.error(span, format!("layer `{layer}` needs `{needed}` earlier in the stack")).hint(hint),
@@ -467,35 +470,30 @@ impl Walker<'_> {
         size
     }
 
-    /// A named image, an absolute or `~/` path, or a URL. Relative paths are relative to the file.
+    /// A named image, or a disk image given by URL or path (relative to the file it is in).
     fn image(&mut self, item: &Item) -> Option<Image> {
-        let Some(s) = item.as_str() else {
-            self.push(self.wrong_type("image", item, "a string"));
-            return Some(Image::Named(DEFAULT_IMAGE.into()));
+        let Some(s) = item.as_str().filter(|s| !s.is_empty() && !s.chars().any(char::is_control)) else {
+            self.push(self.wrong_type("image", item, "a non-empty string"));
+            return None;
         };
-        if s.chars().any(char::is_control) || s.is_empty() {
-            self.push(self.src.error(item.span(), "`image` must be a non-empty string without control characters"));
-            return Some(Image::Named(DEFAULT_IMAGE.into()));
+        if self.catalog.image(s).is_some() {
+            return Some(Image::Named(s.to_string()));
         }
-        if ["https://", "http://", "file://"].iter().any(|p| s.starts_with(p))
-            || s.starts_with('/')
-            || s.starts_with("~/")
-        {
+        if ["https://", "http://", "file://", "/", "~/"].iter().any(|p| s.starts_with(p)) {
             return Some(Image::Location(s.to_string()));
         }
-        if s.contains('/') || s.contains('.') && std::path::Path::new(s).extension().is_some_and(|e| e != "04") {
+        let disk_suffix = [".img", ".qcow2", ".raw", ".iso"].iter().any(|e| s.contains(e));
+        if s.contains('/') || disk_suffix {
             let base = self.src.path.parent().unwrap_or(std::path::Path::new("."));
             return Some(Image::Location(base.join(s).display().to_string()));
         }
-        if self.catalog.image(s).is_none() {
-            let known = self.catalog.image_names();
-            let hint = did_you_mean(s, known.iter().copied()).map_or_else(
-                || format!("named images: {}; or give a disk image path or URL", known.join(", ")),
-                |k| format!("did you mean `{k}`?"),
-            );
-            self.push(self.src.error(item.span(), format!("unknown image `{s}`")).hint(hint));
-        }
-        Some(Image::Named(s.to_string()))
+        let known = self.catalog.image_names();
+        let hint = did_you_mean(s, known.iter().copied()).map_or_else(
+            || format!("named images: {}; or give a disk image path or URL", known.join(", ")),
+            |k| format!("did you mean `{k}`?"),
+        );
+        self.push(self.src.error(item.span(), format!("unknown image `{s}`")).hint(hint));
+        None
     }
 
     fn lima(&mut self, item: &Item) -> BTreeMap<String, Yaml> {
@@ -517,7 +515,7 @@ impl Walker<'_> {
                     |k| format!("did you mean `{k}`?"),
                 );
                 self.push(self.src.error(span, format!("`{key}` is not a Lima template key")).hint(hint));
-            } else if let Some(v) = self.to_yaml(key, value) {
+            } else if let Some(v) = self.passthrough(key, value) {
                 out.insert(key.to_string(), v);
             }
         }
@@ -525,11 +523,11 @@ impl Walker<'_> {
     }
 
     /// Converts passthrough TOML to YAML, refusing `{{` so no text reaches Lima's Go templates.
-    fn to_yaml(&mut self, path: &str, item: &Item) -> Option<Yaml> {
+    fn passthrough(&mut self, path: &str, item: &Item) -> Option<Yaml> {
         if let Some(table) = item.as_table_like() {
             let mut map = yaml::Mapping::new();
             for (k, v) in table.iter() {
-                map.insert(yaml::string(k), self.to_yaml(&format!("{path}.{k}"), v)?);
+                map.insert(yaml::string(k), self.passthrough(&format!("{path}.{k}"), v)?);
             }
             return Some(Yaml::Mapping(map));
         }
@@ -538,7 +536,7 @@ impl Walker<'_> {
             for t in tables {
                 let mut map = yaml::Mapping::new();
                 for (k, v) in t {
-                    map.insert(yaml::string(k), self.to_yaml(&format!("{path}.{k}"), v)?);
+                    map.insert(yaml::string(k), self.passthrough(&format!("{path}.{k}"), v)?);
                 }
                 seq.push(Yaml::Mapping(map));
             }

@@ -25,7 +25,8 @@ pub(crate) struct Case {
 
 pub(crate) fn cases() -> Vec<Case> {
     let root = fixtures().join("compile");
-    let mut dirs: Vec<PathBuf> = std::fs::read_dir(&root).unwrap().map(|e| e.unwrap().path()).filter(|p| p.is_dir()).collect();
+    let mut dirs: Vec<PathBuf> =
+        std::fs::read_dir(&root).unwrap().map(|e| e.unwrap().path()).filter(|p| p.is_dir()).collect();
     dirs.sort();
     dirs.into_iter().map(|dir| compile_case(&dir)).collect()
 }
@@ -97,7 +98,9 @@ fn snapshot_text(case: &Case) -> String {
 pub(crate) fn redact_keys(text: &str, stack: &Stack) -> String {
     let mut out = text.to_string();
     for l in &stack.layers {
-        out = out.replace(l.key.full(), &format!("<key:{}>", l.name)).replace(l.key.short(), &format!("<key:{}>", l.name));
+        out = out
+            .replace(l.key.full(), &format!("<key:{}>", l.name))
+            .replace(l.key.short(), &format!("<key:{}>", l.name));
     }
     out
 }
@@ -128,7 +131,7 @@ fn keys_depend_on_content_not_on_paths() {
     facts.state_dir = PathBuf::from("/elsewhere/entirely");
     let project = machine::config::Config {
         projects_file: PathBuf::from("/nowhere/projects.toml"),
-        projects: Default::default(),
+        projects: std::collections::BTreeMap::default(),
         default_profiles: Vec::new(),
         default_shell: machine::config::model::Shell::Zsh,
         local_project: None,

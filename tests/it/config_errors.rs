@@ -16,8 +16,8 @@ fn every_invalid_fixture_is_rejected_with_a_located_error() {
         let name = path.file_stem().unwrap().to_string_lossy().into_owned();
         let text = std::fs::read_to_string(&path).unwrap();
         let shown = format!("{name}.toml");
-        let errors = parse_projects_file(&Source::new(&shown, text), &catalog)
-            .expect_err(&format!("{name} should be rejected"));
+        let errors =
+            parse_projects_file(&Source::new(&shown, text), &catalog).expect_err(&format!("{name} should be rejected"));
         for e in &errors {
             assert!(e.line > 0 && e.column > 0, "{name}: every error names a line and column: {e}");
         }

@@ -31,7 +31,8 @@ fn check_schema(schemas: &boon::Schemas, index: boon::SchemaIndex, what: &str, t
 fn lima_keys_list_matches_the_schema() {
     let path = manifest_dir().join("tests/fixtures/lima-schema-2.2.0.json");
     let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    let keys: Vec<&str> = json["$defs"]["LimaYAML"]["properties"].as_object().unwrap().keys().map(String::as_str).collect();
+    let keys: Vec<&str> =
+        json["$defs"]["LimaYAML"]["properties"].as_object().unwrap().keys().map(String::as_str).collect();
     let mut ours = machine::lima_keys::TOP_LEVEL.to_vec();
     let mut theirs = keys.clone();
     ours.sort_unstable();
@@ -95,7 +96,7 @@ fn every_rendered_stack_follows_lima_rules_beyond_the_schema() {
         let params = yaml::get(&instance, "param").and_then(Value::as_mapping).cloned().unwrap_or_default();
         for (key, _) in &params {
             let key = key.as_str().unwrap();
-            let used = texts.iter().any(|t| uses_param(t.replace(&format!("{key}:"), "").as_str(), key));
+            let used = texts.iter().any(|t| uses_param(t, key));
             assert!(used, "{}: param {key} is declared but no layer uses it", case.name);
         }
         for key in PARAMS {
@@ -120,7 +121,12 @@ fn limactl_validate_accepts_every_fixture() {
         relocate(&mut stack, state.path());
         machine::stack::write(&stack).unwrap();
         let out = std::process::Command::new("limactl").args(["validate"]).arg(&stack.instance_path).output().unwrap();
-        assert!(out.status.success(), "{}: limactl validate failed:\n{}", case.name, String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}: limactl validate failed:\n{}",
+            case.name,
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 }
 
@@ -137,7 +143,8 @@ fn relocate(stack: &mut machine::compile::Stack, to: &Path) {
 }
 
 fn which(program: &str) -> Option<std::path::PathBuf> {
-    std::env::var_os("PATH").and_then(|paths| std::env::split_paths(&paths).map(|p| p.join(program)).find(|p| p.is_file()))
+    std::env::var_os("PATH")
+        .and_then(|paths| std::env::split_paths(&paths).map(|p| p.join(program)).find(|p| p.is_file()))
 }
 
 fn walk(dir: &Path) -> Vec<std::path::PathBuf> {

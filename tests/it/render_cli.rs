@@ -97,7 +97,13 @@ fn projects_file_env_var_and_user_profiles() {
     std::fs::write(profiles.join("mine.sh"), "#!/bin/bash\necho mine\n").unwrap();
     let file = home.path().join("elsewhere.toml");
     std::fs::write(&file, "[blog]\nprofiles = [\"mine\"]\n").unwrap();
-    let out = machine(home.path()).env("PROJECTS_FILE", &file).args(["render", "blog"]).assert().success().get_output().clone();
+    let out = machine(home.path())
+        .env("PROJECTS_FILE", &file)
+        .args(["render", "blog"])
+        .assert()
+        .success()
+        .get_output()
+        .clone();
     let stdout = String::from_utf8(out.stdout).unwrap();
     assert!(stdout.contains(&format!("mine ({})", profiles.join("mine.sh").display())), "{stdout}");
     let listing = machine(home.path()).arg("profiles").assert().success().get_output().stdout.clone();

@@ -25,19 +25,36 @@ pub(crate) fn synthetic_catalog() -> Catalog {
     let mut add = |path: &str, text: &str| {
         tree.insert(path.to_string(), text.as_bytes().to_vec());
     };
-    add("templates/images/ubuntu-24.04.yaml", "# description: Ubuntu 24.04\nimages:\n- location: https://example.invalid/noble-amd64.img\n  arch: x86_64\n- location: https://example.invalid/noble-arm64.img\n  arch: aarch64\n");
-    add("templates/images/debian-12.yaml", "# description: Debian 12\nimages:\n- location: https://example.invalid/debian-12-amd64.qcow2\n  arch: x86_64\n");
+    add(
+        "templates/images/ubuntu-24.04.yaml",
+        "# description: Ubuntu 24.04\nimages:\n- location: https://example.invalid/noble-amd64.img\n  arch: x86_64\n- location: https://example.invalid/noble-arm64.img\n  arch: aarch64\n",
+    );
+    add(
+        "templates/images/debian-12.yaml",
+        "# description: Debian 12\nimages:\n- location: https://example.invalid/debian-12-amd64.qcow2\n  arch: x86_64\n",
+    );
     add(
         "templates/core.yaml",
         "# description: the core VM\nmounts: []\nssh:\n  forwardAgent: true\nprovision:\n- mode: system\n  file: provision/core.sh\nprobes:\n- description: provisioning finished\n  script: |\n    #!/bin/bash\n    test -e /run/lima-boot-done\n",
     );
-    add("provision/core.sh", "#!/bin/bash\ngit config --global user.name \"$PARAM_gitName\"\ngit config --global user.email \"$PARAM_gitEmail\"\necho \"$PARAM_signingKey $PARAM_shell\"\n");
+    add(
+        "provision/core.sh",
+        "#!/bin/bash\ngit config --global user.name \"$PARAM_gitName\"\ngit config --global user.email \"$PARAM_gitEmail\"\necho \"$PARAM_signingKey $PARAM_shell\"\n",
+    );
     for name in ["docker", "node", "gh", "claude", "cypress"] {
-        add(&format!("templates/{name}.yaml"), &format!("# description: {name} layer\nprovision:\n- mode: system\n  file: provision/{name}.sh\n"));
+        add(
+            &format!("templates/{name}.yaml"),
+            &format!("# description: {name} layer\nprovision:\n- mode: system\n  file: provision/{name}.sh\n"),
+        );
         add(&format!("provision/{name}.sh"), &format!("#!/bin/bash\necho {name}\n"));
     }
     for name in ["codex", "playwright"] {
-        add(&format!("templates/{name}.yaml"), &format!("# description: {name} layer\n# requires: node\nprovision:\n- mode: user\n  file: provision/{name}.sh\n"));
+        add(
+            &format!("templates/{name}.yaml"),
+            &format!(
+                "# description: {name} layer\n# requires: node\nprovision:\n- mode: user\n  file: provision/{name}.sh\n"
+            ),
+        );
         add(&format!("provision/{name}.sh"), &format!("#!/bin/bash\nnpm install -g {name}\n"));
     }
     Catalog::from_tree(&tree).expect("the synthetic catalog is valid")
@@ -72,13 +89,12 @@ impl ScriptedRunner {
 
 impl Runner for ScriptedRunner {
     fn output(&self, cmd: &Cmd) -> Result<Output, Error> {
-        let argv: Vec<String> = std::iter::once(&cmd.program)
-            .chain(&cmd.args)
-            .map(|a| a.to_string_lossy().into_owned())
-            .collect();
+        let argv: Vec<String> =
+            std::iter::once(&cmd.program).chain(&cmd.args).map(|a| a.to_string_lossy().into_owned()).collect();
         self.calls.borrow_mut().push(cmd.to_string());
         let found = self.answers.iter().find(|(prefix, _)| argv.starts_with(prefix));
-        Ok(found.map_or(Output { code: Some(1), stdout: Vec::new(), stderr: b"not scripted".to_vec() }, |(_, o)| o.clone()))
+        Ok(found
+            .map_or(Output { code: Some(1), stdout: Vec::new(), stderr: b"not scripted".to_vec() }, |(_, o)| o.clone()))
     }
 }
 

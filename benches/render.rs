@@ -19,7 +19,7 @@ const PROJECTS: usize = 100;
 const RUNS: usize = 30;
 
 fn projects_toml() -> String {
-    let profiles = [r#"[]"#, r#"["cypress"]"#, r#"["playwright", "modern"]"#, r#"["python", "rust", "go"]"#];
+    let profiles = [r"[]", r#"["cypress"]"#, r#"["playwright", "modern"]"#, r#"["python", "rust", "go"]"#];
     let mut text = String::from("# generated for the benchmark\ndefault_profiles = [\"modern\"]\n");
     for i in 0..PROJECTS {
         text.push_str(&format!(

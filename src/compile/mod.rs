@@ -114,6 +114,7 @@ pub fn compile(project: &Project, catalog: &Catalog, host: &HostFacts) -> Result
             files: def.files.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
         });
     }
+    check_size(&project.name, &layers)?;
     let cached_disk = layers
         .iter()
         .enumerate()
@@ -133,6 +134,26 @@ pub fn compile(project: &Project, catalog: &Catalog, host: &HostFacts) -> Result
         cached_disk,
         warnings,
     })
+}
+
+/// Lima embeds every base and file into one template and refuses more than 4 MiB.
+const LIMA_EMBED_LIMIT: usize = 4 * 1024 * 1024;
+
+fn check_size(project: &str, layers: &[CompiledLayer]) -> Result<()> {
+    let total: usize = layers.iter().map(|l| l.yaml.len() + l.files.iter().map(|(_, b)| b.len()).sum::<usize>()).sum();
+    if total <= LIMA_EMBED_LIMIT {
+        return Ok(());
+    }
+    let biggest =
+        layers.iter().flat_map(|l| l.files.iter().map(move |(p, b)| (b.len(), l.name.as_str(), p.as_str()))).max();
+    let mut err = Error::usage(format!(
+        "the stack of project `{project}` is {} KiB; Lima accepts at most 4 MiB once it embeds every file",
+        total / 1024
+    ));
+    if let Some((size, layer, path)) = biggest {
+        err = err.caused_by(format!("the largest file is {path} in layer `{layer}` ({size} bytes)"));
+    }
+    Err(err.hint("download large artifacts in a provision script instead of shipping them in a profile"))
 }
 
 /// vmType is vz on macOS and qemu on Linux unless configured; arch follows the host.

@@ -100,10 +100,10 @@ impl Catalog {
         for entry in entries.flatten() {
             let path = entry.path();
             let ext = path.extension().and_then(|e| e.to_str());
-            if matches!(ext, Some("yaml" | "sh")) {
-                if let Some(stem) = path.file_stem().and_then(|s| s.to_str()) {
-                    names.insert(stem.to_string());
-                }
+            if matches!(ext, Some("yaml" | "sh"))
+                && let Some(stem) = path.file_stem().and_then(|s| s.to_str())
+            {
+                names.insert(stem.to_string());
             }
         }
         let mut errors = Vec::new();

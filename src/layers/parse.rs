@@ -41,12 +41,12 @@ pub fn parse_layer(
     let mut body = match value {
         Value::Mapping(m) => m,
         Value::Null => Mapping::new(),
-        _ => return Err(vec![src.error(None, "a layer must be a YAML mapping of Lima template keys")]),
+        _ => return Err(vec![Diagnostic::whole_file(shown, "a layer must be a YAML mapping of Lima template keys")]),
     };
     let mut errors = Vec::new();
     for key in body.keys() {
         let Some(key) = key.as_str() else {
-            errors.push(src.error(None, "layer keys must be strings"));
+            errors.push(Diagnostic::whole_file(shown, "layer keys must be strings"));
             continue;
         };
         if let Some((_, why)) = FORBIDDEN_KEYS.iter().find(|(k, _)| *k == key) {
@@ -141,16 +141,26 @@ fn check_entry(
     errors: &mut Vec<Diagnostic>,
 ) {
     if !entry.is_mapping() {
-        errors.push(src.error(None, format!("{at_path} must be a mapping")));
+        errors.push(Diagnostic::whole_file(&src.path, format!("{at_path} must be a mapping")));
         return;
     }
     if yaml::get(entry, "file").and_then(|f| yaml::get(f, "digest")).is_some() {
-        errors.push(src.error(None, format!("{at_path}.file.digest is not supported by Lima yet")));
+        errors.push(at(src, "digest", format!("{at_path}.file.digest is not supported by Lima yet")));
     }
     let script = yaml::get(entry, "script").and_then(Value::as_str);
+    for field in ["script", "content"] {
+        if let Some(found) = yaml::get(entry, field).and_then(Value::as_str).and_then(unknown_template) {
+            let d = at(
+                src,
+                &found,
+                format!("{at_path}.{field} contains `{found}`, which Lima would expand as a Go template"),
+            );
+            errors.push(d.hint("write `{{\"{{\"}}` for a literal `{{`, or use $PARAM_<name> variables"));
+        }
+    }
     if is_probe && script.is_some_and(|s| !s.starts_with("#!")) {
-        errors
-            .push(src.error(None, format!("{at_path}.script must start with a `#!` line (Lima refuses it otherwise)")));
+        let message = format!("{at_path}.script must start with a `#!` line (Lima refuses it otherwise)");
+        errors.push(at(src, "script", message));
     }
     let Some(loc) = locator(entry) else { return };
     if !is_relative_local(loc) {
@@ -177,16 +187,50 @@ fn check_entry(
             if is_probe && !bytes.starts_with(b"#!") {
                 errors.push(at(src, loc, format!("{at_path}.file `{loc}` must start with a `#!` line")));
             }
+            if let Some(found) = unknown_template(&String::from_utf8_lossy(&bytes)) {
+                let d = at(
+                    src,
+                    loc,
+                    format!("{at_path}.file `{loc}` contains `{found}`, which Lima would expand as a Go template"),
+                );
+                errors.push(d.hint("write `{{\"{{\"}}` for a literal `{{`, or use $PARAM_<name> variables"));
+            }
             files.insert(loc.to_string(), bytes);
         }
         None => errors.push(at(src, loc, format!("{at_path}.file `{loc}` does not exist next to this layer"))),
     }
 }
 
-/// A diagnostic pointing at the first occurrence of `needle` in the layer text.
+/// Lima runs scripts and data through Go's text/template. The variables it documents for guests
+/// are fine; any other `{{…}}` would be rewritten or dropped, so it is refused.
+fn unknown_template(text: &str) -> Option<String> {
+    const KNOWN: [&str; 5] = [".Home", ".Name", ".Hostname", ".UID", ".User"];
+    let mut rest = text;
+    while let Some(open) = rest.find("{{") {
+        let after = &rest[open + 2..];
+        let close = after.find("}}").map_or(after.len(), |c| c + 2);
+        let action = &after[..close.min(after.len())];
+        let inner = action.trim_end_matches("}}").trim();
+        let ok = KNOWN.contains(&inner)
+            || inner
+                .strip_prefix(".Param.")
+                .is_some_and(|k| !k.is_empty() && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
+            || inner == "\"{{\"";
+        if !ok {
+            return Some(format!("{{{{{action}"));
+        }
+        rest = &after[close.min(after.len())..];
+    }
+    None
+}
+
+/// A diagnostic pointing at the first occurrence of `needle` in the layer text, or at the whole
+/// file when the text does not contain it (e.g. a script-only profile).
 fn at(src: &Source, needle: &str, message: String) -> Diagnostic {
-    let span = src.text.find(needle).map(|i| i..i + needle.len());
-    src.error(span, message)
+    match src.text.find(needle) {
+        Some(i) => src.error(Some(i..i + needle.len()), message),
+        None => Diagnostic::whole_file(&src.path, message),
+    }
 }
 
 fn yaml_error(src: &Source, e: &yaml::YamlError) -> Diagnostic {
@@ -194,4 +238,18 @@ fn yaml_error(src: &Source, e: &yaml::YamlError) -> Diagnostic {
     let line = src.text[offset..].lines().next().unwrap_or("");
     let col: usize = line.chars().take(e.column.saturating_sub(1)).map(char::len_utf8).sum();
     src.error(Some(offset + col..offset + col + 1), format!("invalid YAML: {}", e.message))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::unknown_template;
+
+    #[test]
+    fn only_lima_guest_variables_may_be_templated() {
+        assert_eq!(unknown_template("no braces"), None);
+        assert_eq!(unknown_template("path: {{.Home}}/x {{ .User }} {{.Param.gitName}}"), None);
+        assert_eq!(unknown_template(r#"literal {{"{{"}} here"#), None);
+        assert_eq!(unknown_template("docker inspect -f '{{.State.Pid}}'").as_deref(), Some("{{.State.Pid}}"));
+        assert_eq!(unknown_template("unclosed {{ x").as_deref(), Some("{{ x"));
+    }
 }

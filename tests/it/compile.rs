@@ -143,3 +143,23 @@ fn keys_depend_on_content_not_on_paths() {
     assert_eq!(a.stack.key(), b.key(), "the state dir must not change keys");
     assert!(b.layers.iter().all(|l| l.dir.starts_with("/elsewhere/entirely/layers")));
 }
+
+#[test]
+fn stacks_over_limas_embed_limit_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("big")).unwrap();
+    std::fs::write(dir.path().join("big/blob.txt"), "x".repeat(5 * 1024 * 1024)).unwrap();
+    std::fs::write(dir.path().join("huge.yaml"), "provision:\n- mode: data\n  path: /opt/blob\n  file: big/blob.txt\n")
+        .unwrap();
+    let mut catalog = Catalog::builtin();
+    catalog.add_user_profiles(dir.path()).unwrap();
+    let text = "[p]\nprofiles = [\"huge\"]\n";
+    let parsed =
+        machine::config::parse::parse_projects_file(&machine::config::source::Source::new("p.toml", text), &catalog)
+            .unwrap();
+    let err = compile::compile(&parsed.projects["p"], &catalog, &host(HostOs::Linux, Arch::X86_64)).unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("Lima accepts at most 4 MiB"), "{text}");
+    assert!(text.contains("big/blob.txt in layer `huge`"), "{text}");
+    assert_eq!(err.exit_code(), 2);
+}

@@ -5,5 +5,6 @@ mod support;
 mod compile;
 mod config_errors;
 mod lima_rules;
+mod profile_errors;
 mod properties;
 mod render_cli;

@@ -1,0 +1,72 @@
+//! Every problem a user profile can have is reported with its file before anything reaches Lima.
+
+use machine::layers::Catalog;
+
+/// (case, files to write into the profiles folder)
+const CASES: &[(&str, &[(&str, &str)])] = &[
+    ("invalid-yaml", &[("bad.yaml", "provision:\n  - mode: system\n   script: x\n")]),
+    ("not-a-mapping", &[("bad.yaml", "- just\n- a list\n")]),
+    ("unknown-key", &[("bad.yaml", "portForward:\n- guestPort: 80\n")]),
+    ("sets-base", &[("bad.yaml", "base: template:docker\n")]),
+    ("sets-param", &[("bad.yaml", "param:\n  x: y\n")]),
+    ("dotdot-locator", &[("bad.yaml", "provision:\n- mode: system\n  file: ../outside.sh\n")]),
+    ("missing-file", &[("bad.yaml", "provision:\n- mode: system\n  file: nowhere.sh\n")]),
+    (
+        "file-name-lima-refuses",
+        &[("bad.yaml", "provision:\n- mode: system\n  file: lib/_setup.sh\n"), ("lib/_setup.sh", "#!/bin/sh\n")],
+    ),
+    ("probe-without-shebang", &[("bad.yaml", "probes:\n- script: test -e /x\n")]),
+    ("probe-file-without-shebang", &[("bad.yaml", "probes:\n- file: probe.sh\n"), ("probe.sh", "test -e /x\n")]),
+    ("script-with-go-template", &[("bad.sh", "#!/bin/bash\ndocker inspect -f '{{.State.Pid}}' x\n")]),
+    (
+        "inline-with-go-template",
+        &[("bad.yaml", "provision:\n- mode: system\n  script: |\n    #!/bin/sh\n    echo {{ .Env }}\n")],
+    ),
+    (
+        "digest-on-locator",
+        &[
+            ("bad.yaml", "provision:\n- mode: system\n  file:\n    url: s.sh\n    digest: sha256:00\n"),
+            ("s.sh", "#!/bin/sh\n"),
+        ],
+    ),
+    ("provision-not-a-list", &[("bad.yaml", "provision: yes\n")]),
+    ("bad-profile-name", &[("Bad_Name.sh", "#!/bin/sh\n")]),
+];
+
+#[test]
+fn every_bad_user_profile_is_rejected_with_its_file() {
+    for (case, files) in CASES {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, text) in *files {
+            let path = dir.path().join(name);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        }
+        let mut catalog = Catalog::builtin();
+        let errors = catalog.add_user_profiles(dir.path()).expect_err(&format!("{case} should be rejected"));
+        let rendered = errors
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("\n\n")
+            .replace(&dir.path().display().to_string(), "<profiles>");
+        assert!(rendered.contains("<profiles>/"), "{case}: the error names the file: {rendered}");
+        insta::assert_snapshot!(format!("profile__{case}"), rendered);
+    }
+}
+
+#[test]
+fn a_script_only_profile_runs_as_root_and_a_listed_one_is_not_attached_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("solo.sh"), "#!/bin/bash\necho solo\n").unwrap();
+    std::fs::write(dir.path().join("listed.sh"), "#!/bin/bash\necho listed\n").unwrap();
+    std::fs::write(dir.path().join("listed.yaml"), "provision:\n- mode: user\n  file: listed.sh\n").unwrap();
+    let mut catalog = Catalog::builtin();
+    catalog.add_user_profiles(dir.path()).unwrap();
+    let solo = catalog.profile("solo").unwrap();
+    let steps = solo.body.get("provision").and_then(|p| p.as_sequence()).unwrap();
+    assert_eq!(machine::yaml::to_string(&steps[0]), "mode: system\nfile: solo.sh\n");
+    let listed = catalog.profile("listed").unwrap();
+    let steps = listed.body.get("provision").and_then(|p| p.as_sequence()).unwrap();
+    assert_eq!(steps.len(), 1, "the script the YAML lists is not attached again");
+}

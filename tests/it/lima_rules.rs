@@ -85,10 +85,10 @@ fn every_rendered_stack_follows_lima_rules_beyond_the_schema() {
                             assert!(bytes.starts_with(b"#!"), "{}: probe file {file} lacks #!", case.name);
                         }
                     }
-                    if list == "probes" {
-                        if let Some(script) = yaml::get(entry, "script").and_then(Value::as_str) {
-                            assert!(script.starts_with("#!"), "{}: probe script lacks #!", case.name);
-                        }
+                    if list == "probes"
+                        && let Some(script) = yaml::get(entry, "script").and_then(Value::as_str)
+                    {
+                        assert!(script.starts_with("#!"), "{}: probe script lacks #!", case.name);
                     }
                 }
             }

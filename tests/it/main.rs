@@ -8,3 +8,4 @@ mod lima_rules;
 mod profile_errors;
 mod properties;
 mod render_cli;
+mod transcripts;

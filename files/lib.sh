@@ -1,4 +1,4 @@
-# shellcheck shell=bash
+# shellcheck shell=bash source-path=SCRIPTDIR
 # machine: helpers shared by every provisioning script.
 #
 # Placed by the core layer at /usr/local/lib/machine/lib.sh (a Lima `mode: data`
@@ -65,7 +65,7 @@ machine__marker_write() {
 		sudo -n mkdir -p "$dir" &&
 			printf '%s\n' "$text" | sudo -n tee "$dir/$MACHINE_LAYER" >/dev/null
 	fi || printf 'machine[%s] WARNING: could not write the %s marker\n' "$MACHINE_LAYER" "$kind" >&2
-	if [[ $kind == done ]]; then
+	if [[ $kind == "done" ]]; then
 		machine__marker_remove failed
 	fi
 }
@@ -79,7 +79,9 @@ machine__marker_remove() {
 machine__on_err() {
 	# Keep the first failure: later ERR traps only see the command that called it.
 	if [[ -z $MACHINE_FAILURE ]]; then
-		MACHINE_FAILURE="command '$3' exited with status $1 (line $2)"
+		local where="line $2"
+		[[ $4 == */lib.sh ]] && where="lib.sh line $2"
+		MACHINE_FAILURE="command '$3' exited with status $1 ($where)"
 	fi
 }
 
@@ -94,7 +96,7 @@ machine__on_exit() {
 		rm -rf "$MACHINE_TMP"
 	fi
 	if ((rc == 0)); then
-		machine__marker_write done "ok"
+		machine__marker_write "done" "ok"
 	else
 		local why=${MACHINE_FAILURE:-"exited with status $rc"}
 		printf 'machine[%s] FAILED: %s\n' "$MACHINE_LAYER" "$why" >&2
@@ -115,15 +117,19 @@ machine_init() {
 		;;
 	esac
 	set -E
-	trap 'machine__on_err "$?" "$LINENO" "$BASH_COMMAND"' ERR
+	trap 'machine__on_err "$?" "$LINENO" "$BASH_COMMAND" "${BASH_SOURCE[0]:-}"' ERR
 	trap machine__on_exit EXIT
 	MACHINE_TMP=$(mktemp -d "${TMPDIR:-/tmp}/machine-$MACHINE_LAYER.XXXXXX")
 
 	if [[ $MACHINE_MODE == system ]]; then
+		# cloud-init may run us without a usable HOME; npm and friends need one.
+		if [[ -z ${HOME:-} || $HOME == / ]]; then
+			export HOME=/root
+		fi
 		mkdir -p "$MACHINE_RUN_DIR/done" "$MACHINE_RUN_DIR/failed" "$MACHINE_STATE_DIR/stamps"
 		chmod 755 "$MACHINE_RUN_DIR" "$MACHINE_RUN_DIR/done" "$MACHINE_RUN_DIR/failed"
 	fi
-	machine__marker_remove done
+	machine__marker_remove "done"
 	machine__marker_remove failed
 
 	if [[ ! -r "$MACHINE_LIB_DIR/versions.env" ]]; then

@@ -27,11 +27,8 @@ profile machine-bwrap /usr/bin/bwrap flags=(unconfined) {
   include if exists <local/machine-bwrap>
 }
 PROFILE
-	if apparmor_parser -r "$profile"; then
-		machine_log "AppArmor profile for bwrap loaded"
-	else
-		machine_warn "could not load $profile; Claude Code's sandbox may not start"
-	fi
+	apparmor_parser -r "$profile"
+	machine_log "AppArmor profile for bwrap loaded"
 else
 	machine_log "unprivileged user namespaces are not restricted; no AppArmor change needed"
 fi

@@ -4,7 +4,8 @@
 #   exit 1 while this boot's provisioning is still running,
 #   exit 1 naming the layer(s) that failed (details on stderr),
 #   exit 0 once every layer has finished cleanly.
-set -u
+set -euo pipefail
+export DEBIAN_FRONTEND=noninteractive
 root=${MACHINE_ROOT:-}
 
 if [[ ! -e "$root/run/lima-boot-done" ]]; then

@@ -33,12 +33,14 @@ install -m 755 "$tmp/fzf/fzf" "$bin/fzf"
 machine_install_archive LAZYGIT 0 "$tmp/lazygit"
 install -m 755 "$tmp/lazygit/lazygit" "$bin/lazygit"
 
-# helix finds its runtime/ next to the real path of the hx binary.
-machine_install_archive HELIX 1 "$tmp/helix"
-[[ -x "$tmp/helix/hx" && -d "$tmp/helix/runtime" ]] || machine_die "unexpected layout in the helix archive"
+# helix finds its runtime/ next to the real path of the hx binary. Unpack next
+# to the destination (not in /tmp, which may be a small tmpfs).
+staging="$R/opt/.helix.machine-new"
+rm -rf "$staging"
+machine_install_archive HELIX 1 "$staging"
+[[ -x "$staging/hx" && -d "$staging/runtime" ]] || machine_die "unexpected layout in the helix archive"
 rm -rf "$R/opt/helix"
-mkdir -p "$R/opt"
-mv "$tmp/helix" "$R/opt/helix"
+mv "$staging" "$R/opt/helix"
 ln -sfn /opt/helix/hx "$bin/hx"
 
 machine_log "bat $BAT_VERSION, delta $DELTA_VERSION, fzf $FZF_VERSION, lazygit $LAZYGIT_VERSION, helix $HELIX_VERSION installed"

@@ -13,7 +13,6 @@ machine_init playwright system
 machine_stamp_check playwright "$PLAYWRIGHT_VERSION" "$(machine_os_codename)" && exit 0
 
 command -v npx >/dev/null || machine_die "npx not found: the playwright profile needs the node layer before it"
-export HOME=${HOME:-/root}
 machine_apt_update
 npx --yes "playwright@$PLAYWRIGHT_VERSION" install-deps
 

@@ -10,15 +10,14 @@ machine_init rust-user user
 
 machine_stamp_check rust-user "$RUST_TOOLCHAIN" && exit 0
 
-rustup="$HOME/.cargo/bin/rustup"
-if [[ -x $rustup ]]; then
-	"$rustup" toolchain install "$RUST_TOOLCHAIN" --profile minimal --component rustfmt,clippy
-	"$rustup" default "$RUST_TOOLCHAIN"
+if [[ -x "$HOME/.cargo/bin/rustup" ]]; then
+	"$HOME/.cargo/bin/rustup" toolchain install "$RUST_TOOLCHAIN" --profile minimal --component rustfmt,clippy
+	"$HOME/.cargo/bin/rustup" default "$RUST_TOOLCHAIN"
 else
-	init="$R/usr/local/bin/rustup-init"
-	[[ -x $init ]] || machine_die "$init is missing: the rust profile's system script did not run"
-	"$init" -y --no-modify-path --profile minimal --default-toolchain "$RUST_TOOLCHAIN" \
-		--component rustfmt,clippy
+	[[ -x "$R/usr/local/bin/rustup-init" ]] ||
+		machine_die "/usr/local/bin/rustup-init is missing: the rust profile's system script did not run"
+	"$R/usr/local/bin/rustup-init" -y --no-modify-path --profile minimal \
+		--default-toolchain "$RUST_TOOLCHAIN" --component rustfmt,clippy
 fi
 machine_log "Rust $RUST_TOOLCHAIN is the default toolchain"
 

@@ -1,3 +1,4 @@
+# shellcheck shell=sh
 # machine (go layer): the Go toolchain and `go install`ed binaries.
 for __machine_dir in /usr/local/go/bin "$HOME/go/bin"; do
   case ":$PATH:" in

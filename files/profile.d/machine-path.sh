@@ -1,3 +1,4 @@
+# shellcheck shell=sh
 # machine: personal bin directories come first on PATH.
 for __machine_dir in "$HOME/bin" "$HOME/.local/bin"; do
   case ":$PATH:" in

@@ -1,3 +1,4 @@
+# shellcheck shell=sh
 # machine (rust layer): rustup's toolchains and `cargo install`ed binaries.
 case ":$PATH:" in
 *":$HOME/.cargo/bin:"*) ;;

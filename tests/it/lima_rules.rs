@@ -160,3 +160,21 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
     out.sort();
     out
 }
+
+/// The isolation promises: no host mount, no containerd, agent forwarding, no fixed port forwards.
+#[test]
+fn core_layer_keeps_the_vm_isolated() {
+    let core = machine::layers::Catalog::builtin().layer("core").unwrap().body.clone();
+    let get = |k: &str| core.get(k).cloned().unwrap_or(Value::Null);
+    assert_eq!(get("mounts"), Value::Sequence(vec![]));
+    assert_eq!(yaml::to_string(&get("containerd")), "system: false\nuser: false\n");
+    assert_eq!(yaml::to_string(&get("ssh")), "forwardAgent: true\nloadDotSSHPubKeys: false\n");
+    assert!(!core.contains_key("portForwards"));
+    for layer in machine::layers::Catalog::builtin().layers() {
+        assert!(
+            !layer.body.contains_key("mounts") || layer.name == "core",
+            "{} must not mount host folders",
+            layer.name
+        );
+    }
+}

@@ -7,5 +7,6 @@ mod config_errors;
 mod lima_rules;
 mod profile_errors;
 mod properties;
+mod provision_harness;
 mod render_cli;
 mod transcripts;

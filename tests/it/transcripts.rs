@@ -38,7 +38,10 @@ fn every_transcript_parses() {
         if path.extension().is_some_and(|e| e == "txt") {
             let name = path.file_stem().unwrap().to_string_lossy().into_owned();
             let t = load(&name);
-            assert!(t.command.starts_with("limactl") || t.command.contains("ssh") || t.command.starts_with("cat"), "{name}");
+            assert!(
+                t.command.starts_with("limactl") || t.command.contains("ssh") || t.command.starts_with("cat"),
+                "{name}"
+            );
             count += 1;
         }
     }

@@ -16,7 +16,8 @@
 #   4. a failing command makes it fail and write /run/machine/failed/<layer>.
 # Plus lib.sh behaviour (offline reboots, UNVERIFIED and wrong checksums, wrong
 # repository keys), core's git/shell setup, claude's settings merge, the
-# readiness probe and template structure.
+# readiness probe, template structure and the machine-guest helper
+# (tests/provision/machine-guest.sh, sourced below).
 #
 # Usage: tests/provision/run.sh [-v]     (-v prints the output of failing runs)
 # The last line is "N passed, N failed" (", N skipped" when tools are missing).
@@ -674,6 +675,11 @@ else
 	pass "no {{.Param...}} in templates"
 fi
 check "core sets the required top-level keys" grep -qxF 'minimumLimaVersion: "2.0.0"' "$TREE/templates/core.yaml"
+
+# --- machine-guest (files/machine-guest) ------------------------------------------------
+
+# shellcheck source-path=SCRIPTDIR source=machine-guest.sh
+source "$HERE/machine-guest.sh"
 
 # Schema validation and shellcheck are run by the Rust suite (tests/it/lima_rules.rs) and .ci/run.
 

@@ -1,0 +1,615 @@
+#!/bin/bash
+# shellcheck shell=bash
+# Tests for files/machine-guest, the guest-side helper the host runs through
+# `limactl shell <vm> -- machine-guest <subcommand> <args...>`.
+#
+# Sourced by tests/provision/run.sh (sharing its pass/fail counters) or run on
+# its own: bash tests/provision/machine-guest.sh
+#
+# Hermetic: machine-guest runs with env -i, a scratch HOME and MACHINE_ROOT, and
+# a PATH made of stubs (git, ssh-add, sudo, pnpm, yarn, npm, bun; each logs its
+# argv to a file) plus links to the few real tools it needs (coreutils, grep,
+# sed, env and jq when installed). Nothing touches the network or the real home.
+
+if ! declare -F pass >/dev/null; then
+	set -uo pipefail
+	MG_STANDALONE=1
+	HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+	TREE=$(cd "$HERE/../.." && pwd)
+	PASSED=0 FAILED=0 SKIPPED=0
+	pass() {
+		PASSED=$((PASSED + 1))
+		printf 'ok    %s\n' "$1"
+	}
+	fail() {
+		FAILED=$((FAILED + 1))
+		printf 'FAIL  %s\n' "$1"
+		if [[ -n ${2:-} ]]; then
+			printf '%s\n' "$2" | sed 's/^/      /'
+		fi
+	}
+	skip() {
+		SKIPPED=$((SKIPPED + 1))
+		printf 'skip  %s\n' "$1"
+	}
+	check() {
+		local what=$1
+		shift
+		if "$@"; then pass "$what"; else fail "$what"; fi
+	}
+	WORK=$(mktemp -d "${TMPDIR:-/tmp}/machine-guest-test.XXXXXX")
+	trap 'rm -rf "$WORK"' EXIT
+else
+	MG_STANDALONE=0
+fi
+
+MG_BIN="$TREE/files/machine-guest"
+MG="$WORK/machine-guest"
+mkdir -p "$MG/stubs" "$MG/sys"
+
+# --- stubs and PATHs ------------------------------------------------------------
+
+cat >"$MG/stubs/.stub" <<'STUB'
+#!/bin/bash
+# machine-guest test stub: logs "<name> <args %q-quoted>" to $STUB_LOG.
+name=${0##*/}
+{
+	printf '%s' "$name"
+	(($#)) && printf ' %q' "$@"
+	printf '\n'
+} >>"${STUB_LOG:?}"
+case $name in
+git)
+	if [[ ${1:-} == clone ]]; then
+		printf 'git-env %s|%s\n' "${GIT_TERMINAL_PROMPT:-}" "${GIT_SSH_COMMAND:-}" >>"$STUB_LOG"
+		target=${!#}
+		if [[ -n ${STUB_GIT_FAIL:-} ]]; then
+			mkdir -p "$target/half"
+			echo "fatal: repository not found (stub)" >&2
+			exit 128
+		fi
+		mkdir -p "$target/.git"
+		echo "Cloning into '$target'... (stub)" >&2
+		exit 0
+	fi
+	if [[ ${1:-} == -C ]]; then
+		repo=$2
+		shift 2
+		if [[ -e $repo/.git/stub-broken ]]; then
+			echo "fatal: not a git repository (stub)" >&2
+			exit 128
+		fi
+		case ${1:-} in
+		status) cat "$repo/.git/stub-status" 2>/dev/null ;;
+		log) cat "$repo/.git/stub-unpushed" 2>/dev/null ;;
+		esac
+	fi
+	exit 0
+	;;
+ssh-add)
+	rc=${STUB_SSH_ADD_RC:-0}
+	case $rc in
+	0) for ((i = 1; i <= ${STUB_SSH_KEYS:-1}; i++)); do echo "256 SHA256:stub$i key$i (ED25519)"; done ;;
+	1) echo "The agent has no identities." ;;
+	*) echo "Could not open a connection to your authentication agent." >&2 ;;
+	esac
+	exit "$rc"
+	;;
+sudo)
+	[[ ${1:-} == -n ]] && shift
+	if [[ -n ${STUB_SUDO_FAIL:-} ]]; then
+		echo "sudo: a password is required" >&2
+		exit 1
+	fi
+	# Plays root reading a file the user cannot: tails $STUB_SUDO_FILE instead.
+	if [[ ${1:-} == tail ]]; then
+		exec tail -n "$3" "$STUB_SUDO_FILE"
+	fi
+	exit 0
+	;;
+pnpm | yarn | npm | bun)
+	printf 'pm-env %s cwd=%s corepack-prompt=%s purge=%s\n' "$name" "$PWD" \
+		"${COREPACK_ENABLE_DOWNLOAD_PROMPT:-}" "${npm_config_confirm_modules_purge:-}" >>"$STUB_LOG"
+	echo "$name: resolving (stub)"
+	if [[ " ${STUB_PM_FAIL:-} " == *" $name "* ]]; then
+		echo "$name: ERR_STUB install failed" >&2
+		exit 1
+	fi
+	exit 0
+	;;
+esac
+exit 0
+STUB
+chmod 755 "$MG/stubs/.stub"
+for name in git ssh-add sudo pnpm yarn npm bun; do
+	ln -s .stub "$MG/stubs/$name"
+done
+# The same stubs without bun, for the missing-tool case.
+mkdir -p "$MG/stubs-nobun"
+for name in git ssh-add sudo pnpm yarn npm; do
+	ln -s ../stubs/.stub "$MG/stubs-nobun/$name"
+done
+
+# The real tools machine-guest (and the stubs) may use; nothing else is on PATH.
+for tool in cat chmod env grep head id mkdir mktemp mv rm rmdir sed stat tail; do
+	path=$(PATH=/usr/local/bin:/usr/bin:/bin command -v "$tool") || {
+		fail "machine-guest tests: $tool is not installed"
+		continue
+	}
+	ln -s "$path" "$MG/sys/$tool"
+done
+cp -a "$MG/sys" "$MG/sys-nojq"
+MG_HAVE_JQ=0
+if path=$(PATH=/usr/local/bin:/usr/bin:/bin command -v jq); then
+	ln -s "$path" "$MG/sys/jq"
+	MG_HAVE_JQ=1
+fi
+MG_HAVE_GIT=0
+if path=$(PATH=/usr/local/bin:/usr/bin:/bin command -v git); then
+	mkdir -p "$MG/realgit"
+	ln -s "$path" "$MG/realgit/git"
+	MG_REAL_GIT=$path
+	MG_HAVE_GIT=1
+fi
+
+# --- scratch guest and runner ---------------------------------------------------------
+
+MG_N=0
+MG_ROOT="" MG_HOME="" MG_LOG=""
+mg_new() { # a fresh scratch guest
+	MG_N=$((MG_N + 1))
+	MG_ROOT="$MG/root$MG_N"
+	MG_HOME="$MG_ROOT/home/tester"
+	MG_LOG="$MG_ROOT/stub.log"
+	mkdir -p "$MG_HOME" "$MG_ROOT/run" "$MG_ROOT/var/log"
+	: >"$MG_LOG"
+}
+
+MG_PATH_DEFAULT="$MG/stubs:$MG/sys"
+MG_PATH=$MG_PATH_DEFAULT
+MG_ENV=()     # extra KEY=value words for the next runs
+MG_IN=/dev/null
+MG_OUT="" MG_ERR="" MG_RC=0
+
+mg() { # mg <args...>: run machine-guest in the scratch guest
+	MG_OUT=$(
+		env -i PATH="$MG_PATH" HOME="$MG_HOME" MACHINE_ROOT="$MG_ROOT" LANG=C.UTF-8 \
+			STUB_LOG="$MG_LOG" "${MG_ENV[@]}" \
+			"$MG_BIN" "$@" <"$MG_IN" 2>"$MG/stderr"
+	)
+	MG_RC=$?
+	MG_ERR=$(<"$MG/stderr")
+}
+
+# expect <description> <exit code> <exact stdout>
+expect() {
+	if [[ $MG_RC == "$2" && $MG_OUT == "$3" ]]; then
+		pass "machine-guest $1"
+	else
+		fail "machine-guest $1" "$(printf 'want exit %s, stdout:\n%s\ngot exit %s, stdout:\n%s\nstderr:\n%s' \
+			"$2" "$3" "$MG_RC" "$MG_OUT" "$MG_ERR")"
+	fi
+}
+mcheck() { # mcheck <description> <command...>
+	local what=$1
+	shift
+	check "machine-guest $what" "$@"
+}
+not() { ! "$@"; }
+logged() { grep -qxF -- "$1" "$MG_LOG"; }
+not_logged() { ! grep -q -- "$1" "$MG_LOG"; }
+err_has() { grep -qF -- "$1" <<<"$MG_ERR"; }
+
+# --- the file and its template entry ---------------------------------------------------
+
+mcheck "is executable and starts with #!/bin/bash and set -euo pipefail" \
+	test -x "$MG_BIN" -a "$(head -n 1 "$MG_BIN")" = "#!/bin/bash" -a -n "$(grep -x 'set -euo pipefail' "$MG_BIN")"
+mcheck "contains no '{{' (Lima would expand it)" not grep -qF '{{' "$MG_BIN"
+entry=$(grep -A3 -xF -- '- mode: data' "$TREE/templates/core.yaml" | grep -A2 -xF '  path: /usr/local/bin/machine-guest')
+mcheck "core.yaml places it at /usr/local/bin/machine-guest with mode 755" \
+	test "$entry" = "$(printf '  path: /usr/local/bin/machine-guest\n  file: files/machine-guest\n  permissions: "755"')"
+if command -v shellcheck >/dev/null; then
+	mcheck "is shellcheck -x clean" shellcheck -x "$MG_BIN"
+else
+	skip "machine-guest is shellcheck -x clean (shellcheck not installed)"
+fi
+
+# --- help / unknown ----------------------------------------------------------------------
+
+mg_new
+mg help
+mcheck "help: prints the usage, exit 0" test "$MG_RC" -eq 0 -a "$(head -n 1 <<<"$MG_OUT")" = "Usage: machine-guest <subcommand> [args...]"
+for sub in status log home clone deps unpushed agent secrets-write secrets-clear envrc-ids; do
+	grep -q "^  $sub" <<<"$MG_OUT" || fail "machine-guest help: documents $sub"
+done
+mg frobnicate
+mcheck "unknown subcommand: exit 2, usage on stderr, nothing on stdout" \
+	test "$MG_RC" -eq 2 -a -z "$MG_OUT" -a -n "$(grep 'Usage: machine-guest' <<<"$MG_ERR")"
+mg
+mcheck "no subcommand: exit 2" test "$MG_RC" -eq 2 -a -z "$MG_OUT"
+
+# --- status ------------------------------------------------------------------------------
+
+mg_new
+mg status
+expect "status: running while boot-done is absent (exit 3)" 3 "running"
+mkdir -p "$MG_ROOT/run/machine/done" "$MG_ROOT/run/machine/failed"
+touch "$MG_ROOT/run/machine/done/core"
+mg status
+expect "status: still running with only done markers" 3 "running"
+touch "$MG_ROOT/run/lima-boot-done"
+mg status
+expect "status: ok once boot-done exists and nothing failed" 0 "ok"
+printf 'go (system): checksum mismatch for x\nsecond line\n' >"$MG_ROOT/run/machine/failed/go"
+printf "docker (system): command 'apt-get install' exited with status 100 (line 20)\n" \
+	>"$MG_ROOT/run/machine/failed/docker"
+mg status
+expect "status: one line per failed layer with the first line of its reason (exit 1)" 1 \
+	"failed docker: docker (system): command 'apt-get install' exited with status 100 (line 20)
+failed go: go (system): checksum mismatch for x"
+rm -f "$MG_ROOT/run/lima-boot-done" "$MG_ROOT/run/machine/failed/docker"
+mg status
+expect "status: a failure is final even while the boot is still running" 1 \
+	"failed go: go (system): checksum mismatch for x"
+mg status extra
+expect "status: extra argument rejected (exit 2)" 2 ""
+
+# --- log -------------------------------------------------------------------------------------
+
+mg_new
+seq 1 100 | sed 's/^/line /' >"$MG_ROOT/var/log/cloud-init-output.log"
+mg log
+expect "log: the last 60 lines by default" 0 "$(seq 41 100 | sed 's/^/line /')"
+mg log 5
+expect "log 5: the last 5 lines" 0 "$(seq 96 100 | sed 's/^/line /')"
+mcheck "log: a readable file needs no sudo" not_logged "^sudo"
+rm -f "$MG_ROOT/var/log/cloud-init-output.log"
+printf 'root only 1\nroot only 2\nroot only 3\n' >"$MG/sudo-file"
+MG_ENV=(STUB_SUDO_FILE="$MG/sudo-file")
+mg log 2
+expect "log: an unreadable file is read with sudo -n tail" 0 "root only 2
+root only 3"
+mcheck "log: ...called as sudo -n tail -n 2 -- <path>" \
+	logged "sudo -n tail -n 2 -- $(printf '%q' "$MG_ROOT/var/log/cloud-init-output.log")"
+MG_ENV=(STUB_SUDO_FILE="$MG/sudo-file" STUB_SUDO_FAIL=1)
+mg log
+mcheck "log: neither readable nor sudo: exit 1 with a message" \
+	test "$MG_RC" -eq 1 -a -z "$MG_OUT" -a -n "$(grep 'cannot read' <<<"$MG_ERR")"
+MG_ENV=()
+for bad in 0 abc -5 ''; do
+	mg log "$bad"
+	expect "log: count '$bad' rejected (exit 2)" 2 ""
+done
+
+# --- home --------------------------------------------------------------------------------------
+
+mg_new
+mg home
+expect "home: prints \$HOME" 0 "$MG_HOME"
+
+# --- clone ---------------------------------------------------------------------------------------
+
+mg_new
+mkdir -p "$MG_HOME/code/proj/.git"
+mg clone git@github.com:me/proj.git proj
+expect "clone: an existing repo prints present (exit 0)" 0 "present proj"
+mcheck "clone: ...without calling git" not_logged "^git"
+mg_new
+mg clone git@github.com:me/new.git new
+expect "clone: clones into ~/code/<dir>" 0 "cloned new"
+mcheck "clone: git clone --recurse-submodules -- <url> <path>" \
+	logged "git clone --recurse-submodules -- git@github.com:me/new.git $(printf '%q' "$MG_HOME/code/new")"
+mcheck "clone: no prompts, BatchMode ssh with accept-new" \
+	logged "git-env 0|ssh -o BatchMode=yes -o StrictHostKeyChecking=accept-new"
+mcheck "clone: git's progress goes to stderr" err_has "Cloning into"
+mg clone git@github.com:me/new.git new
+expect "clone: a second run is idempotent" 0 "present new"
+# shellcheck disable=SC2016 # literal on purpose: must reach git unchanged
+odd_url='https://example.com/a b/"q" '\''s'\'' $(touch x) `id`.git'
+mg clone "$odd_url" odd
+expect "clone: a URL with spaces and quotes" 0 "cloned odd"
+mcheck "clone: ...reaches git unchanged as one argument" \
+	logged "git clone --recurse-submodules -- $(printf '%q' "$odd_url") $(printf '%q' "$MG_HOME/code/odd")"
+mg_new
+MG_ENV=(STUB_GIT_FAIL=1)
+mg clone https://example.com/missing.git gone
+MG_ENV=()
+expect "clone: a failing clone exits with git's code" 128 ""
+mcheck "clone: ...leaves no partial folder" test ! -e "$MG_HOME/code/gone"
+mcheck "clone: ...and git's error passes through" err_has "fatal: repository not found"
+mkdir -p "$MG_HOME/code/mine"
+touch "$MG_HOME/code/mine/notes.txt"
+MG_ENV=(STUB_GIT_FAIL=1)
+mg clone https://example.com/missing.git mine
+MG_ENV=()
+mcheck "clone: a failing clone keeps a folder that existed before" \
+	test "$MG_RC" -eq 128 -a -e "$MG_HOME/code/mine/notes.txt"
+: >"$MG_LOG"
+for bad in ../x a/b -x '' . .. /abs $'a\nb'; do
+	mg clone https://example.com/r.git "$bad"
+	expect "clone: folder name $(printf '%q' "$bad") rejected (exit 2)" 2 ""
+done
+mcheck "clone: ...without calling git" not_logged "^git"
+mg clone https://example.com/r.git
+expect "clone: a missing argument is rejected (exit 2)" 2 ""
+
+# --- deps ---------------------------------------------------------------------------------------------
+
+mg_new
+deps_dir() { # deps_dir <name> <package.json text or -> [files...]
+	local d="$MG_HOME/code/$1" json=$2
+	shift 2
+	rm -rf "$d"
+	mkdir -p "$d"
+	[[ $json == - ]] || printf '%s\n' "$json" >"$d/package.json"
+	local f
+	for f in "$@"; do touch "$d/$f"; done
+}
+deps_expect() { # deps_expect <what> <dir> <pm>
+	: >"$MG_LOG"
+	mg deps "$2"
+	expect "deps: $1 -> $3" 0 "installed $2 $3"
+	mcheck "deps: $1 runs '$3 install' in the folder" \
+		test "$(grep -c '' "$MG_LOG")" -eq 2 -a "$(head -n 1 "$MG_LOG")" = "$3 install" \
+		-a -n "$(grep -F "pm-env $3 cwd=$MG_HOME/code/$2 corepack-prompt=0" "$MG_LOG")"
+}
+deps_dir plain - README.md
+mg deps plain
+expect "deps: no package.json prints none" 0 "none plain"
+mcheck "deps: ...and installs nothing" test ! -s "$MG_LOG"
+mg deps nothere
+mcheck "deps: an absent folder fails (exit 1)" test "$MG_RC" -eq 1 -a -z "$MG_OUT"
+for pm in pnpm yarn npm bun; do
+	deps_dir "f-$pm" "{
+  \"name\": \"x\",
+  \"packageManager\": \"$pm@1.2.3+sha512.abcdef\"
+}" package-lock.json yarn.lock
+	deps_expect "packageManager $pm@... (jq or grep)" "f-$pm" "$pm"
+	if [[ $pm == pnpm ]]; then
+		mcheck "deps: pnpm runs without the modules-purge prompt" grep -q "purge=false" "$MG_LOG"
+	fi
+done
+deps_dir compact '{"name":"x","dependencies":{"a":"1"},"packageManager":"yarn@4.0.0"}' pnpm-lock.yaml
+deps_expect "compact one-line packageManager yarn@" compact yarn
+MG_PATH="$MG/stubs:$MG/sys-nojq"
+for pm in pnpm bun; do
+	deps_expect "packageManager $pm@... without jq" "f-$pm" "$pm"
+done
+deps_expect "compact one-line packageManager without jq" compact yarn
+MG_PATH=$MG_PATH_DEFAULT
+if ((MG_HAVE_JQ)); then
+	deps_dir nested '{"name":"x","engines":{"x":{"packageManager":"bun@1"}}}' yarn.lock
+	deps_expect "jq reads only the top-level packageManager" nested yarn
+else
+	skip "machine-guest deps: jq reads only the top-level packageManager (jq not installed)"
+fi
+deps_dir unknown '{"packageManager":"deno@2.0.0"}' yarn.lock
+deps_expect "unknown packageManager falls back to the lockfile" unknown yarn
+mcheck "deps: ...with a warning" err_has "unknown packageManager 'deno'"
+deps_dir l-pnpm '{"name":"x"}' pnpm-lock.yaml package-lock.json
+deps_expect "pnpm-lock.yaml" l-pnpm pnpm
+deps_dir l-yarn '{"name":"x"}' yarn.lock package-lock.json
+deps_expect "yarn.lock" l-yarn yarn
+deps_dir l-bunb '{"name":"x"}' bun.lockb
+deps_expect "bun.lockb" l-bunb bun
+deps_dir l-bun '{"name":"x"}' bun.lock
+deps_expect "bun.lock" l-bun bun
+deps_dir l-npm '{"name":"x"}' package-lock.json
+deps_expect "package-lock.json" l-npm npm
+deps_dir l-none '{"name":"x"}'
+deps_expect "no lockfile" l-none npm
+MG_ENV=(STUB_PM_FAIL=pnpm)
+mg deps l-pnpm
+MG_ENV=()
+expect "deps: a failing install prints failed (exit 1)" 1 "failed l-pnpm pnpm"
+mcheck "deps: ...and the tool's output passes through (stderr)" err_has "pnpm: ERR_STUB install failed"
+mcheck "deps: ...stdout holds only the result line" not grep -q "resolving" <<<"$MG_OUT"
+MG_PATH="$MG/stubs-nobun:$MG/sys"
+: >"$MG_LOG"
+mg deps l-bun
+MG_PATH=$MG_PATH_DEFAULT
+expect "deps: a missing tool is a failure" 1 "failed l-bun bun"
+mcheck "deps: ...with a clear message" err_has "bun is not installed"
+for bad in ../x a/b -x ''; do
+	mg deps "$bad"
+	expect "deps: folder name $(printf '%q' "$bad") rejected (exit 2)" 2 ""
+done
+
+# --- unpushed ------------------------------------------------------------------------------------------
+
+mg_new
+repo() { # repo <name> [status text] [unpushed text]
+	mkdir -p "$MG_HOME/code/$1/.git"
+	[[ -n ${2:-} ]] && printf '%s\n' "$2" >"$MG_HOME/code/$1/.git/stub-status"
+	[[ -n ${3:-} ]] && printf '%s\n' "$3" >"$MG_HOME/code/$1/.git/stub-unpushed"
+	return 0
+}
+repo clean
+repo dirty " M src/main.rs"
+repo ahead "" "$(printf 'abc1234 one\ndef5678 two')"
+repo both "?? new.txt" "abc1234 one"
+repo broken
+touch "$MG_HOME/code/broken/.git/stub-broken"
+mg unpushed clean
+expect "unpushed: a clean, pushed repo prints nothing (exit 0)" 0 ""
+mcheck "unpushed: uses git status --porcelain and git log --branches --not --remotes --oneline" \
+	logged "git -C $(printf '%q' "$MG_HOME/code/clean") status --porcelain"
+mcheck "unpushed: ...and git log --branches --not --remotes --oneline" \
+	logged "git -C $(printf '%q' "$MG_HOME/code/clean") log --branches --not --remotes --oneline"
+mg unpushed dirty
+expect "unpushed: uncommitted changes print dirty (exit 1)" 1 "dirty dirty"
+mg unpushed ahead
+expect "unpushed: local-only commits print their count (exit 1)" 1 "unpushed ahead 2"
+mg unpushed clean absent both
+expect "unpushed: absent folders are skipped, lines follow the argument order" 1 "dirty both
+unpushed both 1"
+mg unpushed absent clean
+expect "unpushed: only absent and clean folders: exit 0" 0 ""
+mg unpushed broken
+expect "unpushed: a repo git cannot read counts as dirty" 1 "dirty broken"
+mg unpushed
+expect "unpushed: no argument checks every repo under ~/code" 1 "unpushed ahead 2
+dirty both
+unpushed both 1
+dirty broken
+dirty dirty"
+mg unpushed clean ../x
+expect "unpushed: a bad folder name is rejected (exit 2)" 2 ""
+if ((MG_HAVE_GIT)); then
+	mg_new
+	rgit() { env -i PATH=/usr/bin:/bin HOME="$MG_HOME" GIT_CONFIG_NOSYSTEM=1 "$MG_REAL_GIT" \
+		-c user.name=t -c user.email=t@example.com -c init.defaultBranch=main "$@" >/dev/null 2>&1; }
+	rgit init -q --bare "$MG/remote$MG_N.git"
+	rgit clone -q "$MG/remote$MG_N.git" "$MG_HOME/code/real"
+	rgit -C "$MG_HOME/code/real" commit -q --allow-empty -m pushed
+	rgit -C "$MG_HOME/code/real" push -q origin HEAD:main
+	MG_PATH="$MG/realgit:$MG/sys"
+	mg unpushed real
+	expect "unpushed (real git): a pushed repo prints nothing" 0 ""
+	rgit -C "$MG_HOME/code/real" commit -q --allow-empty -m local1
+	rgit -C "$MG_HOME/code/real" switch -q -c topic
+	rgit -C "$MG_HOME/code/real" commit -q --allow-empty -m local2
+	touch "$MG_HOME/code/real/untracked.txt"
+	mg unpushed real
+	expect "unpushed (real git): untracked file and commits on two local branches" 1 "dirty real
+unpushed real 2"
+	MG_PATH=$MG_PATH_DEFAULT
+else
+	skip "machine-guest unpushed with real git (git not installed)"
+fi
+
+# --- agent ------------------------------------------------------------------------------------------------
+
+mg_new
+MG_ENV=(STUB_SSH_ADD_RC=0 STUB_SSH_KEYS=2)
+mg agent
+expect "agent: keys in the agent (exit 0)" 0 "keys 2"
+mcheck "agent: runs ssh-add -l" logged "ssh-add -l"
+MG_ENV=(STUB_SSH_ADD_RC=1)
+mg agent
+expect "agent: no identities (exit 1)" 1 "no-keys"
+MG_ENV=(STUB_SSH_ADD_RC=2)
+mg agent
+expect "agent: no agent reachable (exit 2)" 2 "unreachable"
+MG_ENV=()
+
+# --- secrets ------------------------------------------------------------------------------------------------
+
+mg_new
+uid=$(id -u)
+sdir="$MG_ROOT/run/user/$uid/dev-secrets"
+# shellcheck disable=SC2016 # literal on purpose
+printf 'API_KEY=s3cr3t-MARKER-$HOME "dq" '\''sq'\'' `x` \\ \nOTHER=2\n\n' >"$MG/secret1"
+MG_IN="$MG/secret1"
+mg secrets-write proj.env-1_a
+MG_IN=/dev/null
+expect "secrets-write: prints wrote <id>" 0 "wrote proj.env-1_a"
+mcheck "secrets-write: default folder \$MACHINE_ROOT/run/user/<uid>/dev-secrets is 0700" \
+	test "$(stat -c %a "$sdir")" = 700
+mcheck "secrets-write: the file is 0600" test "$(stat -c %a "$sdir/proj.env-1_a.env")" = 600
+mcheck "secrets-write: content is stdin byte for byte (\$, quotes, trailing newlines)" \
+	cmp -s "$MG/secret1" "$sdir/proj.env-1_a.env"
+mcheck "secrets-write: no temp file is left behind" test "$(find "$sdir" -mindepth 1 | wc -l)" -eq 1
+mcheck "secrets-write: the secret appears in no stub's argv" not grep -rqF "s3cr3t-MARKER" "$MG_LOG"
+mcheck "secrets-write: ...nor in machine-guest's output" not grep -qF "s3cr3t" <<<"$MG_OUT$MG_ERR"
+printf 'NEW=1' >"$MG/secret2"
+chmod 755 "$sdir"
+MG_IN="$MG/secret2"
+mg secrets-write proj.env-1_a
+MG_IN=/dev/null
+mcheck "secrets-write: rewriting replaces the content (no trailing newline kept as is)" \
+	cmp -s "$MG/secret2" "$sdir/proj.env-1_a.env"
+mcheck "secrets-write: ...and puts the folder back to 0700" test "$(stat -c %a "$sdir")" = 700
+xdg="$MG/xdg$MG_N"
+mkdir -p "$xdg"
+MG_ENV=(XDG_RUNTIME_DIR="$xdg")
+MG_IN="$MG/secret1"
+mg secrets-write other
+MG_IN=/dev/null
+MG_ENV=()
+mcheck "secrets-write: honours XDG_RUNTIME_DIR" cmp -s "$MG/secret1" "$xdg/dev-secrets/other.env"
+long=$(printf 'a%.0s' {1..129})
+# shellcheck disable=SC2016 # a literal $ in the id
+for bad in ../x a/b .hidden -x '' 'a b' "$long" 'a$b'; do
+	MG_IN="$MG/secret1"
+	mg secrets-write "$bad"
+	MG_IN=/dev/null
+	expect "secrets-write: id $(printf '%q' "${bad:0:20}") rejected (exit 2)" 2 ""
+done
+mcheck "secrets-write: ...and nothing was written for them" test "$(find "$sdir" -mindepth 1 | wc -l)" -eq 1
+mg secrets-write
+expect "secrets-write: a missing id is rejected (exit 2)" 2 ""
+
+# secrets-clear: a hard link to the file shows it was zero-filled before removal.
+MG_IN="$MG/secret1"
+mg secrets-write two
+MG_IN=/dev/null
+ln "$sdir/proj.env-1_a.env" "$MG/peek$MG_N"
+mg secrets-clear proj.env-1_a
+expect "secrets-clear <id>: prints cleared <id>" 0 "cleared proj.env-1_a"
+mcheck "secrets-clear <id>: the file is gone, the other stays" \
+	test ! -e "$sdir/proj.env-1_a.env" -a -e "$sdir/two.env"
+mcheck "secrets-clear <id>: its bytes were overwritten with zeros (same length)" \
+	cmp -s "$MG/peek$MG_N" <(head -c "$(stat -c %s "$MG/secret2")" /dev/zero)
+mg secrets-clear proj.env-1_a
+expect "secrets-clear <id>: an absent id prints nothing to clear" 0 "nothing to clear"
+mg secrets-clear ../two
+expect "secrets-clear: a bad id is rejected (exit 2)" 2 ""
+mcheck "secrets-clear: ...and nothing was removed" test -e "$sdir/two.env"
+ln "$sdir/two.env" "$MG/peek-all$MG_N"
+mg secrets-clear
+expect "secrets-clear: no id clears all" 0 "cleared all"
+mcheck "secrets-clear: ...removing the folder" test ! -e "$sdir"
+mcheck "secrets-clear: ...after zero-filling every file" \
+	cmp -s "$MG/peek-all$MG_N" <(head -c "$(stat -c %s "$MG/secret1")" /dev/zero)
+mg secrets-clear
+expect "secrets-clear: nothing left prints nothing to clear" 0 "nothing to clear"
+mg secrets-clear a b
+expect "secrets-clear: two ids are rejected (exit 2)" 2 ""
+
+# --- envrc-ids -----------------------------------------------------------------------------------------------
+
+mg_new
+mkdir -p "$MG_HOME/code/app/.git" "$MG_HOME/code/app/sub/.git" "$MG_HOME/code/bare/.git" \
+	"$MG_HOME/code/nothing/.git" "$MG_HOME/code/group/inner/.git"
+cat >"$MG_HOME/code/app/.envrc" <<'EOF'
+# use op_env commented-out
+  #use op_env also-commented
+use op_env app-dev
+	use op_env "app.staging"   # a comment
+use op_env app-dev
+use node
+EOF
+printf 'use op_env nested-id\n' >"$MG_HOME/code/app/sub/.envrc"
+printf 'use op_env group-id\n' >"$MG_HOME/code/group/inner/.envrc"
+printf 'use op_env group-top\n' >"$MG_HOME/code/group/.envrc"
+printf 'export FOO=1\nuse op_env\n' >"$MG_HOME/code/bare/.envrc"
+mg envrc-ids app
+expect "envrc-ids: every use op_env id once, commented lines ignored" 0 "app app-dev
+app app.staging"
+mg envrc-ids bare
+expect "envrc-ids: an .envrc without ids prints <dir> -" 0 "bare -"
+mg envrc-ids nothing absent
+expect "envrc-ids: no .envrc (or no folder) prints nothing" 0 ""
+mg envrc-ids
+expect "envrc-ids: no argument reads every top-level repo, never nested ones" 0 "app app-dev
+app app.staging
+bare -"
+mg envrc-ids bare app
+expect "envrc-ids: explicit folders in the given order" 0 "bare -
+app app-dev
+app app.staging"
+mg envrc-ids app/sub
+expect "envrc-ids: a nested path is rejected (exit 2)" 2 ""
+mg_new
+mg envrc-ids
+expect "envrc-ids: no ~/code at all prints nothing" 0 ""
+
+if ((MG_STANDALONE)); then
+	if ((SKIPPED)); then
+		printf '%d passed, %d failed, %d skipped\n' "$PASSED" "$FAILED" "$SKIPPED"
+	else
+		printf '%d passed, %d failed\n' "$PASSED" "$FAILED"
+	fi
+	((FAILED == 0))
+fi

@@ -2,7 +2,7 @@
 
 use clap::{Parser, Subcommand};
 
-use crate::commands::{profiles, render};
+use crate::commands::{agent, bake, cache, destroy, down, list, profiles, render, run, ssh, up};
 
 /// One disposable, agent-ready Lima VM per software project.
 #[derive(Debug, Parser)]
@@ -18,6 +18,18 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    Up(up::Args),
+    Down(down::Args),
+    Ssh(ssh::Args),
+    Run(run::Args),
+    /// Start Claude Code in a tmux session in the VM's primary repo, or reattach to it.
+    Claude(agent::Args),
+    /// Start the Codex CLI in a tmux session in the VM's primary repo, or reattach to it.
+    Codex(agent::Args),
+    List(list::Args),
+    Destroy(destroy::Args),
     Render(render::Args),
     Profiles(profiles::Args),
+    Bake(bake::Args),
+    Cache(cache::Args),
 }

@@ -107,24 +107,45 @@ impl Output {
 }
 
 /// Runs commands. The real one spawns processes; tests put fake programs first on PATH.
-pub trait Runner {
+pub trait Runner: Sync {
     /// Runs to completion, capturing stdout and stderr. Fails only if the program cannot start.
     fn output(&self, cmd: &Cmd) -> Result<Output, Error>;
+
+    /// Runs with the terminal attached (an interactive shell, a TUI) and returns its exit code;
+    /// a program killed by a signal gives 128 + the signal, as a shell would report it.
+    fn interactive(&self, cmd: &Cmd) -> Result<i32, Error>;
+
+    /// Runs to completion, passing each line of its combined stdout and stderr to `on_event` as
+    /// it arrives, and a [`Event::Tick`] every [`TICK`] of silence; returning [`Flow::Stop`] kills
+    /// the program. All lines are returned as `stderr`.
+    fn stream(&self, cmd: &Cmd, on_event: &mut dyn FnMut(Event<'_>) -> Flow) -> Result<Output, Error>;
 }
 
+/// How often a streamed program's watcher gets a chance to look around.
+pub const TICK: Duration = Duration::from_secs(2);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event<'a> {
+    Line(&'a str),
+    Tick,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    Continue,
+    Stop,
+}
+
+/// Spawns real processes with duct. `env` is set on every program it runs (the agent socket).
 #[derive(Debug, Default)]
-pub struct SystemRunner;
+pub struct SystemRunner {
+    pub env: Vec<(OsString, OsString)>,
+}
 
 impl Runner for SystemRunner {
     fn output(&self, cmd: &Cmd) -> Result<Output, Error> {
         tracing::info!("$ {cmd}");
-        let mut expr = duct::cmd(&cmd.program, &cmd.args).stdout_capture().stderr_capture().unchecked();
-        for (k, v) in &cmd.env {
-            expr = expr.env(k, v);
-        }
-        if let Some(dir) = &cmd.cwd {
-            expr = expr.dir(dir);
-        }
+        let mut expr = self.expression(cmd).stdout_capture().stderr_capture();
         expr = match &cmd.stdin {
             Some(bytes) => expr.stdin_bytes(bytes.clone()),
             None => expr.stdin_null(),
@@ -138,6 +159,91 @@ impl Runner for SystemRunner {
             Some(o) => Output { code: o.status.code(), stdout: o.stdout, stderr: o.stderr },
             None => Output { code: None, stdout: Vec::new(), stderr: b"timed out".to_vec() },
         })
+    }
+
+    fn interactive(&self, cmd: &Cmd) -> Result<i32, Error> {
+        tracing::info!("$ {cmd}");
+        let mut expr = self.expression(cmd);
+        if let Some(bytes) = &cmd.stdin {
+            expr = expr.stdin_bytes(bytes.clone());
+        }
+        let out = expr.run().map_err(|e| spawn_error(cmd, &e))?;
+        Ok(exit_code(out.status))
+    }
+
+    fn stream(&self, cmd: &Cmd, on_event: &mut dyn FnMut(Event<'_>) -> Flow) -> Result<Output, Error> {
+        use std::io::BufRead as _;
+        use std::sync::mpsc;
+        tracing::info!("$ {cmd}");
+        let reader = self.expression(cmd).stdin_null().stderr_to_stdout().reader().map_err(|e| spawn_error(cmd, &e))?;
+        let reader = std::sync::Arc::new(reader);
+        let (tx, rx) = mpsc::channel::<Vec<u8>>();
+        let feeder = {
+            let reader = std::sync::Arc::clone(&reader);
+            std::thread::spawn(move || {
+                let mut lines = std::io::BufReader::new(&*reader);
+                loop {
+                    let mut line = Vec::new();
+                    match lines.read_until(b'\n', &mut line) {
+                        Ok(0) | Err(_) => break,
+                        Ok(_) => {
+                            if tx.send(line).is_err() {
+                                break;
+                            }
+                        }
+                    }
+                }
+            })
+        };
+        let mut all = Vec::new();
+        let mut stopped = false;
+        loop {
+            let flow = match rx.recv_timeout(TICK) {
+                Ok(line) => {
+                    let flow = on_event(Event::Line(String::from_utf8_lossy(&line).trim_end()));
+                    all.extend_from_slice(&line);
+                    flow
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => on_event(Event::Tick),
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            };
+            if flow == Flow::Stop {
+                stopped = true;
+                reader.kill().map_err(|e| spawn_error(cmd, &e))?;
+                // A grandchild may keep the pipe open: leave the feeder to end on its own.
+                break;
+            }
+        }
+        if !stopped {
+            let _ = feeder.join();
+        }
+        let status = reader.try_wait().ok().flatten().map(|o| o.status);
+        Ok(Output { code: if stopped { None } else { status.map(exit_code) }, stdout: Vec::new(), stderr: all })
+    }
+}
+
+/// The exit code a shell would report: the code, or 128 + the signal that killed the program.
+fn exit_code(status: std::process::ExitStatus) -> i32 {
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::ExitStatusExt as _;
+        if let Some(signal) = status.signal() {
+            return 128 + signal;
+        }
+    }
+    status.code().unwrap_or(1)
+}
+
+impl SystemRunner {
+    fn expression(&self, cmd: &Cmd) -> duct::Expression {
+        let mut expr = duct::cmd(&cmd.program, &cmd.args).unchecked();
+        for (k, v) in self.env.iter().chain(&cmd.env) {
+            expr = expr.env(k, v);
+        }
+        if let Some(dir) = &cmd.cwd {
+            expr = expr.dir(dir);
+        }
+        expr
     }
 }
 
@@ -192,20 +298,62 @@ mod tests {
 
     #[test]
     fn runs_argv_without_a_shell() {
-        let out = SystemRunner.output(&Cmd::new("printf").args(["%s|", "a b", "$HOME", ";echo x"])).unwrap();
+        let out = SystemRunner::default().output(&Cmd::new("printf").args(["%s|", "a b", "$HOME", ";echo x"])).unwrap();
         assert_eq!(out.stdout_text(), "a b|$HOME|;echo x|");
         assert!(out.success());
     }
 
     #[test]
     fn missing_programs_say_how_to_install() {
-        let err = SystemRunner.output(&Cmd::new("machine-no-such-program")).unwrap_err();
+        let err = SystemRunner::default().output(&Cmd::new("machine-no-such-program")).unwrap_err();
         assert!(err.to_string().contains("was not found on PATH"), "{err}");
     }
 
     #[test]
+    fn interactive_returns_the_exit_code() {
+        assert_eq!(SystemRunner::default().interactive(&Cmd::new("sh").args(["-c", "exit 7"])).unwrap(), 7);
+    }
+
+    #[test]
+    fn stream_passes_lines_as_they_come() {
+        let mut seen = Vec::new();
+        let cmd = Cmd::new("sh").args(["-c", "echo one; echo two >&2; exit 3"]);
+        let out = SystemRunner::default()
+            .stream(&cmd, &mut |e| {
+                if let Event::Line(l) = e {
+                    seen.push(l.to_string());
+                }
+                Flow::Continue
+            })
+            .unwrap();
+        assert_eq!(seen, ["one", "two"]);
+        assert_eq!(out.code, Some(3));
+        assert_eq!(String::from_utf8_lossy(&out.stderr), "one\ntwo\n");
+    }
+
+    #[test]
+    fn stream_ticks_during_silence_and_can_stop_the_program() {
+        let started = std::time::Instant::now();
+        let mut ticks = 0;
+        let cmd = Cmd::new("sh").args(["-c", "echo waiting; sleep 30"]);
+        let out = SystemRunner::default()
+            .stream(&cmd, &mut |e| {
+                if e == Event::Tick {
+                    ticks += 1;
+                    return Flow::Stop;
+                }
+                Flow::Continue
+            })
+            .unwrap();
+        assert_eq!(ticks, 1);
+        assert_eq!(out.code, None, "a stopped program has no exit code");
+        assert!(started.elapsed() < Duration::from_secs(10));
+    }
+
+    #[test]
     fn timeouts_kill() {
-        let out = SystemRunner.output(&Cmd::new("sleep").arg("5").timeout(Duration::from_millis(100))).unwrap();
+        let out =
+            SystemRunner::default().output(&Cmd::new("sleep").arg("5").timeout(Duration::from_millis(100))).unwrap();
         assert_eq!(out.code, None);
     }
 }

@@ -3,6 +3,7 @@
 //! The pipeline is `config` (TOML → validated model) → `compile` (model + layers + host facts →
 //! stack of Lima templates, pure) → `stack` (write it) → the effectful driver. See ARCHITECTURE.md.
 
+pub mod bake;
 pub mod cli;
 pub mod commands;
 pub mod compile;
@@ -12,10 +13,14 @@ pub mod exec;
 pub mod host;
 pub mod identity;
 pub mod layers;
+pub mod lima;
 pub mod lima_keys;
 pub mod paths;
+pub mod project_state;
+pub mod ssh_agent;
 pub mod stack;
 pub mod ui;
+pub mod vm;
 pub mod yaml;
 
 use std::ffi::OsString;
@@ -33,17 +38,22 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         }
     };
     init_logging(cli.verbose);
-    let mut ui = ui::Ui::stdio();
+    let mut ui = ui::Ui::stdio(cli.verbose > 0);
     let env = |k: &str| std::env::var_os(k);
     let result = (|| {
         let paths = paths::Paths::from_env(env)?;
         let cwd = std::env::current_dir()
             .map_err(|e| error::Error::failure("cannot read the current directory").caused_by(e))?;
-        let mut ctx = commands::Ctx { paths, cwd, env: &env, runner: &exec::SystemRunner, ui: &mut ui };
+        let mut runner = exec::SystemRunner::default();
+        if let Some(sock) = ssh_agent::select(&env) {
+            tracing::info!("using the 1Password SSH agent at {}", sock.display());
+            runner.env.push(("SSH_AUTH_SOCK".into(), sock.into_os_string()));
+        }
+        let mut ctx = commands::Ctx { paths, cwd, env: &env, runner: &runner, ui: &mut ui };
         commands::dispatch(&cli.command, &mut ctx)
     })();
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
         Err(e) => {
             ui.note(&e.to_string());
             ExitCode::from(e.exit_code())

@@ -1,19 +1,30 @@
-//! All printing: data to stdout, status and warnings to stderr.
+//! All printing: data to stdout, status and warnings to stderr, and progress for long steps.
+//!
+//! On a terminal a long step is a spinner with its name, the latest progress line and the
+//! elapsed time; otherwise it is one plain line when it starts and one when it ends, so logs and
+//! CI output stay readable.
 
-use std::io::Write;
+use std::io::{IsTerminal as _, Write};
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressStyle};
 
 pub struct Ui {
     stdout: Box<dyn Write>,
     stderr: Box<dyn Write>,
+    spinners: bool,
+    verbose: bool,
 }
 
 impl Ui {
     pub fn new(stdout: Box<dyn Write>, stderr: Box<dyn Write>) -> Self {
-        Self { stdout, stderr }
+        Self { stdout, stderr, spinners: false, verbose: false }
     }
 
-    pub fn stdio() -> Self {
-        Self::new(Box::new(std::io::stdout()), Box::new(std::io::stderr()))
+    /// Real stdio; spinners only when stderr is a terminal.
+    pub fn stdio(verbose: bool) -> Self {
+        let spinners = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+        Self { stdout: Box::new(std::io::stdout()), stderr: Box::new(std::io::stderr()), spinners, verbose }
     }
 
     /// The command's product. A closed pipe (`machine render | head`) is not an error.
@@ -29,4 +40,64 @@ impl Ui {
         let text = text.strip_prefix("error: ").unwrap_or(text);
         let _ = writeln!(self.stderr, "warning: {text}");
     }
+
+    /// Starts a long step; finish it with [`Step::done`] or [`Step::failed`].
+    pub fn step(&mut self, name: &str) -> Step {
+        let bar = if self.spinners {
+            let bar = ProgressBar::new_spinner();
+            bar.set_style(
+                ProgressStyle::with_template("{spinner} {prefix} {msg:.dim} ({elapsed})").expect("a valid template"),
+            );
+            bar.set_prefix(name.to_string());
+            bar.enable_steady_tick(Duration::from_millis(100));
+            Some(bar)
+        } else {
+            let _ = writeln!(self.stderr, "==> {name}");
+            None
+        };
+        Step { name: name.to_string(), started: Instant::now(), bar, verbose: self.verbose }
+    }
+
+    /// Finishes a step with a closing line.
+    pub fn end_step(&mut self, step: Step, ok: bool) {
+        let mark = if ok { "✓" } else { "✗" };
+        let line = format!("{mark} {} ({})", step.name, seconds(step.started.elapsed()));
+        match step.bar {
+            Some(bar) => {
+                bar.finish_and_clear();
+                let _ = writeln!(self.stderr, "{line}");
+            }
+            None if !ok || step.started.elapsed() >= Duration::from_secs(1) => {
+                let _ = writeln!(self.stderr, "{line}");
+            }
+            None => {}
+        }
+    }
+}
+
+/// A long step in progress.
+pub struct Step {
+    name: String,
+    started: Instant,
+    bar: Option<ProgressBar>,
+    verbose: bool,
+}
+
+impl Step {
+    /// Shows a progress line: in the spinner on a terminal, on its own line with `-v` otherwise.
+    pub fn progress(&self, line: &str) {
+        match &self.bar {
+            Some(bar) => bar.set_message(truncate(line, 70)),
+            None if self.verbose => eprintln!("    {line}"),
+            None => {}
+        }
+    }
+}
+
+fn seconds(d: Duration) -> String {
+    format!("{:.1}s", d.as_secs_f64())
+}
+
+fn truncate(line: &str, max: usize) -> String {
+    if line.chars().count() <= max { line.to_string() } else { line.chars().take(max - 1).chain(['…']).collect() }
 }

@@ -1,18 +1,34 @@
 //! One module per subcommand; each has its clap `Args` and a `run`.
 
+pub mod agent;
+pub mod bake;
+pub mod cache;
+pub mod destroy;
+pub mod down;
+pub mod list;
 pub mod profiles;
 pub mod render;
+pub mod run;
+mod session;
+pub mod ssh;
+pub mod up;
 
 use std::ffi::OsString;
 use std::path::PathBuf;
 
+use std::io::IsTerminal as _;
+
 use crate::cli::Command;
+use crate::compile::{self, Identity, Stack};
+use crate::config::model::{DEFAULT_PROJECT, Project, check_project_name};
 use crate::config::{self, Config};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::exec::Runner;
 use crate::layers::Catalog;
 use crate::paths::Paths;
 use crate::ui::Ui;
+use crate::vm::Lima;
+use crate::{host, identity, lima};
 
 /// What every command gets: where things are, how to run programs, how to print.
 pub struct Ctx<'a> {
@@ -23,7 +39,7 @@ pub struct Ctx<'a> {
     pub ui: &'a mut Ui,
 }
 
-impl Ctx<'_> {
+impl<'a> Ctx<'a> {
     /// The built-in layers plus the user's profiles.
     pub fn catalog(&self) -> Result<Catalog> {
         let mut catalog = Catalog::builtin();
@@ -38,11 +54,92 @@ impl Ctx<'_> {
         }
         Ok(config)
     }
+
+    /// The named project, else the `.machine.toml` project here, else `default`. A name with no
+    /// entry is accepted when a VM of that name exists (it gets the defaults).
+    pub fn project(&mut self, name: Option<&str>) -> Result<(Catalog, Project)> {
+        let catalog = self.catalog()?;
+        let config = self.config(&catalog)?;
+        let name =
+            name.map(str::to_string).or_else(|| config.local_project.clone()).unwrap_or_else(|| DEFAULT_PROJECT.into());
+        check_project_name(&name).map_err(|why| Error::usage(format!("invalid project name `{name}`: it {why}")))?;
+        if let Some(project) = config.project(&name) {
+            return Ok((catalog, project));
+        }
+        if self.lima()?.instance(&name)?.is_some() {
+            return Ok((catalog, config.implicit_project(&name)));
+        }
+        Err(unknown_project(&config, &name))
+    }
+
+    /// Lima, through this context's runner (borrowing the runner, not the context).
+    pub fn lima(&self) -> Result<Lima<'a>> {
+        let home = lima::lima_home(self.env).ok_or_else(|| Error::failure("neither LIMA_HOME nor HOME is set"))?;
+        Ok(Lima::new(self.runner, home))
+    }
+
+    /// The git identity for the guest; `strict` (for `up`) refuses a missing name or email.
+    pub fn identity(&mut self, strict: bool) -> Result<Identity> {
+        let resolved = identity::resolve(self.env, self.runner);
+        let mut problems = resolved.problems.into_iter();
+        if strict && let Some(first) = problems.next() {
+            return Err(first);
+        }
+        for problem in problems {
+            self.ui.warn(&problem.to_string());
+        }
+        let id = resolved.identity;
+        if strict && (id.name.is_empty() || id.email.is_empty()) {
+            return Err(Error::usage("no git identity for the VM's commits")
+                .hint("run `git config --global user.name 'Your Name'` and `git config --global user.email you@example.com`, or set GIT_NAME and GIT_EMAIL"));
+        }
+        Ok(id)
+    }
+
+    /// Compiles the project's stack against this host.
+    pub fn compile(&mut self, project: &Project, catalog: &Catalog, identity: Identity) -> Result<Stack> {
+        let facts = host::facts(&self.paths, identity)?;
+        let stack = compile::compile(project, catalog, &facts)?;
+        for warning in &stack.warnings {
+            self.ui.warn(warning);
+        }
+        Ok(stack)
+    }
+
+    /// Asks a yes/no question on the terminal; `false` unless the answer is y or yes.
+    pub fn confirm(&mut self, question: &str) -> Result<bool> {
+        if !std::io::stdin().is_terminal() {
+            return Err(Error::usage(format!("{question} — needs confirmation, but stdin is not a terminal"))
+                .hint("pass -y to confirm"));
+        }
+        self.ui.note(&format!("{question} [y/N] "));
+        let mut answer = String::new();
+        std::io::stdin().read_line(&mut answer).map_err(|e| Error::failure("cannot read the answer").caused_by(e))?;
+        Ok(matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes"))
+    }
 }
 
-pub fn dispatch(command: &Command, ctx: &mut Ctx<'_>) -> Result<()> {
+fn unknown_project(config: &Config, name: &str) -> Error {
+    let known: Vec<&str> = config.projects.keys().map(String::as_str).collect();
+    let listed = if known.is_empty() { "none yet".to_string() } else { known.join(", ") };
+    Error::usage(format!("no project `{name}` in {}", config.projects_file.display()))
+        .hint(format!("add a [{name}] table to that file (configured projects: {listed}; `default` always exists)"))
+}
+
+/// Runs a command; `Ok(code)` is the process exit code (the guest's, for `run` and `ssh`).
+pub fn dispatch(command: &Command, ctx: &mut Ctx<'_>) -> Result<i32> {
     match command {
-        Command::Render(args) => render::run(args, ctx),
-        Command::Profiles(args) => profiles::run(args, ctx),
+        Command::Up(args) => up::run(args, ctx),
+        Command::Down(args) => down::run(args, ctx),
+        Command::Ssh(args) => ssh::run(args, ctx),
+        Command::Run(args) => run::run(args, ctx),
+        Command::Claude(args) => agent::run(agent::Agent::Claude, args, ctx),
+        Command::Codex(args) => agent::run(agent::Agent::Codex, args, ctx),
+        Command::List(args) => list::run(args, ctx),
+        Command::Destroy(args) => destroy::run(args, ctx),
+        Command::Render(args) => render::run(args, ctx).map(|()| 0),
+        Command::Profiles(args) => profiles::run(args, ctx).map(|()| 0),
+        Command::Bake(args) => bake::run(args, ctx),
+        Command::Cache(args) => cache::run(args, ctx),
     }
 }

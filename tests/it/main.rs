@@ -2,8 +2,13 @@
 
 mod support;
 
+mod bake;
 mod compile;
 mod config_errors;
+mod fake;
+mod fake_conformance;
+mod lifecycle;
+mod lima_parsers;
 mod lima_rules;
 mod profile_errors;
 mod properties;

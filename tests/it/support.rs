@@ -1,13 +1,13 @@
 //! Shared test fixtures: a small synthetic layer catalog, host facts, and a scripted runner.
 
-use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use machine::compile::{HostFacts, HostOs, Identity};
 use machine::config::model::Arch;
 use machine::error::Error;
-use machine::exec::{Cmd, Output, Runner};
+use machine::exec::{Cmd, Event, Flow, Output, Runner};
 use machine::layers::Catalog;
 
 pub(crate) fn manifest_dir() -> PathBuf {
@@ -76,7 +76,7 @@ pub(crate) fn host(os: HostOs, arch: Arch) -> HostFacts {
 #[derive(Default)]
 pub(crate) struct ScriptedRunner {
     pub(crate) answers: Vec<(Vec<String>, Output)>,
-    pub(crate) calls: RefCell<Vec<String>>,
+    pub(crate) calls: Mutex<Vec<String>>,
 }
 
 impl ScriptedRunner {
@@ -91,10 +91,22 @@ impl Runner for ScriptedRunner {
     fn output(&self, cmd: &Cmd) -> Result<Output, Error> {
         let argv: Vec<String> =
             std::iter::once(&cmd.program).chain(&cmd.args).map(|a| a.to_string_lossy().into_owned()).collect();
-        self.calls.borrow_mut().push(cmd.to_string());
+        self.calls.lock().unwrap().push(cmd.to_string());
         let found = self.answers.iter().find(|(prefix, _)| argv.starts_with(prefix));
         Ok(found
             .map_or(Output { code: Some(1), stdout: Vec::new(), stderr: b"not scripted".to_vec() }, |(_, o)| o.clone()))
+    }
+
+    fn interactive(&self, cmd: &Cmd) -> Result<i32, Error> {
+        Ok(self.output(cmd)?.code.unwrap_or(1))
+    }
+
+    fn stream(&self, cmd: &Cmd, on_event: &mut dyn FnMut(Event<'_>) -> Flow) -> Result<Output, Error> {
+        let out = self.output(cmd)?;
+        for line in String::from_utf8_lossy(&out.stderr).lines() {
+            on_event(Event::Line(line));
+        }
+        Ok(out)
     }
 }
 

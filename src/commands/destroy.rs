@@ -1,0 +1,42 @@
+//! `machine destroy [PROJECT] [-y]`: delete the VM and the project's state folder.
+//!
+//! projects.toml is never touched: the project can be brought back with `machine up`.
+
+use super::Ctx;
+use crate::error::{Error, Result};
+use crate::project_state::ProjectDir;
+
+/// Delete a project's VM and everything machine stored for it (not its configuration).
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The project (default: the .machine.toml project here, else `default`).
+    pub project: Option<String>,
+    /// Do not ask for confirmation.
+    #[arg(short = 'y', long = "yes")]
+    pub yes: bool,
+}
+
+pub fn run(args: &Args, ctx: &mut Ctx<'_>) -> Result<i32> {
+    let (_, project) = ctx.project(args.project.as_deref())?;
+    let name = project.name.clone();
+    let dir = ProjectDir::new(&ctx.paths.state_dir, &name);
+    let waiting = format!("waiting for another machine command on project `{name}` to finish…");
+    let lock = dir.lock(|| ctx.ui.note(&waiting))?;
+    let lima = ctx.lima()?;
+    let exists = lima.instance(&name)?.is_some();
+    if exists && !args.yes && !ctx.confirm(&format!("Destroy VM `{name}`, its disk and everything in it?"))? {
+        return Err(Error::failure("aborted: nothing was deleted"));
+    }
+    if exists {
+        let step = ctx.ui.step(&format!("deleting VM `{name}`"));
+        let deleted = lima.delete(&name, true);
+        ctx.ui.end_step(step, deleted.is_ok());
+        deleted?;
+    } else {
+        ctx.ui.note(&format!("there is no VM `{name}`; removing what machine stored for it"));
+    }
+    drop(lock);
+    dir.remove()?;
+    ctx.ui.note(&format!("✓ destroyed `{name}` (its configuration is kept: `machine up {name}` creates it again)"));
+    Ok(0)
+}

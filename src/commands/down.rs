@@ -1,0 +1,29 @@
+//! `machine down [PROJECT]`: stop the VM, keeping its disk.
+
+use super::Ctx;
+use crate::error::{Error, Result};
+
+/// Stop a project's VM (its disk, clones and installed tools are kept).
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The project (default: the .machine.toml project here, else `default`).
+    pub project: Option<String>,
+}
+
+pub fn run(args: &Args, ctx: &mut Ctx<'_>) -> Result<i32> {
+    let (_, project) = ctx.project(args.project.as_deref())?;
+    let lima = ctx.lima()?;
+    let Some(instance) = lima.instance(&project.name)? else {
+        return Err(Error::failure(format!("there is no VM `{}`", project.name))
+            .hint(format!("create it with `machine up {}`", project.name)));
+    };
+    if !instance.is_running() {
+        ctx.ui.note(&format!("VM `{}` is already {}", project.name, instance.status.as_str().to_lowercase()));
+        return Ok(0);
+    }
+    let step = ctx.ui.step(&format!("stopping VM `{}`", project.name));
+    let stopped = lima.stop(&project.name, false);
+    ctx.ui.end_step(step, stopped.is_ok());
+    stopped?;
+    Ok(0)
+}

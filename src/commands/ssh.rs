@@ -1,0 +1,19 @@
+//! `machine ssh [PROJECT]`: a login shell in the VM, in the primary repo.
+
+use super::{Ctx, session};
+use crate::error::Result;
+use crate::lima;
+
+/// Open a shell in a project's VM, in its primary repo (heals a stale agent connection first).
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The project (default: the .machine.toml project here, else `default`).
+    pub project: Option<String>,
+}
+
+pub fn run(args: &Args, ctx: &mut Ctx<'_>) -> Result<i32> {
+    let (_, project) = ctx.project(args.project.as_deref())?;
+    let lima = ctx.lima()?;
+    let workdir = session::prepare(ctx, &lima, &project)?;
+    ctx.runner.interactive(&lima::shell(&project.name, workdir.as_deref(), &[]))
+}

@@ -1,0 +1,306 @@
+//! `machine up [PROJECT] [--recreate] [-y]`: from nothing to an agent-ready VM, and cheap when
+//! the VM is already running and current.
+
+use std::time::Duration;
+
+use super::Ctx;
+use crate::compile::Stack;
+use crate::config::model::{Project, RepoUrl};
+use crate::error::{Error, Result};
+use crate::exec::Cmd;
+use crate::project_state::{Applied, ProjectDir};
+use crate::vm::{Lima, Provisioning};
+use crate::{lima, stack};
+
+/// Create (if needed), start, provision and clone a project's VM.
+#[derive(Debug, clap::Args)]
+#[command(
+    after_long_help = "Examples:\n  machine up             # the .machine.toml project here, else `default`\n  machine up blog\n  machine up blog --recreate"
+)]
+pub struct Args {
+    /// The project (default: the .machine.toml project here, else `default`).
+    pub project: Option<String>,
+    /// Destroy the VM and create it again from the current configuration.
+    #[arg(long)]
+    pub recreate: bool,
+    /// Do not ask before destroying (with --recreate).
+    #[arg(short = 'y', long = "yes")]
+    pub yes: bool,
+}
+
+/// How long `git ls-remote` may take per repo before it counts as unreachable.
+const LS_REMOTE_TIMEOUT: Duration = Duration::from_secs(20);
+
+pub fn run(args: &Args, ctx: &mut Ctx<'_>) -> Result<i32> {
+    let (catalog, project) = ctx.project(args.project.as_deref())?;
+    let dir = ProjectDir::new(&ctx.paths.state_dir, &project.name);
+    let waiting = format!("waiting for another machine command on project `{}` to finish…", project.name);
+    let _lock = dir.lock(|| ctx.ui.note(&waiting))?;
+    let identity = ctx.identity(true)?;
+    let stack = ctx.compile(&project, &catalog, identity.clone())?;
+    let lima = ctx.lima()?;
+    let mut instance = lima.instance(&project.name)?;
+    let mut applied = dir.applied()?;
+    if args.recreate && instance.is_some() {
+        recreate(ctx, &lima, &project, &dir, applied.as_ref(), args.yes)?;
+        instance = None;
+        applied = None;
+    }
+    let mut warnings = Vec::new();
+    let fresh = instance.is_none();
+    let pending: Vec<&RepoUrl> = project
+        .repos
+        .iter()
+        .filter(|r| fresh || !applied.as_ref().is_some_and(|a| a.cloned.iter().any(|c| c == r.dir_name())))
+        .collect();
+    check_reachable(ctx, &pending)?;
+    let mut applied = match instance {
+        None => {
+            let stack = super::bake::before_create(ctx, &lima, &project, &catalog, identity, stack)?;
+            create(ctx, &lima, &stack, &dir)?
+        }
+        Some(found) => {
+            if let Some(note) = drift(applied.as_ref(), &stack) {
+                warnings.push(note);
+            }
+            if !found.is_running() {
+                boot(ctx, &lima, &project.name)?;
+            }
+            applied.unwrap_or_else(|| Applied { key: String::new(), ..Applied::default() })
+        }
+    };
+    if applied.guest_home.is_none() {
+        applied.guest_home = guest_home(&lima, &project.name);
+        dir.record(&applied)?;
+    }
+    clone_repos(ctx, &lima, &project, &pending, &dir, &mut applied, &mut warnings)?;
+    summary(ctx, &project.name, &warnings);
+    Ok(0)
+}
+
+fn create(ctx: &mut Ctx<'_>, lima: &Lima<'_>, stack: &Stack, dir: &ProjectDir) -> Result<Applied> {
+    stack::write(stack)?;
+    let leftover = lima::instance_dir(&lima.home, &stack.project);
+    if leftover.exists() {
+        // A folder Lima does not list is debris from a failed create; Lima refuses to reuse it.
+        ctx.ui.note(&format!("removing {}, left by an earlier failed create", leftover.display()));
+        std::fs::remove_dir_all(&leftover).map_err(|e| crate::error::io_error("remove", &leftover, &e))?;
+    }
+    let step = ctx.ui.step(&format!("creating VM `{}`", stack.project));
+    let created = lima.create(&stack.project, &stack.instance_path);
+    ctx.ui.end_step(step, created.is_ok());
+    created?;
+    let applied = Applied {
+        key: stack.key().full().to_string(),
+        layers: stack.layers.iter().map(|l| l.name.clone()).collect(),
+        instance_yaml: stack.instance_yaml.clone(),
+        ..Applied::default()
+    };
+    dir.record(&applied)?;
+    boot(ctx, lima, &stack.project)?;
+    Ok(applied)
+}
+
+/// Starts the VM and fails, naming the step, when any provision step of this boot failed.
+fn boot(ctx: &mut Ctx<'_>, lima: &Lima<'_>, name: &str) -> Result<()> {
+    let step = ctx.ui.step(&format!("starting and provisioning `{name}`"));
+    let outcome = lima.start(name, &mut |line| step.progress(line));
+    let ok = matches!(outcome, Ok(Provisioning::Done | Provisioning::Unknown));
+    ctx.ui.end_step(step, ok);
+    match outcome? {
+        Provisioning::Failed(lines) => {
+            let log = lima.provisioning_log(name, 40);
+            Err(Error::failure(format!("provisioning failed in VM `{name}`"))
+                .caused_by(lines.join("\n"))
+                .caused_by(format!("the guest's provisioning log ends with:\n{log}"))
+                .hint(format!("fix the cause, then run `machine up {name}` again: provisioning skips the layers that already succeeded")))
+        }
+        Provisioning::Running => Err(Error::failure(format!(
+            "VM `{name}` started, but its provisioning has not finished"
+        ))
+        .hint(format!("watch it with `limactl shell {name} machine-guest log`, then run `machine up {name}` again"))),
+        Provisioning::Done | Provisioning::Unknown => {
+            // Provisioning may have changed the login shell; a fresh master picks it up.
+            lima.close_master(name);
+            Ok(())
+        }
+    }
+}
+
+/// Says how the VM's stack differs from the current configuration, if it does.
+fn drift(applied: Option<&Applied>, stack: &Stack) -> Option<String> {
+    let Some(applied) = applied else {
+        return Some("this VM was not created by this machine (or its record is gone): run `machine up --recreate` to rebuild it from the configuration".into());
+    };
+    if applied.key == stack.key().full() && applied.instance_yaml == stack.instance_yaml {
+        return None;
+    }
+    let now: Vec<String> = stack.layers.iter().map(|l| l.name.clone()).collect();
+    let mut changes = Vec::new();
+    for added in now.iter().filter(|l| !applied.layers.contains(l)) {
+        changes.push(format!("+ layer {added}"));
+    }
+    for removed in applied.layers.iter().filter(|l| !now.contains(l)) {
+        changes.push(format!("- layer {removed}"));
+    }
+    if applied.key != stack.key().full() && changes.is_empty() {
+        changes.push("layer content changed (a newer machine or an edited profile)".into());
+    }
+    let old: Vec<&str> = applied.instance_yaml.lines().collect();
+    let new: Vec<&str> = stack.instance_yaml.lines().collect();
+    changes.extend(old.iter().filter(|l| !new.contains(l) && !l.starts_with("base:")).map(|l| format!("- {l}")));
+    changes.extend(new.iter().filter(|l| !old.contains(l) && !l.starts_with("base:")).map(|l| format!("+ {l}")));
+    Some(format!(
+        "the VM was created from a different configuration:\n    {}\n  apply it with `machine up {} --recreate` (it warns about unpushed work first)",
+        changes.join("\n    "),
+        stack.project
+    ))
+}
+
+fn recreate(
+    ctx: &mut Ctx<'_>,
+    lima: &Lima<'_>,
+    project: &Project,
+    dir: &ProjectDir,
+    applied: Option<&Applied>,
+    yes: bool,
+) -> Result<()> {
+    let cloned: Vec<&str> = applied.map(|a| a.cloned.iter().map(String::as_str).collect()).unwrap_or_default();
+    if lima.instance(&project.name)?.is_some_and(|i| i.is_running()) && !cloned.is_empty() {
+        let mut args = vec!["unpushed"];
+        args.extend(cloned);
+        let out = lima.guest(&project.name, &args)?;
+        if !out.success() {
+            ctx.ui.warn(&format!("work in VM `{}` that exists nowhere else:\n{}", project.name, out.stdout_text()));
+        }
+    } else if !cloned.is_empty() {
+        ctx.ui
+            .warn(&format!("VM `{}` is stopped, so its repos could not be checked for unpushed commits", project.name));
+    }
+    if !yes && !ctx.confirm(&format!("Destroy VM `{}` and create it again?", project.name))? {
+        return Err(Error::failure("aborted: nothing was changed"));
+    }
+    let step = ctx.ui.step(&format!("deleting VM `{}`", project.name));
+    let deleted = lima.delete(&project.name, true);
+    ctx.ui.end_step(step, deleted.is_ok());
+    deleted?;
+    dir.forget_applied()
+}
+
+/// `git ls-remote` every repo from the host in parallel, and list every failure at once.
+fn check_reachable(ctx: &mut Ctx<'_>, repos: &[&RepoUrl]) -> Result<()> {
+    if repos.is_empty() {
+        return Ok(());
+    }
+    let step = ctx.ui.step(&format!("checking access to {} repo(s)", repos.len()));
+    let runner = ctx.runner;
+    let results: Vec<(String, Option<String>)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = repos
+            .iter()
+            .map(|repo| {
+                scope.spawn(move || {
+                    let cmd = Cmd::new("git")
+                        .env("GIT_TERMINAL_PROMPT", "0")
+                        .env("GIT_SSH_COMMAND", "ssh -o BatchMode=yes -o ConnectTimeout=10")
+                        .args(["ls-remote", repo.as_str(), "HEAD"])
+                        .timeout(LS_REMOTE_TIMEOUT);
+                    let problem = match runner.output(&cmd) {
+                        Ok(out) if out.success() => None,
+                        Ok(out) if out.code.is_none() => {
+                            Some(format!("no answer within {}s", LS_REMOTE_TIMEOUT.as_secs()))
+                        }
+                        Ok(out) => Some(String::from_utf8_lossy(&out.stderr).trim().to_string()),
+                        Err(e) => Some(e.to_string()),
+                    };
+                    (repo.to_string(), problem)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().expect("ls-remote threads do not panic")).collect()
+    });
+    let failures: Vec<String> =
+        results.into_iter().filter_map(|(url, p)| p.map(|p| format!("{url}\n  {}", p.replace('\n', "\n  ")))).collect();
+    ctx.ui.end_step(step, failures.is_empty());
+    if failures.is_empty() {
+        return Ok(());
+    }
+    Err(Error::failure(format!("cannot reach {} repo(s) from this host", failures.len()))
+        .caused_by(failures.join("\n"))
+        .hint("check the URLs in the configuration for typos, and that your SSH agent (`ssh-add -l`) holds a key with access"))
+}
+
+fn guest_home(lima: &Lima<'_>, name: &str) -> Option<String> {
+    lima.guest(name, &["home"])
+        .ok()
+        .filter(crate::exec::Output::success)
+        .map(|o| o.stdout_text())
+        .filter(|h| h.starts_with('/'))
+}
+
+fn clone_repos(
+    ctx: &mut Ctx<'_>,
+    lima: &Lima<'_>,
+    project: &Project,
+    repos: &[&RepoUrl],
+    dir: &ProjectDir,
+    applied: &mut Applied,
+    warnings: &mut Vec<String>,
+) -> Result<()> {
+    for repo in repos {
+        let folder = repo.dir_name();
+        let step = ctx.ui.step(&format!("cloning {repo} into ~/code/{folder}"));
+        let out = lima.guest(&project.name, &["clone", repo.as_str(), folder])?;
+        ctx.ui.end_step(step, out.success());
+        if !out.success() {
+            let why = String::from_utf8_lossy(&out.stderr).trim().to_string();
+            if !project.forward_agent {
+                warnings.push(format!(
+                    "clone failed for {repo}: agent forwarding is off for this project; install a deploy key in the VM, then run `machine up {}` again\n  {why}",
+                    project.name
+                ));
+                continue;
+            }
+            return Err(Error::failure(format!("cannot clone {repo} in VM `{}`", project.name)).caused_by(why).hint(
+                "check that the host's SSH agent holds a key with access (`ssh-add -l`), then run `machine up` again",
+            ));
+        }
+        applied.cloned.push(folder.to_string());
+        dir.record(applied)?;
+        if out.stdout_text().starts_with("cloned") {
+            install_deps(ctx, lima, &project.name, folder, warnings)?;
+        }
+    }
+    Ok(())
+}
+
+/// JS dependencies, best-effort: a failure is a warning, never a failed `up`.
+fn install_deps(
+    ctx: &mut Ctx<'_>,
+    lima: &Lima<'_>,
+    name: &str,
+    folder: &str,
+    warnings: &mut Vec<String>,
+) -> Result<()> {
+    let step = ctx.ui.step(&format!("installing dependencies of {folder}"));
+    let out = lima.guest(name, &["deps", folder])?;
+    ctx.ui.end_step(step, out.success());
+    if !out.success() {
+        warnings.push(format!(
+            "installing the dependencies of {folder} failed; run it inside the VM (`machine ssh {name}`)"
+        ));
+    }
+    Ok(())
+}
+
+fn summary(ctx: &mut Ctx<'_>, name: &str, warnings: &[String]) {
+    if warnings.is_empty() {
+        ctx.ui.note(&format!(
+            "✓ {name} is ready: `machine ssh {name}` to log in, `machine claude {name}` to start Claude Code"
+        ));
+    } else {
+        ctx.ui.note(&format!("⚠ {name} is ready, with warnings:"));
+        for w in warnings {
+            ctx.ui.note(&format!("  - {w}"));
+        }
+    }
+}

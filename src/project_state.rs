@@ -1,0 +1,142 @@
+//! What machine remembers about each project's VM, in `<state>/<project>/`, and the lock that
+//! keeps two `up`/`destroy` runs of the same project from interleaving.
+//!
+//! `applied.json` records the stack a VM was created from, so a later `up` can say what changed.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result, io_error};
+use crate::stack::write_atomic;
+
+#[derive(Debug, Clone)]
+pub struct ProjectDir {
+    dir: PathBuf,
+}
+
+/// The stack a VM was created from, and what `up` did in it since.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Applied {
+    /// Full chain key of the layers.
+    pub key: String,
+    /// The layer names, lowest first.
+    pub layers: Vec<String>,
+    /// The instance file the VM was created with.
+    pub instance_yaml: String,
+    /// The guest user's home, once known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guest_home: Option<String>,
+    /// Repo folders cloned under `~/code`.
+    #[serde(default)]
+    pub cloned: Vec<String>,
+}
+
+/// Held while a command changes a project's VM; released on drop (and by the OS on a crash).
+#[derive(Debug)]
+pub struct Lock {
+    _file: File,
+}
+
+impl ProjectDir {
+    pub fn new(state_dir: &Path, project: &str) -> Self {
+        Self { dir: state_dir.join(project) }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Takes the project's lock, waiting (and saying so) while another machine holds it.
+    pub fn lock(&self, on_wait: impl FnOnce()) -> Result<Lock> {
+        std::fs::create_dir_all(&self.dir).map_err(|e| io_error("create", &self.dir, &e))?;
+        let path = self.dir.join(".lock");
+        let file = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| io_error("open", &path, &e))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                on_wait();
+                file.lock().map_err(|e| io_error("lock", &path, &e))?;
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(io_error("lock", &path, &e)),
+        }
+        Ok(Lock { _file: file })
+    }
+
+    pub fn applied(&self) -> Result<Option<Applied>> {
+        let path = self.dir.join("applied.json");
+        match std::fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
+                Error::failure(format!("{} is damaged", path.display()))
+                    .caused_by(e)
+                    .hint("delete it; the next `machine up` treats the VM as created from an unknown stack")
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io_error("read", &path, &e)),
+        }
+    }
+
+    pub fn record(&self, applied: &Applied) -> Result<()> {
+        let bytes = serde_json::to_vec_pretty(applied).expect("plain data serialises");
+        write_atomic(&self.dir.join("applied.json"), &bytes)
+    }
+
+    pub fn forget_applied(&self) -> Result<()> {
+        let path = self.dir.join("applied.json");
+        match std::fs::remove_file(&path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(io_error("remove", &path, &e)),
+        }
+    }
+
+    /// Removes the whole folder (the compiled stack and the records); layers are shared and kept.
+    pub fn remove(&self) -> Result<()> {
+        match std::fs::remove_dir_all(&self.dir) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(io_error("remove", &self.dir, &e)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_round_trip_and_locks_exclude() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = ProjectDir::new(tmp.path(), "p");
+        assert_eq!(dir.applied().unwrap(), None);
+        let applied =
+            Applied { key: "k".into(), layers: vec!["core".into()], cloned: vec!["a".into()], ..Applied::default() };
+        dir.record(&applied).unwrap();
+        assert_eq!(dir.applied().unwrap(), Some(applied));
+
+        let held = dir.lock(|| panic!("the first lock never waits")).unwrap();
+        let file = File::options().write(true).open(dir.path().join(".lock")).unwrap();
+        assert!(matches!(file.try_lock(), Err(std::fs::TryLockError::WouldBlock)));
+        drop(held);
+        assert!(file.try_lock().is_ok());
+
+        dir.remove().unwrap();
+        assert!(!dir.path().exists());
+    }
+
+    #[test]
+    fn a_damaged_record_says_what_to_do() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = ProjectDir::new(tmp.path(), "p");
+        std::fs::create_dir_all(dir.path()).unwrap();
+        std::fs::write(dir.path().join("applied.json"), "{not json").unwrap();
+        let err = dir.applied().unwrap_err().to_string();
+        assert!(err.contains("is damaged") && err.contains("hint: delete it"), "{err}");
+    }
+}

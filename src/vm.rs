@@ -1,0 +1,199 @@
+//! Lima operations for one machine run: list, create, start (watching provisioning), stop,
+//! delete, and calls to the guest helper `machine-guest`, each through the [`Runner`].
+
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use crate::error::{Error, Result};
+use crate::exec::{Cmd, Event, Flow, Output, Runner};
+use crate::lima::{self, ControlOp, Instance, Status};
+
+/// The guest helper the core layer installs; the host only ever calls it with argv.
+pub const GUEST_HELPER: &str = "machine-guest";
+
+/// How long a guest probe (agent check, status) may take before it counts as "no answer".
+const GUEST_PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+
+pub struct Lima<'a> {
+    pub runner: &'a dyn Runner,
+    /// `$LIMA_HOME`, where instance folders and their ssh.config live.
+    pub home: PathBuf,
+}
+
+/// What the guest says about this boot's provisioning.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Provisioning {
+    Done,
+    Running,
+    /// One line per failed layer: `failed <layer>: <reason>`.
+    Failed(Vec<String>),
+    /// The guest could not be asked (not up yet, or no helper in a custom core).
+    Unknown,
+}
+
+impl<'a> Lima<'a> {
+    pub fn new(runner: &'a dyn Runner, home: PathBuf) -> Self {
+        Self { runner, home }
+    }
+
+    pub fn instances(&self) -> Result<Vec<Instance>> {
+        let cmd = lima::list_json(&[]);
+        let out = self.runner.output(&cmd)?;
+        if !out.success() {
+            return Err(failed(&cmd, &out));
+        }
+        lima::parse_list_json(&String::from_utf8_lossy(&out.stdout))
+            .map_err(|e| Error::failure(format!("cannot read the output of `{cmd}`")).caused_by(e))
+    }
+
+    pub fn instance(&self, name: &str) -> Result<Option<Instance>> {
+        Ok(self.instances()?.into_iter().find(|i| i.name == name))
+    }
+
+    pub fn create(&self, name: &str, template: &Path) -> Result<()> {
+        self.checked(&lima::create(name, template))
+    }
+
+    pub fn stop(&self, name: &str, force: bool) -> Result<()> {
+        self.checked(&lima::stop(name, force))
+    }
+
+    pub fn delete(&self, name: &str, force: bool) -> Result<()> {
+        self.checked(&lima::delete(name, force))
+    }
+
+    /// Boots the instance, passing Lima's progress lines on, and stops waiting as soon as the
+    /// guest reports a failed provision step (Lima itself would wait for the probe's timeout).
+    pub fn start(&self, name: &str, progress: &mut dyn FnMut(&str)) -> Result<Provisioning> {
+        let cmd = lima::start(name, None);
+        let mut verdict = None;
+        let mut last_check = Instant::now();
+        let out = self.runner.stream(&cmd, &mut |event| match event {
+            Event::Line(line) => {
+                progress(&describe(line));
+                Flow::Continue
+            }
+            Event::Tick if last_check.elapsed() >= Duration::from_secs(5) && self.has_master(name) => {
+                last_check = Instant::now();
+                match self.provisioning(name) {
+                    Provisioning::Failed(lines) => {
+                        verdict = Some(Provisioning::Failed(lines));
+                        Flow::Stop
+                    }
+                    _ => Flow::Continue,
+                }
+            }
+            Event::Tick => Flow::Continue,
+        })?;
+        if let Some(failed) = verdict {
+            return Ok(failed);
+        }
+        if !out.success() {
+            // A failed probe still leaves a running VM: ask it why before reporting Lima's error.
+            if let Provisioning::Failed(lines) = self.provisioning(name) {
+                return Ok(Provisioning::Failed(lines));
+            }
+            return Err(failed(&cmd, &out));
+        }
+        Ok(self.provisioning(name))
+    }
+
+    /// Asks the guest helper how this boot's provisioning went.
+    pub fn provisioning(&self, name: &str) -> Provisioning {
+        let Ok(out) = self.runner.output(&self.guest_cmd(name, &["status"]).timeout(GUEST_PROBE_TIMEOUT)) else {
+            return Provisioning::Unknown;
+        };
+        let text = out.stdout_text();
+        match out.code {
+            Some(0) => Provisioning::Done,
+            Some(3) => Provisioning::Running,
+            Some(1) => {
+                Provisioning::Failed(text.lines().filter(|l| l.starts_with("failed ")).map(String::from).collect())
+            }
+            _ => Provisioning::Unknown,
+        }
+    }
+
+    /// The tail of the guest's provisioning log, or why it could not be read.
+    pub fn provisioning_log(&self, name: &str, lines: u32) -> String {
+        let cmd = self.guest_cmd(name, &["log", &lines.to_string()]).timeout(Duration::from_secs(20));
+        match self.runner.output(&cmd) {
+            Ok(out) if out.success() => out.stdout_text(),
+            Ok(out) => String::from_utf8_lossy(&out.stderr).trim().to_string(),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    /// `limactl shell NAME -- machine-guest ARGS…`
+    pub fn guest_cmd(&self, name: &str, args: &[&str]) -> Cmd {
+        let mut argv: Vec<&OsStr> = vec![OsStr::new(GUEST_HELPER)];
+        argv.extend(args.iter().map(OsStr::new));
+        lima::shell(name, None, &argv)
+    }
+
+    pub fn guest(&self, name: &str, args: &[&str]) -> Result<Output> {
+        self.runner.output(&self.guest_cmd(name, args))
+    }
+
+    /// Whether Lima's ssh master for the instance is up (its control socket exists).
+    pub fn has_master(&self, name: &str) -> bool {
+        lima::ssh_socket_path(&self.home, name).exists()
+    }
+
+    /// Closes the instance's ssh master so the next connection opens a fresh one, inheriting
+    /// the caller's agent and the guest user's current login shell.
+    pub fn close_master(&self, name: &str) {
+        let config = lima::ssh_config_path(&self.home, name);
+        if config.is_file() && self.has_master(name) {
+            let cmd = lima::ssh_control(&config, name, ControlOp::Exit).timeout(GUEST_PROBE_TIMEOUT);
+            if let Ok(out) = self.runner.output(&cmd) {
+                tracing::debug!("ssh master exit: {}", String::from_utf8_lossy(&out.stderr).trim());
+            }
+        }
+    }
+
+    /// Rebuilds a master whose forwarded agent went stale (the host agent was locked or empty
+    /// when it was opened), so agent-dependent commands see the host's live agent.
+    pub fn heal_agent(&self, name: &str) {
+        if !self.has_master(name) {
+            return;
+        }
+        let host = self.runner.output(&Cmd::new("ssh-add").arg("-l").timeout(GUEST_PROBE_TIMEOUT));
+        if !host.is_ok_and(|o| o.success()) {
+            return; // the host has nothing to offer; a new master would not help
+        }
+        let guest = self.runner.output(&self.guest_cmd(name, &["agent"]).timeout(GUEST_PROBE_TIMEOUT));
+        if !guest.is_ok_and(|o| o.success()) {
+            tracing::info!("the guest does not see the host's agent keys: reopening the ssh master");
+            self.close_master(name);
+        }
+    }
+
+    fn checked(&self, cmd: &Cmd) -> Result<()> {
+        let out = self.runner.output(cmd)?;
+        if out.success() { Ok(()) } else { Err(failed(cmd, &out)) }
+    }
+}
+
+impl Instance {
+    pub fn is_running(&self) -> bool {
+        self.status == Status::Running
+    }
+}
+
+/// The error for a limactl command that failed: its fatal message, else its last lines.
+pub fn failed(cmd: &Cmd, out: &Output) -> Error {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let reason = lima::fatal(&stderr).unwrap_or_else(|| {
+        let lines: Vec<&str> = stderr.lines().rev().take(5).collect();
+        lines.into_iter().rev().collect::<Vec<_>>().join("\n")
+    });
+    let status = out.code.map_or_else(|| "was stopped".to_string(), |c| format!("exited with {c}"));
+    Error::failure(format!("`{cmd}` {status}")).caused_by(if reason.is_empty() { "(no output)".into() } else { reason })
+}
+
+/// A progress line for humans: the message of a Lima log line, else the line itself.
+fn describe(line: &str) -> String {
+    lima::parse_line(line).map_or_else(|| line.to_string(), |l| l.msg)
+}

@@ -1,0 +1,285 @@
+//! `up`, `down`, `ssh`, `run`, `claude`, `list` and `destroy` against the fake Lima, with the
+//! recorded invocations snapshotted.
+
+use assert_cmd::Command;
+use serde_json::json;
+
+use crate::fake::FakeEnv;
+
+const KEY: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExample ada@laptop";
+const BLOG: &str = "[blog]\nrepos = [\"git@github.com:you/blog.git\"]\n";
+
+fn env_with(projects: &str) -> FakeEnv {
+    let env = FakeEnv::new();
+    let config = env.path().join("config");
+    std::fs::create_dir_all(&config).unwrap();
+    std::fs::write(config.join("projects.toml"), projects).unwrap();
+    env
+}
+
+fn machine(env: &FakeEnv) -> Command {
+    let mut cmd = env.machine();
+    cmd.env("GIT_NAME", "Ada Lovelace")
+        .env("GIT_EMAIL", "ada@example.com")
+        .env("GIT_SIGNING_KEY", KEY)
+        .env("ONEPASS_SOCK", "/dev/null");
+    cmd
+}
+
+fn stderr(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Recorded calls with the per-run temp paths and timing-dependent lines made stable.
+fn calls(env: &FakeEnv) -> String {
+    env.calls_text()
+}
+
+#[test]
+fn up_creates_starts_provisions_and_clones() {
+    let env = env_with(BLOG);
+    let out = machine(&env).args(["up", "blog"]).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("✓ blog is ready"), "{}", stderr(&out));
+    assert_eq!(env.instance_status("blog").as_deref(), Some("Running"));
+    assert!(env.guest_home("blog").join("code/blog/.git").is_dir(), "the repo is cloned into ~/code/blog");
+    let applied: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(env.path().join("state/blog/applied.json")).unwrap()).unwrap();
+    assert_eq!(applied["cloned"], json!(["blog"]));
+    insta::assert_snapshot!(calls(&env));
+}
+
+#[test]
+fn re_up_of_a_running_current_vm_only_lists() {
+    let env = env_with(BLOG);
+    machine(&env).args(["up", "blog"]).assert().success();
+    env.clear_calls();
+    let out = machine(&env).args(["up", "blog"]).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(calls(&env), "limactl list --json\n", "no provisioning, no cloning, no reachability check");
+}
+
+#[test]
+fn a_failed_provision_step_fails_up_naming_it_with_the_log() {
+    let env = env_with(BLOG);
+    env.faults(json!({"start": {"blog": "provision-fail:docker:apt-get install docker-ce exited 100"}}));
+    let out = machine(&env).args(["up", "blog"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("error: provisioning failed in VM `blog`"), "{err}");
+    assert!(err.contains("failed docker: apt-get install docker-ce exited 100"), "{err}");
+    assert!(err.contains("the guest's provisioning log ends with:"), "{err}");
+    assert!(err.contains("hint: fix the cause, then run `machine up blog` again"), "{err}");
+    assert!(!env.guest_home("blog").join("code/blog").exists(), "nothing is cloned into a half-provisioned VM");
+}
+
+#[test]
+fn unreachable_repos_are_all_listed_before_anything_is_created() {
+    let env = env_with(
+        "[app]\nrepos = [\"git@github.com:you/a.git\", \"git@github.com:you/b.git\", \"https://github.com/you/ok.git\"]\n",
+    );
+    env.faults(json!({"ls_remote": {
+        "git@github.com:you/a.git": "fail:ERROR: Repository not found.",
+        "git@github.com:you/b.git": "fail:git@github.com: Permission denied (publickey)."
+    }}));
+    let out = machine(&env).args(["up", "app"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("error: cannot reach 2 repo(s) from this host"), "{err}");
+    assert!(err.contains("git@github.com:you/a.git\n  ERROR: Repository not found."), "{err}");
+    assert!(err.contains("Permission denied (publickey)."), "{err}");
+    assert!(!calls(&env).contains("create"), "nothing is created: {}", calls(&env));
+}
+
+#[test]
+fn a_changed_configuration_is_reported_with_how_to_apply_it() {
+    let env = env_with(BLOG);
+    machine(&env).args(["up", "blog"]).assert().success();
+    std::fs::write(env.path().join("config/projects.toml"), format!("{BLOG}cpus = 6\nprofiles = [\"modern\"]\n"))
+        .unwrap();
+    let out = machine(&env).args(["up", "blog"]).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("the VM was created from a different configuration"), "{err}");
+    assert!(err.contains("+ layer modern") && err.contains("+ cpus: 6"), "{err}");
+    assert!(err.contains("machine up blog --recreate"), "{err}");
+}
+
+#[test]
+fn recreate_warns_about_unpushed_work_then_rebuilds() {
+    let env = env_with(BLOG);
+    machine(&env).args(["up", "blog"]).assert().success();
+    std::fs::write(env.path().join("config/projects.toml"), format!("{BLOG}cpus = 6\n")).unwrap();
+    let blog = env.guest_home("blog").join("code/blog");
+    env.faults(json!({"unpushed": {blog.display().to_string(): "abc1234 work in progress"}}));
+    let out = machine(&env).args(["up", "blog", "--recreate", "-y"]).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("work in VM `blog` that exists nowhere else") && err.contains("unpushed blog 1"), "{err}");
+    assert!(calls(&env).contains("limactl --tty=false delete -f blog"), "{}", calls(&env));
+    let instance = std::fs::read_to_string(env.lima_home().join("blog/lima.yaml")).unwrap();
+    assert!(instance.contains("cpus: 6"), "the new VM has the new configuration");
+}
+
+#[test]
+fn recreate_without_a_terminal_needs_yes() {
+    let env = env_with(BLOG);
+    machine(&env).args(["up", "blog"]).assert().success();
+    let out = machine(&env).args(["up", "blog", "--recreate"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("hint: pass -y to confirm"), "{}", stderr(&out));
+    assert_eq!(env.instance_status("blog").as_deref(), Some("Running"), "nothing was destroyed");
+}
+
+#[test]
+fn a_clone_failure_is_fatal_with_agent_forwarding_and_a_warning_without() {
+    let env = env_with(
+        "[a]\nrepos = [\"git@github.com:you/a.git\"]\n[b]\nrepos = [\"git@github.com:you/a.git\"]\nforward_agent = false\n",
+    );
+    env.faults(json!({"clone": {"git@github.com:you/a.git": "fail:git@github.com: Permission denied (publickey)."}}));
+    let out = machine(&env).args(["up", "a"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("cannot clone git@github.com:you/a.git in VM `a`"), "{}", stderr(&out));
+    let out = machine(&env).args(["up", "b"]).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("⚠ b is ready, with warnings:") && err.contains("install a deploy key"), "{err}");
+}
+
+#[test]
+fn down_stops_and_is_idempotent() {
+    let env = env_with(BLOG);
+    let out = machine(&env).args(["down", "blog"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("there is no VM `blog`"), "{}", stderr(&out));
+    machine(&env).args(["up", "blog"]).assert().success();
+    machine(&env).args(["down", "blog"]).assert().success();
+    assert_eq!(env.instance_status("blog").as_deref(), Some("Stopped"));
+    let out = machine(&env).args(["down", "blog"]).output().unwrap();
+    assert!(out.status.success());
+    assert!(stderr(&out).contains("VM `blog` is already stopped"), "{}", stderr(&out));
+}
+
+#[test]
+fn up_after_down_boots_again_and_keeps_the_clone() {
+    let env = env_with(BLOG);
+    machine(&env).args(["up", "blog"]).assert().success();
+    machine(&env).args(["down", "blog"]).assert().success();
+    env.clear_calls();
+    machine(&env).args(["up", "blog"]).assert().success();
+    let calls = calls(&env);
+    assert!(calls.contains("limactl --tty=false start blog"), "{calls}");
+    assert!(!calls.contains("create") && !calls.contains("clone"), "{calls}");
+    assert!(env.guest_home("blog").join("code/blog/.git").is_dir());
+}
+
+#[test]
+fn destroy_removes_the_vm_and_state_but_never_the_configuration() {
+    let env = env_with(BLOG);
+    machine(&env).args(["up", "blog"]).assert().success();
+    let out = machine(&env).args(["destroy", "blog"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "without a terminal, destroy needs -y");
+    assert_eq!(env.instance_status("blog").as_deref(), Some("Running"));
+    machine(&env).args(["destroy", "-y", "blog"]).assert().success();
+    assert_eq!(env.instance_status("blog"), None);
+    assert!(!env.path().join("state/blog").exists());
+    assert_eq!(std::fs::read_to_string(env.path().join("config/projects.toml")).unwrap(), BLOG);
+}
+
+#[test]
+fn run_passes_the_guest_exit_code_and_opens_in_the_primary_repo() {
+    let env = env_with(BLOG);
+    machine(&env).args(["up", "blog"]).assert().success();
+    let out = machine(&env).args(["run", "blog", "--", "sh", "-c", "pwd; echo 'a b'; exit 7"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(7));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.starts_with(&format!("{}\n", env.guest_home("blog").join("code/blog").display())), "{stdout}");
+    assert!(stdout.contains("a b"), "{stdout}");
+}
+
+#[test]
+fn run_and_ssh_need_a_running_vm() {
+    let env = env_with(BLOG);
+    let out = machine(&env).args(["run", "blog", "--", "true"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("hint: create it with `machine up blog`"), "{}", stderr(&out));
+    machine(&env).args(["up", "blog"]).assert().success();
+    machine(&env).args(["down", "blog"]).assert().success();
+    let out = machine(&env).args(["ssh", "blog"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("VM `blog` is stopped"), "{}", stderr(&out));
+}
+
+#[test]
+fn ssh_reopens_a_master_whose_agent_went_stale() {
+    let env = env_with(BLOG);
+    machine(&env).args(["up", "blog"]).assert().success();
+    env.faults(json!({"ssh_add": "keys", "ssh_add_guest": "no-keys"}));
+    env.clear_calls();
+    machine(&env).args(["ssh", "blog"]).write_stdin("").assert().success();
+    let calls = calls(&env);
+    assert!(calls.contains("-O exit lima-blog"), "the stale master is closed: {calls}");
+}
+
+#[test]
+fn ssh_keeps_a_healthy_master() {
+    let env = env_with(BLOG);
+    machine(&env).args(["up", "blog"]).assert().success();
+    env.clear_calls();
+    machine(&env).args(["ssh", "blog"]).write_stdin("").assert().success();
+    assert!(!calls(&env).contains("-O exit"), "{}", calls(&env));
+}
+
+#[test]
+fn claude_and_codex_run_in_a_named_tmux_session_in_the_primary_repo() {
+    let env = env_with(BLOG);
+    machine(&env).args(["up", "blog"]).assert().success();
+    let out = machine(&env).args(["claude", "blog"]).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("reattach with `machine claude blog`"), "{}", stderr(&out));
+    machine(&env).args(["codex", "blog"]).assert().success();
+    assert_eq!(env.guest_tools_log(), "tmux new-session -A -s claude claude\ntmux new-session -A -s codex codex\n");
+    assert!(calls(&env).contains(&format!("--workdir={}", env.guest_home("blog").join("code/blog").display())));
+}
+
+#[test]
+fn list_shows_lima_instances_and_configured_projects() {
+    let env = env_with(&format!("{BLOG}[later]\nrepos = []\n"));
+    machine(&env).args(["up", "blog"]).assert().success();
+    env.given_instance("other", false);
+    let out = machine(&env).arg("list").output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    insta::assert_snapshot!(String::from_utf8_lossy(&out.stdout));
+    let out = machine(&env).args(["list", "--json"]).output().unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let names: Vec<&str> = v["projects"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["blog", "later", "other"]);
+    assert_eq!(v["projects"][1]["status"], "not created");
+    assert_eq!(v["projects"][2]["configured"], false);
+}
+
+#[test]
+fn a_missing_limactl_says_how_to_install_it() {
+    let env = env_with(BLOG);
+    std::fs::remove_file(env.bin().join("limactl")).unwrap();
+    let out = machine(&env).args(["up", "blog"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("error: `limactl` was not found on PATH") && err.contains("hint: install Lima"), "{err}");
+}
+
+#[test]
+fn up_refuses_a_missing_identity_with_the_fix() {
+    let env = env_with(BLOG);
+    let out = env.machine().env("ONEPASS_SOCK", "/dev/null").args(["up", "blog"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("git config --global user.name"), "{}", stderr(&out));
+}
+
+#[test]
+fn an_unknown_project_is_a_usage_error() {
+    let env = env_with(BLOG);
+    let out = machine(&env).args(["up", "nope"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("no project `nope`"), "{}", stderr(&out));
+}

@@ -1086,6 +1086,8 @@ mod lima {
         inst.write("lima.yaml", text);
         inst.write("fake-config.json", &format!("{config}\n"));
         inst.write("fake-status", "Stopped\n");
+        // Lima 2.1+ keeps the instance's disk as `disk` in its folder (a baked disk is copied from it).
+        inst.write("disk", "fake disk image\n");
         if !sets.is_empty() {
             inst.write("fake-set", &format!("{}\n", sets.join("\n")));
         }

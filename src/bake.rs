@@ -96,7 +96,7 @@ pub fn start_from(stack: &Stack, len: usize, cached: &BTreeMap<String, PathBuf>)
     (1..len).rev().find_map(|i| cached.get(stack.layers[i - 1].key.full()).map(|p| (i, p.clone())))
 }
 
-/// The name of the instance that bakes the prefix ending in `layer`.
+/// The name of the instance that bakes the prefix with this key.
 pub fn instance_name(key: &crate::compile::ChainKey) -> String {
     format!("{INSTANCE_PREFIX}{}", key.short())
 }
@@ -225,7 +225,9 @@ fn provision(lima: &Lima<'_>, name: &str, template: &Path, step: &Step) -> Resul
             return Err(Error::failure(format!("provisioning failed in the bake VM `{name}`; nothing was cached"))
                 .caused_by(lines.join("\n"))
                 .caused_by(format!("the guest's provisioning log ends with:\n{log}"))
-                .hint("fix the failing layer (see `machine profiles`), then run `machine bake` again"));
+                .hint(
+                    "fix the failing layer (see `machine profiles`), then run `machine bake` (or `machine up`) again",
+                ));
         }
         Provisioning::Running => {
             return Err(Error::failure(format!("the bake VM `{name}` started, but its provisioning did not finish"))

@@ -33,8 +33,7 @@ pub fn resolve(get: &dyn Fn(&str) -> Option<OsString>, runner: &dyn Runner) -> R
     };
     let name = var("GIT_NAME").or_else(|| git("user.name")).unwrap_or_default();
     let email = var("GIT_EMAIL").or_else(|| git("user.email")).unwrap_or_default();
-    let configured = git("user.signingkey");
-    let signing_key = match signing_key(&var, configured, home.as_deref(), runner) {
+    let signing_key = match signing_key(&var, &mut || git("user.signingkey"), home.as_deref(), runner) {
         Ok(key) => key,
         Err(e) => {
             problems.push(e);
@@ -46,7 +45,7 @@ pub fn resolve(get: &dyn Fn(&str) -> Option<OsString>, runner: &dyn Runner) -> R
 
 fn signing_key(
     var: &dyn Fn(&str) -> Option<String>,
-    configured: Option<String>,
+    configured: &mut dyn FnMut() -> Option<String>,
     home: Option<&Path>,
     runner: &dyn Runner,
 ) -> Result<String, Error> {
@@ -65,7 +64,8 @@ fn signing_key(
     if let Some(file) = var("GIT_SIGNING_PUBKEY_FILE") {
         return read_key_file(&expand_tilde(Path::new(&file), home), "GIT_SIGNING_PUBKEY_FILE");
     }
-    let Some(value) = configured else { return Ok(String::new()) };
+    // Asked last: git runs only when no variable names the key.
+    let Some(value) = configured() else { return Ok(String::new()) };
     let value = value.strip_prefix("key::").unwrap_or(&value).to_string();
     if ["ssh-", "ecdsa-", "sk-ssh-", "sk-ecdsa-"].iter().any(|p| value.starts_with(p)) {
         return check_public_key(&value, "git config user.signingkey");

@@ -25,15 +25,12 @@ if [[ $1 == fstrim ]]; then
 fi
 "#;
 
-/// A fake world with `projects.toml`, the guest helper, and the `sudo` stub.
+/// A fake world with `projects.toml` and a `sudo` stub that fakes `fstrim` (FakeEnv already
+/// installs a copy of the guest helper).
 fn world(projects: &str) -> FakeEnv {
     let env = FakeEnv::new();
     set_projects(&env, projects);
     install(&env.guest_bin().join("sudo"), SUDO_STUB.as_bytes());
-    install(
-        &env.guest_bin().join("machine-guest"),
-        &std::fs::read(manifest_dir().join("files/machine-guest")).unwrap(),
-    );
     env
 }
 

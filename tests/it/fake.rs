@@ -40,8 +40,11 @@ impl FakeEnv {
     /// (`sudo -n tail …` is passed through for `machine-guest log`).
     fn guest_tools(&self) {
         use std::os::unix::fs::PermissionsExt as _;
+        // A copy, not a symlink: a test writing into guest-bin must never reach the repo's file.
         let helper = crate::support::manifest_dir().join("files/machine-guest");
-        std::os::unix::fs::symlink(helper, self.guest_bin().join("machine-guest")).unwrap();
+        let installed = self.guest_bin().join("machine-guest");
+        std::fs::copy(helper, &installed).unwrap();
+        std::fs::set_permissions(&installed, std::fs::Permissions::from_mode(0o755)).unwrap();
         let log = self.path().join("guest-tools.log");
         for (tool, body) in [
             ("sudo", "[ \"$1\" = -n ] && shift\ncase \"$1\" in tail) exec \"$@\" ;; esac\nexit 0\n"),

@@ -2,7 +2,12 @@
 
 use clap::{Parser, Subcommand};
 
-use crate::commands::{agent, bake, cache, destroy, down, list, profiles, render, run, ssh, up};
+use crate::commands::{create, init};
+
+use crate::commands::{
+    agent, bake, cache, code, completions, destroy, doctor, down, list, profiles, render, run, secrets, ssh,
+    ssh_config, up,
+};
 
 /// One disposable, agent-ready Lima VM per software project.
 #[derive(Debug, Parser)]
@@ -18,6 +23,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    Init(init::Args),
+    Create(create::Args),
     Up(up::Args),
     Down(down::Args),
     Ssh(ssh::Args),
@@ -32,4 +39,12 @@ pub enum Command {
     Profiles(profiles::Args),
     Bake(bake::Args),
     Cache(cache::Args),
+    Doctor(doctor::Args),
+    Secrets(secrets::Args),
+    SshConfig(ssh_config::Args),
+    Code(code::Args),
+    Completions(completions::Args),
+    /// Values for the completion scripts (project and profile names); not for people.
+    #[command(name = "__complete", hide = true)]
+    Complete(completions::CompleteArgs),
 }

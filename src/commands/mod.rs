@@ -3,14 +3,21 @@
 pub mod agent;
 pub mod bake;
 pub mod cache;
+pub mod code;
+pub mod completions;
+pub mod create;
 pub mod destroy;
+pub mod doctor;
 pub mod down;
+pub mod init;
 pub mod list;
 pub mod profiles;
 pub mod render;
 pub mod run;
+pub mod secrets;
 mod session;
 pub mod ssh;
+pub mod ssh_config;
 pub mod up;
 
 use std::ffi::OsString;
@@ -129,6 +136,8 @@ fn unknown_project(config: &Config, name: &str) -> Error {
 /// Runs a command; `Ok(code)` is the process exit code (the guest's, for `run` and `ssh`).
 pub fn dispatch(command: &Command, ctx: &mut Ctx<'_>) -> Result<i32> {
     match command {
+        Command::Init(args) => init::run(args, ctx),
+        Command::Create(args) => create::run(args, ctx),
         Command::Up(args) => up::run(args, ctx),
         Command::Down(args) => down::run(args, ctx),
         Command::Ssh(args) => ssh::run(args, ctx),
@@ -141,5 +150,11 @@ pub fn dispatch(command: &Command, ctx: &mut Ctx<'_>) -> Result<i32> {
         Command::Profiles(args) => profiles::run(args, ctx).map(|()| 0),
         Command::Bake(args) => bake::run(args, ctx),
         Command::Cache(args) => cache::run(args, ctx),
+        Command::Doctor(args) => doctor::run(args, ctx),
+        Command::Secrets(args) => secrets::run(args, ctx),
+        Command::SshConfig(args) => ssh_config::run(args, ctx),
+        Command::Code(args) => code::run(args, ctx),
+        Command::Completions(args) => completions::run(args, ctx),
+        Command::Complete(args) => completions::complete(args, ctx),
     }
 }

@@ -1,16 +1,13 @@
 //! `machine up [PROJECT] [--recreate] [-y]`: from nothing to an agent-ready VM, and cheap when
 //! the VM is already running and current.
 
-use std::time::Duration;
-
 use super::Ctx;
 use crate::compile::Stack;
 use crate::config::model::{Project, RepoUrl};
 use crate::error::{Error, Result};
-use crate::exec::Cmd;
 use crate::project_state::{Applied, ProjectDir};
 use crate::vm::{Lima, Provisioning};
-use crate::{lima, stack};
+use crate::{lima, repo_access, stack};
 
 /// Create (if needed), start, provision and clone a project's VM.
 #[derive(Debug, clap::Args)]
@@ -28,11 +25,10 @@ pub struct Args {
     pub yes: bool,
 }
 
-/// How long `git ls-remote` may take per repo before it counts as unreachable.
-const LS_REMOTE_TIMEOUT: Duration = Duration::from_secs(20);
-
 pub fn run(args: &Args, ctx: &mut Ctx<'_>) -> Result<i32> {
-    let (catalog, project) = ctx.project(args.project.as_deref())?;
+    // A project nobody has defined yet goes through the `create` wizard first (on a terminal).
+    let name = super::create::before_up(ctx, args.project.as_deref())?;
+    let (catalog, project) = ctx.project(name.as_deref())?;
     let dir = ProjectDir::new(&ctx.paths.state_dir, &project.name);
     let waiting = format!("waiting for another machine command on project `{}` to finish…", project.name);
     let _lock = dir.lock(|| ctx.ui.note(&waiting))?;
@@ -193,33 +189,13 @@ fn check_reachable(ctx: &mut Ctx<'_>, repos: &[&RepoUrl]) -> Result<()> {
         return Ok(());
     }
     let step = ctx.ui.step(&format!("checking access to {} repo(s)", repos.len()));
-    let runner = ctx.runner;
-    let results: Vec<(String, Option<String>)> = std::thread::scope(|scope| {
-        let handles: Vec<_> = repos
-            .iter()
-            .map(|repo| {
-                scope.spawn(move || {
-                    let cmd = Cmd::new("git")
-                        .env("GIT_TERMINAL_PROMPT", "0")
-                        .env("GIT_SSH_COMMAND", "ssh -o BatchMode=yes -o ConnectTimeout=10")
-                        .args(["ls-remote", repo.as_str(), "HEAD"])
-                        .timeout(LS_REMOTE_TIMEOUT);
-                    let problem = match runner.output(&cmd) {
-                        Ok(out) if out.success() => None,
-                        Ok(out) if out.code.is_none() => {
-                            Some(format!("no answer within {}s", LS_REMOTE_TIMEOUT.as_secs()))
-                        }
-                        Ok(out) => Some(String::from_utf8_lossy(&out.stderr).trim().to_string()),
-                        Err(e) => Some(e.to_string()),
-                    };
-                    (repo.to_string(), problem)
-                })
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().expect("ls-remote threads do not panic")).collect()
-    });
-    let failures: Vec<String> =
-        results.into_iter().filter_map(|(url, p)| p.map(|p| format!("{url}\n  {}", p.replace('\n', "\n  ")))).collect();
+    let user_ssh = (ctx.env)("GIT_SSH_COMMAND");
+    let results = repo_access::check_all(ctx.runner, repos, user_ssh.as_ref());
+    let failures: Vec<String> = repos
+        .iter()
+        .zip(results)
+        .filter_map(|(url, r)| r.err().map(|why| format!("{url}\n  {}", why.replace('\n', "\n  "))))
+        .collect();
     ctx.ui.end_step(step, failures.is_empty());
     if failures.is_empty() {
         return Ok(());

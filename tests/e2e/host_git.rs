@@ -6,22 +6,28 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-pub struct GitServer {
+pub(crate) struct GitServer {
     /// `ssh://user@host.lima.internal:PORT/…/repo.git`
-    pub url: String,
-    /// A HOME whose ssh config points `host.lima.internal` at the host's loopback sshd.
-    pub home: PathBuf,
-    pub agent_socket: PathBuf,
+    pub(crate) url: String,
+    /// A HOME for machine and its children.
+    pub(crate) home: PathBuf,
+    /// `ssh -F <config>` pointing `host.lima.internal` at the host's loopback sshd; the host's git
+    /// uses it through `GIT_SSH_COMMAND` (ssh reads `~/.ssh/config` from the passwd home, not
+    /// `$HOME`), while the guest resolves that name itself.
+    pub(crate) ssh_command: String,
+    pub(crate) agent_socket: PathBuf,
     /// The only key the sshd accepts (its private half is only in the agent).
-    pub public_key: String,
+    pub(crate) public_key: String,
     agent: Child,
     sshd: Child,
 }
 
 impl Drop for GitServer {
     fn drop(&mut self) {
-        let _ = self.sshd.kill();
-        let _ = self.agent.kill();
+        for child in [&mut self.sshd, &mut self.agent] {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
 
@@ -31,6 +37,33 @@ fn run(cmd: &mut Command) -> io::Result<()> {
         Ok(())
     } else {
         Err(io::Error::other(format!("{cmd:?} failed: {}", String::from_utf8_lossy(&out.stderr))))
+    }
+}
+
+/// Kills a spawned helper when setup fails before the server takes it over.
+struct Reaper(Option<Child>);
+
+impl Reaper {
+    fn into_inner(mut self) -> Child {
+        self.0.take().expect("taken once")
+    }
+}
+
+impl Drop for Reaper {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Debian's sshd refuses to start as root without its privilege separation folder (a normal
+/// user's sshd, as on the Lima hosts this suite targets, does not need it).
+fn privilege_separation_dir() {
+    let root = Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0\n"));
+    if root {
+        let _ = std::fs::create_dir_all("/run/sshd");
     }
 }
 
@@ -46,7 +79,7 @@ fn free_port() -> io::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
-pub fn sshd_path() -> io::Result<PathBuf> {
+pub(crate) fn sshd_path() -> io::Result<PathBuf> {
     ["/usr/sbin/sshd", "/usr/local/sbin/sshd", "/opt/homebrew/sbin/sshd"]
         .iter()
         .map(PathBuf::from)
@@ -55,7 +88,7 @@ pub fn sshd_path() -> io::Result<PathBuf> {
 }
 
 impl GitServer {
-    pub fn start(dir: &Path) -> io::Result<Self> {
+    pub(crate) fn start(dir: &Path) -> io::Result<Self> {
         let user = current_user()?;
         let port = free_port()?;
         let keys = dir.join("keys");
@@ -69,7 +102,17 @@ impl GitServer {
         std::fs::write(keys.join("authorized_keys"), format!("{public_key}\n"))?;
 
         let agent_socket = dir.join("agent.sock");
-        let agent = Command::new("ssh-agent").arg("-D").arg("-a").arg(&agent_socket).stdout(Stdio::null()).spawn()?;
+        // No inherited stdio: a leftover agent must never hold the test runner's pipes open.
+        let agent = Reaper(Some(
+            Command::new("ssh-agent")
+                .arg("-D")
+                .arg("-a")
+                .arg(&agent_socket)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()?,
+        ));
         wait_for(|| agent_socket.exists(), "ssh-agent's socket")?;
         run(Command::new("ssh-add").arg("-q").arg(&client_key).env("SSH_AUTH_SOCK", &agent_socket))?;
         // From now on only the agent can sign with this key.
@@ -85,9 +128,22 @@ impl GitServer {
                 pid = dir.join("sshd.pid").display(),
             ),
         )?;
-        let sshd =
-            Command::new(sshd_path()?).arg("-D").arg("-e").arg("-f").arg(&config).stderr(Stdio::null()).spawn()?;
-        wait_for(|| std::net::TcpStream::connect(("127.0.0.1", port)).is_ok(), "sshd")?;
+        privilege_separation_dir();
+        let log = dir.join("sshd.log");
+        let sshd = Reaper(Some(
+            Command::new(sshd_path()?)
+                .arg("-D")
+                .arg("-e")
+                .arg("-f")
+                .arg(&config)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(std::fs::File::create(&log)?)
+                .spawn()?,
+        ));
+        wait_for(|| std::net::TcpStream::connect(("127.0.0.1", port)).is_ok(), "sshd").map_err(|e| {
+            io::Error::other(format!("{e}; its log says: {}", std::fs::read_to_string(&log).unwrap_or_default().trim()))
+        })?;
 
         let repo = dir.join("srv/repo.git");
         run(Command::new("git").args(["init", "-q", "--bare", "-b", "main"]).arg(&repo))?;
@@ -104,16 +160,26 @@ impl GitServer {
         git(&["push", "-q", repo.to_str().ok_or_else(|| io::Error::other("a UTF-8 temp path"))?, "main"])?;
 
         let home = dir.join("home");
-        std::fs::create_dir_all(home.join(".ssh"))?;
+        std::fs::create_dir_all(&home)?;
+        let ssh_config = dir.join("ssh_config");
         std::fs::write(
-            home.join(".ssh/config"),
+            &ssh_config,
             format!(
                 "Host host.lima.internal\n  HostName 127.0.0.1\n  StrictHostKeyChecking accept-new\n  UserKnownHostsFile {}\n",
-                home.join(".ssh/known_hosts").display()
+                dir.join("known_hosts").display()
             ),
         )?;
+        let ssh_command = format!("ssh -F {}", ssh_config.display());
         let url = format!("ssh://{user}@host.lima.internal:{port}{}", repo.display());
-        Ok(Self { url, home, agent_socket, public_key, agent, sshd })
+        Ok(Self {
+            url,
+            home,
+            ssh_command,
+            agent_socket,
+            public_key,
+            agent: agent.into_inner(),
+            sshd: sshd.into_inner(),
+        })
     }
 }
 

@@ -148,6 +148,7 @@ fn a_project_vm_from_up_to_destroy() {
         ("HOME".to_string(), server.home.display().to_string()),
         ("LIMA_HOME".into(), lima_home),
         ("SSH_AUTH_SOCK".into(), server.agent_socket.display().to_string()),
+        ("GIT_SSH_COMMAND".into(), server.ssh_command.clone()),
         ("ONEPASS_SOCK".into(), "/dev/null".into()),
         ("MACHINE_CONFIG_DIR".into(), config_dir.display().to_string()),
         ("MACHINE_STATE_DIR".into(), dirs.path().join("state").display().to_string()),
@@ -258,7 +259,10 @@ fn the_host_git_server_accepts_only_the_agent_key() {
             .args(["ls-remote", &server.url, "HEAD"])
             .env("HOME", &server.home)
             .env("SSH_AUTH_SOCK", agent)
-            .env("GIT_SSH_COMMAND", "ssh -o BatchMode=yes -o ConnectTimeout=5 -o IdentityFile=/dev/null")
+            .env(
+                "GIT_SSH_COMMAND",
+                format!("{} -o BatchMode=yes -o ConnectTimeout=5 -o IdentityFile=/dev/null", server.ssh_command),
+            )
             .env("GIT_TERMINAL_PROMPT", "0")
             .output()
             .unwrap()

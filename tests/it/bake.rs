@@ -25,7 +25,7 @@ if [[ $1 == fstrim ]]; then
 fi
 "#;
 
-/// A fake world with `projects.toml` and a `sudo` stub that fakes `fstrim` (FakeEnv already
+/// A fake world with `projects.toml` and a `sudo` stub that fakes `fstrim` (`FakeEnv` already
 /// installs a copy of the guest helper).
 fn world(projects: &str) -> FakeEnv {
     let env = FakeEnv::new();

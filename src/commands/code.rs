@@ -1,0 +1,69 @@
+//! `machine code [PROJECT]`: open VS Code on the VM's primary repo over Remote-SSH.
+//!
+//! Runs `code --remote ssh-remote+lima-<project> <guest home>/code/<primary repo>`. VS Code finds
+//! the host `lima-<project>` through the `Include` that `machine ssh-config --install` adds.
+
+use super::Ctx;
+use super::doctor::find_on_path;
+use super::secrets::require_running;
+use super::ssh_config::installed_here;
+use crate::error::{Error, Result};
+use crate::exec::Cmd;
+use crate::lima;
+use crate::project_state::ProjectDir;
+use crate::vm::Lima;
+
+/// Open VS Code on a project's primary repo in its VM (Remote-SSH).
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The project (default: the .machine.toml project here, else `default`).
+    pub project: Option<String>,
+}
+
+pub fn run(args: &Args, ctx: &mut Ctx<'_>) -> Result<i32> {
+    if find_on_path("code", ctx.env).is_none() {
+        return Err(Error::failure("VS Code's `code` command is not on PATH").hint(code_hint()));
+    }
+    let (_, project) = ctx.project(args.project.as_deref())?;
+    let name = project.name.clone();
+    let lima = ctx.lima()?;
+    require_running(&lima, &name)?;
+    let host = lima::ssh_host(&name);
+    if !installed_here(ctx)? {
+        return Err(Error::failure(format!(
+            "VS Code cannot find the host `{host}`: ~/.ssh/config does not include Lima's ssh configs"
+        ))
+        .hint("run `machine ssh-config --install` (once)"));
+    }
+    let home = guest_home(ctx, &lima, &name)?;
+    let folder = project.primary_dir().map_or_else(|| home.clone(), |dir| format!("{home}/code/{dir}"));
+    let cmd = Cmd::new("code").arg("--remote").arg(format!("ssh-remote+{host}")).arg(&folder);
+    let out = ctx.runner.output(&cmd)?;
+    if !out.success() {
+        return Err(Error::failure(format!("`{cmd}` failed")).caused_by(String::from_utf8_lossy(&out.stderr).trim()));
+    }
+    ctx.ui.note(&format!("opened {folder} on {host} in VS Code"));
+    Ok(0)
+}
+
+fn code_hint() -> &'static str {
+    if cfg!(target_os = "macos") {
+        "in VS Code, run the command `Shell Command: Install 'code' command in PATH`"
+    } else {
+        "install VS Code (https://code.visualstudio.com) and make sure `code` is on PATH"
+    }
+}
+
+/// The guest user's home, as `up` recorded it, else asked from the guest.
+fn guest_home(ctx: &Ctx<'_>, lima: &Lima<'_>, name: &str) -> Result<String> {
+    if let Some(home) = ProjectDir::new(&ctx.paths.state_dir, name).applied()?.and_then(|a| a.guest_home) {
+        return Ok(home);
+    }
+    let out = lima.guest(name, &["home"])?;
+    let home = out.stdout_text();
+    if out.success() && home.starts_with('/') {
+        return Ok(home);
+    }
+    Err(Error::failure(format!("cannot find the guest user's home in VM `{name}`"))
+        .hint(format!("run `machine up {name}`, which records it")))
+}

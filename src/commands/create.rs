@@ -1,0 +1,174 @@
+//! `machine create [PROJECT]`: the wizard that adds a project to projects.toml or edits one,
+//! and the hook that runs it when `up` meets a project nobody has defined yet.
+
+use std::io::IsTerminal as _;
+use std::path::Path;
+
+use super::Ctx;
+use crate::config::model::{DEFAULT_PROJECT, RepoUrl, Shell, Size, check_project_name};
+use crate::config::parse::{ProjectsFile, parse_projects_file};
+use crate::config::source::Source;
+use crate::config::{self, diagnostics_error};
+use crate::error::{Result, io_error};
+use crate::layers::Catalog;
+use crate::wizard::prompt::{Closed, Terminal};
+use crate::wizard::{self, Answers, Env, Given};
+use crate::{edit, stack};
+
+/// Add a project to projects.toml, or edit one, by answering a few questions.
+#[derive(Debug, clap::Args)]
+#[command(
+    after_long_help = "Every answer is also a flag; with --yes nothing is asked and what is not given keeps its current value.\n\nExamples:\n  machine create                 # asks for everything\n  machine create blog            # edits [blog] if it exists, with its values as defaults\n  machine create blog --repo git@github.com:you/blog.git --profile modern --yes"
+)]
+pub struct Args {
+    /// The project's name (asked when missing).
+    pub project: Option<String>,
+    /// A repo to clone into ~/code (repeat for several; the first is the primary).
+    #[arg(long = "repo", value_name = "URL", value_parser = parse_repo)]
+    pub repos: Vec<RepoUrl>,
+    /// A profile to add (repeat, or separate with commas; `none` for no profiles).
+    #[arg(long = "profile", value_name = "NAME", value_delimiter = ',')]
+    pub profiles: Vec<String>,
+    /// A standard layer to leave out (repeat, or separate with commas; `standard` for all, `none`
+    /// to keep all).
+    #[arg(long, value_name = "LAYER", value_delimiter = ',')]
+    pub without: Vec<String>,
+    /// The guest user's login shell.
+    #[arg(long, value_name = "zsh|bash", value_parser = parse_shell)]
+    pub shell: Option<Shell>,
+    /// Forward the host's SSH agent into the VM (the default).
+    #[arg(long, overrides_with = "no_forward_agent")]
+    pub forward_agent: bool,
+    /// Do not forward the host's SSH agent into the VM.
+    #[arg(long)]
+    pub no_forward_agent: bool,
+    /// CPUs for the VM (1–1024).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub cpus: Option<u32>,
+    /// Memory: GiB (16) or a size (16GiB, 512MiB).
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub memory: Option<Size>,
+    /// Disk: GiB (60) or a size (60GiB).
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub disk: Option<Size>,
+    /// Ask nothing: use the flags, else the current values, else the defaults.
+    #[arg(short = 'y', long)]
+    pub yes: bool,
+}
+
+fn parse_repo(s: &str) -> Result<RepoUrl, String> {
+    RepoUrl::parse(s).map_err(|why| format!("`{s}` {why}"))
+}
+
+fn parse_shell(s: &str) -> Result<Shell, String> {
+    Shell::parse(s).ok_or_else(|| format!("`{s}` is not zsh or bash"))
+}
+
+fn parse_size(s: &str) -> Result<Size, String> {
+    wizard::parse_size(s).ok_or_else(|| format!("`{s}` is not a size: use GiB (16) or a size like 16GiB or 512MiB"))
+}
+
+impl Args {
+    fn given(&self) -> Given {
+        let some = |v: &Vec<String>| (!v.is_empty()).then(|| v.clone());
+        Given {
+            name: self.project.clone(),
+            repos: (!self.repos.is_empty()).then(|| self.repos.clone()),
+            profiles: some(&self.profiles),
+            without: some(&self.without),
+            shell: self.shell,
+            forward_agent: if self.no_forward_agent { Some(false) } else { self.forward_agent.then_some(true) },
+            cpus: self.cpus,
+            memory: self.memory.clone(),
+            disk: self.disk.clone(),
+            yes: self.yes,
+        }
+    }
+}
+
+pub fn run(args: &Args, ctx: &mut Ctx<'_>) -> Result<i32> {
+    let name = write_entry(ctx, &args.given(), None)?;
+    ctx.ui.note(&format!("run `machine up {name}` to create and start it"));
+    Ok(0)
+}
+
+/// For `up`: on a terminal, a project nobody has defined yet (`up NEW`, or the first bare `up`)
+/// goes through the wizard first. Returns the project `up` should use.
+pub fn before_up(ctx: &mut Ctx<'_>, name: Option<&str>) -> Result<Option<String>> {
+    if !std::io::stdin().is_terminal() || !undefined(ctx, name)? {
+        return Ok(name.map(str::to_string));
+    }
+    let shown = name.unwrap_or(DEFAULT_PROJECT);
+    ctx.ui.note(&format!("project `{shown}` is not defined yet: let's define it"));
+    let given = Given { name: name.map(str::to_string), ..Given::default() };
+    write_entry(ctx, &given, Some(DEFAULT_PROJECT)).map(Some)
+}
+
+/// `up NEW` of a valid name with no entry and no VM, or a bare `up` with no projects at all.
+fn undefined(ctx: &mut Ctx<'_>, name: Option<&str>) -> Result<bool> {
+    if name.is_some_and(|n| n == DEFAULT_PROJECT || check_project_name(n).is_err()) {
+        return Ok(false);
+    }
+    let catalog = ctx.catalog()?;
+    let config = config::load(&ctx.paths, &catalog, &ctx.cwd, ctx.runner)?;
+    let fresh = match name {
+        Some(n) => !config.projects.contains_key(n),
+        None => config.local_project.is_none() && config.projects.is_empty(),
+    };
+    Ok(fresh && ctx.lima()?.instance(name.unwrap_or(DEFAULT_PROJECT))?.is_none())
+}
+
+/// Runs the wizard (asking only on a terminal), writes the entry, and returns its name.
+fn write_entry(ctx: &mut Ctx<'_>, given: &Given, suggested_name: Option<&str>) -> Result<String> {
+    let catalog = ctx.catalog()?;
+    let path = ctx.cwd.join(&ctx.paths.projects_file);
+    let text = read_optional(&path)?.unwrap_or_default();
+    let file = parse_existing(&path, &text, &catalog)?;
+    let runner = ctx.runner;
+    let user_ssh = (ctx.env)("GIT_SSH_COMMAND");
+    let check = |url: &RepoUrl| crate::repo_access::check(runner, url, user_ssh.as_ref());
+    let env = Env {
+        catalog: &catalog,
+        defaults: &file.defaults,
+        projects: &file.projects,
+        projects_file: &path,
+        suggested_name,
+        check_repo: &check,
+    };
+    let answers = if !given.yes && std::io::stdin().is_terminal() {
+        wizard::run(&env, given, &mut Terminal::new(ctx.ui))?
+    } else {
+        wizard::run(&env, given, &mut Closed::new(ctx.ui))?
+    };
+    let old = Answers::current(&answers.name, file.projects.get(&answers.name), &file.defaults);
+    let new_text = edit::apply(&text, &old, &answers)?;
+    let entry = edit::entry_text(&new_text, &answers.name).unwrap_or_default();
+    if new_text == text {
+        ctx.ui.data(&entry);
+        ctx.ui.note(&format!("[{}] in {} is unchanged", answers.name, path.display()));
+        return Ok(answers.name);
+    }
+    parse_projects_file(&Source::new(&path, new_text.as_str()), &catalog).map_err(|d| {
+        diagnostics_error(&d)
+            .hint(format!("nothing was written to {}; run `machine create` again with other answers", path.display()))
+    })?;
+    stack::write_atomic(&path, new_text.as_bytes())?;
+    ctx.ui.data(&entry);
+    ctx.ui.note(&format!("wrote [{}] to {}", answers.name, path.display()));
+    Ok(answers.name)
+}
+
+/// The file as it is; an invalid file is not edited.
+fn parse_existing(path: &Path, text: &str, catalog: &Catalog) -> Result<ProjectsFile> {
+    parse_projects_file(&Source::new(path, text), catalog).map_err(|d| {
+        diagnostics_error(&d).hint(format!("fix {} first: `machine create` only edits a valid file", path.display()))
+    })
+}
+
+fn read_optional(path: &Path) -> Result<Option<String>> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => Ok(Some(text)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(io_error("read", path, &e)),
+    }
+}

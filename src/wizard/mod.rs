@@ -1,0 +1,304 @@
+//! The `create` wizard's flow: questions in, [`Answers`] out.
+//!
+//! The flow is pure: it talks only to a [`Prompter`] (the terminal, or a script in tests) and to
+//! the repo check it is handed, and it reads nothing and writes nothing itself. Each answer can
+//! also arrive as a command-line flag ([`Given`]), which skips its question; with `yes` nothing
+//! is asked and what is not given keeps its current value (or the default, for a new project).
+//! `crate::edit` turns the answers into an edit of projects.toml.
+
+mod layers;
+pub mod prompt;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+pub use prompt::{Choice, Prompter, stdin_closed};
+
+use crate::compile::BAKE_DISK_GIB;
+use crate::config::model::{Project, RepoUrl, Shell, Size, check_project_name};
+use crate::config::parse::Defaults;
+use crate::error::{Error, Result};
+use crate::layers::Catalog;
+
+/// The keys the wizard decides for one project.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answers {
+    pub name: String,
+    pub repos: Vec<RepoUrl>,
+    pub profiles: Vec<String>,
+    /// Standard layers left out, in chain order.
+    pub without: Vec<String>,
+    pub shell: Shell,
+    pub forward_agent: bool,
+    pub cpus: Option<u32>,
+    pub memory: Option<Size>,
+    pub disk: Option<Size>,
+}
+
+impl Answers {
+    /// What the file means today for `name`: its entry, or what a new entry gets by default.
+    pub fn current(name: &str, entry: Option<&Project>, defaults: &Defaults) -> Self {
+        match entry {
+            Some(p) => Self {
+                name: name.to_string(),
+                repos: p.repos.clone(),
+                profiles: p.profiles.clone(),
+                without: p.without.clone(),
+                shell: p.shell,
+                forward_agent: p.forward_agent,
+                cpus: p.cpus,
+                memory: p.memory.clone(),
+                disk: p.disk.clone(),
+            },
+            None => Self {
+                name: name.to_string(),
+                repos: Vec::new(),
+                profiles: defaults.profiles.clone(),
+                without: Vec::new(),
+                shell: defaults.shell,
+                forward_agent: true,
+                cpus: None,
+                memory: None,
+                disk: None,
+            },
+        }
+    }
+}
+
+/// Answers given on the command line; each one skips its question.
+#[derive(Debug, Clone, Default)]
+pub struct Given {
+    pub name: Option<String>,
+    pub repos: Option<Vec<RepoUrl>>,
+    /// Profile names as typed (`none` for no profiles); checked against the catalog.
+    pub profiles: Option<Vec<String>>,
+    /// Standard layers as typed (`standard` for all, `none` for none).
+    pub without: Option<Vec<String>>,
+    pub shell: Option<Shell>,
+    pub forward_agent: Option<bool>,
+    pub cpus: Option<u32>,
+    pub memory: Option<Size>,
+    pub disk: Option<Size>,
+    /// Ask nothing.
+    pub yes: bool,
+}
+
+/// What the flow may consult.
+pub struct Env<'a> {
+    pub catalog: &'a Catalog,
+    pub defaults: &'a Defaults,
+    /// The projects projects.toml defines today.
+    pub projects: &'a BTreeMap<String, Project>,
+    pub projects_file: &'a Path,
+    /// The name offered when none is given (`up` offers `default`).
+    pub suggested_name: Option<&'a str>,
+    /// Whether this host can reach a repo (`git ls-remote`); `Err` says why not.
+    pub check_repo: &'a dyn Fn(&RepoUrl) -> Result<(), String>,
+}
+
+/// Runs the wizard: every question whose answer was not given, in order.
+pub fn run(env: &Env<'_>, given: &Given, p: &mut dyn Prompter) -> Result<Answers> {
+    let name = ask_name(env, given, p)?;
+    let entry = env.projects.get(&name);
+    let mut a = Answers::current(&name, entry, env.defaults);
+    if !given.yes {
+        introduce(env, &a, entry.is_some(), p);
+    }
+    a.repos = repos(env, given, &a.repos, p)?;
+    (a.profiles, a.without) = layers::choose(env, given, &a.profiles, &a.without, p)?;
+    a.shell = pick(given.shell, given.yes, a.shell, |s| ask_shell(s, p))?;
+    a.forward_agent = pick(given.forward_agent, given.yes, a.forward_agent, |f| {
+        p.confirm("Forward the host's SSH agent into the VM (git over SSH, commit signing)?", f)
+    })?;
+    a.cpus = pick(given.cpus.map(Some), given.yes, a.cpus, |c| ask_cpus(c, p))?;
+    a.memory = pick(given.memory.clone().map(Some), given.yes, a.memory, |m| ask_size("Memory", m.as_ref(), p))?;
+    if let Some(problem) = given.disk.as_ref().and_then(disk_too_small) {
+        return Err(Error::usage(problem));
+    }
+    a.disk = pick(given.disk.clone().map(Some), given.yes, a.disk, |d| ask_size("Disk", d.as_ref(), p))?;
+    Ok(a)
+}
+
+/// The given answer, else the current one under `--yes`, else the question's.
+fn pick<T>(given: Option<T>, yes: bool, current: T, ask: impl FnOnce(T) -> Result<T>) -> Result<T> {
+    match given {
+        Some(v) => Ok(v),
+        None if yes => Ok(current),
+        None => ask(current),
+    }
+}
+
+fn ask_name(env: &Env<'_>, given: &Given, p: &mut dyn Prompter) -> Result<String> {
+    if let Some(name) = &given.name {
+        check_project_name(name).map_err(|why| {
+            Error::usage(format!("invalid project name `{name}`: it {why}"))
+                .hint("project names are Lima instance names, e.g. `my-app`")
+        })?;
+        return Ok(name.clone());
+    }
+    if given.yes {
+        return Err(Error::usage("`--yes` needs the project's name").hint("run `machine create NAME --yes …`"));
+    }
+    loop {
+        let name = p.input("Project name", env.suggested_name)?;
+        match check_project_name(&name) {
+            Ok(()) => return Ok(name),
+            Err(why) => p.say(&format!("`{name}` cannot be a project name: it {why} (for example `my-app`)")),
+        }
+    }
+}
+
+fn introduce(env: &Env<'_>, current: &Answers, exists: bool, p: &mut dyn Prompter) {
+    let file = env.projects_file.display();
+    if exists {
+        p.say(&format!("Editing [{}] in {file}; Enter keeps each current value.", current.name));
+    } else {
+        p.say(&format!("Creating [{}] in {file}.", current.name));
+    }
+}
+
+fn repos(env: &Env<'_>, given: &Given, current: &[RepoUrl], p: &mut dyn Prompter) -> Result<Vec<RepoUrl>> {
+    if let Some(list) = &given.repos {
+        for url in list {
+            if let Err(why) = (env.check_repo)(url) {
+                p.say(&format!("warning: cannot reach {url} from this host (kept, as given):\n  {why}"));
+            }
+        }
+        return Ok(list.clone());
+    }
+    if given.yes {
+        return Ok(current.to_vec());
+    }
+    ask_repos(env, current, p)
+}
+
+/// Repo URLs one per prompt until a blank answer. On an existing project a blank first answer
+/// keeps the current list, typed URLs replace it, and `none` empties it.
+fn ask_repos(env: &Env<'_>, current: &[RepoUrl], p: &mut dyn Prompter) -> Result<Vec<RepoUrl>> {
+    if !current.is_empty() {
+        let listed: Vec<String> = current.iter().map(|r| format!("  {r}")).collect();
+        p.say(&format!("Current repos:\n{}", listed.join("\n")));
+    }
+    let mut repos: Vec<RepoUrl> = Vec::new();
+    loop {
+        let k = repos.len() + 1;
+        let hint = match (k, current.is_empty()) {
+            (1, true) => "Enter for none",
+            (1, false) => "Enter keeps the current repos, `none` for no repos",
+            _ => "Enter to finish",
+        };
+        let answer = p.input(&format!("Repo URL #{k} ({hint})"), None)?;
+        if answer.is_empty() {
+            return Ok(if k == 1 { current.to_vec() } else { repos });
+        }
+        if k == 1 && answer.eq_ignore_ascii_case("none") {
+            return Ok(Vec::new());
+        }
+        if let Some(url) = accept_repo(env, &repos, &answer, p)? {
+            repos.push(url);
+        }
+    }
+}
+
+/// A typed URL, if it is valid, gets its own folder, and is reachable (or the user keeps it).
+fn accept_repo(env: &Env<'_>, so_far: &[RepoUrl], answer: &str, p: &mut dyn Prompter) -> Result<Option<RepoUrl>> {
+    let url = match RepoUrl::parse(answer) {
+        Ok(url) => url,
+        Err(why) => {
+            p.say(&format!(
+                "`{}` {why}; type e.g. git@github.com:you/app.git or https://github.com/you/app.git",
+                answer.escape_debug()
+            ));
+            return Ok(None);
+        }
+    };
+    if let Some(other) = so_far.iter().find(|r| r.dir_name() == url.dir_name()) {
+        p.say(&format!(
+            "`{url}` would clone into ~/code/{} like `{other}`; each repo needs its own folder",
+            url.dir_name()
+        ));
+        return Ok(None);
+    }
+    p.say(&format!("checking access to {url}…"));
+    match (env.check_repo)(&url) {
+        Ok(()) => Ok(Some(url)),
+        Err(why) => {
+            p.say(&format!("cannot reach {url} from this host:\n  {}", why.replace('\n', "\n  ")));
+            Ok(p.confirm("Keep it anyway?", false)?.then_some(url))
+        }
+    }
+}
+
+fn ask_shell(current: Shell, p: &mut dyn Prompter) -> Result<Shell> {
+    let shells = [Shell::Zsh, Shell::Bash];
+    let names = shells.map(Shell::as_str);
+    let default = shells.iter().position(|s| *s == current).unwrap_or(0);
+    Ok(shells[p.select("Login shell", &names, default)?])
+}
+
+fn ask_cpus(current: Option<u32>, p: &mut dyn Prompter) -> Result<Option<u32>> {
+    let shown = current.map(|n| n.to_string());
+    ask_parsed(p, "CPUs (`default` for Lima's)", shown.as_deref(), |s| {
+        s.parse::<u32>()
+            .ok()
+            .filter(|n| (1..=1024).contains(n))
+            .ok_or_else(|| format!("`{s}` is not a number of CPUs from 1 to 1024"))
+    })
+}
+
+fn ask_size(what: &str, current: Option<&Size>, p: &mut dyn Prompter) -> Result<Option<Size>> {
+    let example = if what == "Disk" { "100GiB" } else { "512MiB" };
+    let prompt = format!("{what} in GiB, or a size such as {example} (`default` for Lima's)");
+    ask_parsed(p, &prompt, current.map(Size::as_str), |s| {
+        let size = parse_size(s).ok_or_else(|| {
+            format!("`{s}` is not a size: type a number of GiB (16) or a number with KiB, MiB, GiB or TiB (16GiB)")
+        })?;
+        match disk_too_small(&size) {
+            Some(problem) if what == "Disk" => Err(problem),
+            _ => Ok(size),
+        }
+    })
+}
+
+/// VMs boot from baked disks of `BAKE_DISK_GIB`, and Lima cannot shrink a disk.
+fn disk_too_small(size: &Size) -> Option<String> {
+    let s = size.as_str();
+    let (number, unit) = s.split_at(s.find(|c: char| !(c.is_ascii_digit() || c == '.'))?);
+    let per_gib = match unit {
+        "KiB" => 1024.0 * 1024.0,
+        "MiB" => 1024.0,
+        "GiB" => 1.0,
+        _ => return None,
+    };
+    let gib = number.parse::<f64>().ok()? / per_gib;
+    (gib < f64::from(BAKE_DISK_GIB)).then(|| {
+        format!("a disk of {s} is smaller than the {BAKE_DISK_GIB}GiB baked disk VMs boot from (Lima cannot shrink a disk): use at least {BAKE_DISK_GIB}GiB")
+    })
+}
+
+/// An optional value: blank keeps `current`, `default` clears it, anything else must parse.
+fn ask_parsed<T>(
+    p: &mut dyn Prompter,
+    prompt: &str,
+    current: Option<&str>,
+    parse: impl Fn(&str) -> Result<T, String>,
+) -> Result<Option<T>> {
+    loop {
+        let answer = p.input(prompt, current)?;
+        if answer.is_empty() || answer.eq_ignore_ascii_case("default") {
+            return Ok(None);
+        }
+        match parse(&answer) {
+            Ok(value) => return Ok(Some(value)),
+            Err(problem) => p.say(&problem),
+        }
+    }
+}
+
+/// A memory or disk size as the config accepts it: an integer (GiB) or `<number><binary unit>`.
+pub fn parse_size(s: &str) -> Option<Size> {
+    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
+        return s.parse::<u64>().ok().and_then(Size::from_gib);
+    }
+    Size::parse(s)
+}

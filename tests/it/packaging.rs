@@ -1,0 +1,68 @@
+//! The Homebrew formula, the Nix flake and the release workflow stay in step with Cargo.toml.
+
+use crate::support::manifest_dir;
+
+const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+fn read(rel: &str) -> String {
+    std::fs::read_to_string(manifest_dir().join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
+}
+
+#[test]
+fn the_formula_builds_the_cargo_version_s_tag() {
+    let formula = read("Formula/machine.rb");
+    assert!(
+        formula.contains(&format!("tag: \"v{VERSION}\"")),
+        "Formula/machine.rb must build tag v{VERSION} (Cargo.toml's version): update its `tag:`"
+    );
+    for needed in [
+        "depends_on \"lima\"",
+        "std_cargo_args",
+        "completions/machine.bash",
+        "completions/_machine",
+        "completions/machine.fish",
+        "machine --version",
+        "machine render --json",
+    ] {
+        assert!(formula.contains(needed), "Formula/machine.rb lacks {needed:?}");
+    }
+}
+
+#[test]
+fn the_flake_carries_the_cargo_version() {
+    let flake = read("flake.nix");
+    assert!(
+        flake.contains(&format!("version = \"{VERSION}\";")),
+        "flake.nix must say version = \"{VERSION}\"; (Cargo.toml's version)"
+    );
+    for needed in
+        ["buildRustPackage", "cargoLock.lockFile = ./Cargo.lock", "pkgs.lima", "installShellCompletion", "apps"]
+    {
+        assert!(flake.contains(needed), "flake.nix lacks {needed:?}");
+    }
+}
+
+#[test]
+fn the_packaged_completion_files_exist() {
+    for file in ["completions/machine.bash", "completions/_machine", "completions/machine.fish"] {
+        assert!(manifest_dir().join(file).is_file(), "{file} is missing");
+    }
+}
+
+#[test]
+fn the_release_workflow_is_locked_pinned_and_least_privileged() {
+    let workflow = read(".github/workflows/release.yml");
+    assert!(workflow.contains("tags: [\"v*\"]") && workflow.contains("workflow_dispatch"));
+    assert!(workflow.contains("cargo build --release --locked"));
+    assert!(workflow.contains("permissions: {}"), "no permissions unless a job asks");
+    for target in
+        ["aarch64-apple-darwin", "x86_64-apple-darwin", "x86_64-unknown-linux-gnu", "aarch64-unknown-linux-gnu"]
+    {
+        assert!(workflow.contains(target), "{target} is built");
+    }
+    for line in workflow.lines().filter_map(|l| l.trim().trim_start_matches("- ").strip_prefix("uses: ")) {
+        let (_, version) = line.split_once('@').unwrap_or_else(|| panic!("`{line}` has no version"));
+        let major = version.strip_prefix('v').unwrap_or_default();
+        assert!(!major.is_empty() && major.bytes().all(|b| b.is_ascii_digit()), "`{line}`: pin a major version (@vN)");
+    }
+}

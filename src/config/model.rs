@@ -39,22 +39,7 @@ impl Config {
 
     /// A project with no entry: defaults everywhere, the top-level default profiles.
     pub fn implicit_project(&self, name: &str) -> Project {
-        Project {
-            name: name.to_string(),
-            defined_in: None,
-            repos: Vec::new(),
-            profiles: self.default_profiles.clone(),
-            without: Vec::new(),
-            shell: self.default_shell,
-            forward_agent: true,
-            cpus: None,
-            memory: None,
-            disk: None,
-            image: Image::Named(DEFAULT_IMAGE.to_string()),
-            arch: None,
-            vm_type: None,
-            lima: BTreeMap::new(),
-        }
+        Project::with_defaults(name, self.default_shell, &self.default_profiles)
     }
 }
 
@@ -82,6 +67,26 @@ pub struct Project {
 }
 
 impl Project {
+    /// A project with nothing set beyond the top-level defaults.
+    pub fn with_defaults(name: &str, shell: Shell, profiles: &[String]) -> Self {
+        Self {
+            name: name.to_string(),
+            defined_in: None,
+            repos: Vec::new(),
+            profiles: profiles.to_vec(),
+            without: Vec::new(),
+            shell,
+            forward_agent: true,
+            cpus: None,
+            memory: None,
+            disk: None,
+            image: Image::Named(DEFAULT_IMAGE.to_string()),
+            arch: None,
+            vm_type: None,
+            lima: BTreeMap::new(),
+        }
+    }
+
     /// The standard layers this project keeps, in chain order.
     pub fn standard_layers(&self) -> Vec<&'static str> {
         STANDARD_LAYERS.into_iter().filter(|l| !self.without.iter().any(|w| w == l)).collect()

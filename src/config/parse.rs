@@ -8,16 +8,16 @@ use std::ops::Range;
 
 use toml_edit::{Array, Document, Item, Key, TableLike, Value as TomlValue};
 
-use super::model::{
-    Arch, DEFAULT_IMAGE, Image, Project, RepoUrl, STANDARD_LAYERS, Shell, Size, VmType, check_project_name,
-};
+use super::model::{Arch, Image, Project, RepoUrl, STANDARD_LAYERS, Shell, Size, VmType, check_project_name};
 use super::source::{Diagnostic, Source, did_you_mean};
 use crate::layers::Catalog;
 use crate::lima_keys;
 use crate::yaml::{self, Value as Yaml};
 
-const TOP_KEYS: [&str; 3] = ["default_profiles", "default_profile", "default_shell"];
-const PROJECT_KEYS: [&str; 12] = [
+/// Top-level keys that are settings rather than projects (`default_profile` is the older form).
+pub const TOP_KEYS: [&str; 3] = ["default_profiles", "default_profile", "default_shell"];
+/// Every key a project table may have.
+pub const PROJECT_KEYS: [&str; 12] = [
     "repos",
     "profiles",
     "without",
@@ -135,27 +135,10 @@ pub fn parse_local_file(
     };
     let has_repos = table.contains_key("repos");
     let project = w.project(&name, table, defaults, None, true);
-    w.finish(LocalProject { project: project.unwrap_or_else(|| unreachable_project(&name)), has_repos })
-}
-
-/// Only used when errors were recorded, in which case `finish` discards it.
-fn unreachable_project(name: &str) -> Project {
-    Project {
-        name: name.to_string(),
-        defined_in: None,
-        repos: Vec::new(),
-        profiles: Vec::new(),
-        without: Vec::new(),
-        shell: Shell::Zsh,
-        forward_agent: true,
-        cpus: None,
-        memory: None,
-        disk: None,
-        image: Image::Named(DEFAULT_IMAGE.into()),
-        arch: None,
-        vm_type: None,
-        lima: BTreeMap::new(),
-    }
+    w.finish(LocalProject {
+        project: project.unwrap_or_else(|| Project::with_defaults(&name, defaults.shell, &defaults.profiles)),
+        has_repos,
+    })
 }
 
 fn parse_toml(src: &Source) -> Result<Document<String>, Vec<Diagnostic>> {
@@ -244,10 +227,8 @@ impl Walker<'_> {
         allow_name: bool,
     ) -> Option<Project> {
         let before = self.errors.len();
-        let mut p = unreachable_project(name);
+        let mut p = Project::with_defaults(name, defaults.shell, &defaults.profiles);
         p.defined_in = Some(self.src.path.clone());
-        p.shell = defaults.shell;
-        p.profiles.clone_from(&defaults.profiles);
         let mut profiles_span = header.cloned();
         for (key, item) in table.iter() {
             match key {

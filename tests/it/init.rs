@@ -48,22 +48,8 @@ fn the_example_parses_as_is_and_uncommented() {
 
 #[test]
 fn the_example_documents_every_key() {
-    let keys = [
-        "default_profiles",
-        "default_shell",
-        "repos",
-        "profiles",
-        "without",
-        "shell",
-        "forward_agent",
-        "cpus",
-        "memory",
-        "disk",
-        "image",
-        "arch",
-        "vm_type",
-        "lima",
-    ];
+    let top = machine::config::parse::TOP_KEYS.iter().filter(|k| **k != "default_profile");
+    let keys: Vec<&str> = top.chain(machine::config::parse::PROJECT_KEYS.iter()).copied().collect();
     for key in keys {
         let documented = EXAMPLE.lines().any(|l| l.starts_with("## ") && l.contains(key));
         let shown = uncommented().lines().any(|l| l.starts_with(key) || l.contains(&format!(".{key}]")));

@@ -136,6 +136,12 @@ impl<'a> Lima<'a> {
         self.runner.output(&self.guest_cmd(name, args))
     }
 
+    /// The guest user's home (`/home/<user>.guest` on Lima 2.1+), asked of the guest.
+    pub fn guest_home(&self, name: &str) -> Option<String> {
+        let out = self.guest(name, &["home"]).ok().filter(Output::success)?;
+        Some(out.stdout_text()).filter(|h| h.starts_with('/'))
+    }
+
     /// Whether Lima's ssh master for the instance is up (its control socket exists).
     pub fn has_master(&self, name: &str) -> bool {
         lima::ssh_socket_path(&self.home, name).exists()

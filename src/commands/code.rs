@@ -10,8 +10,6 @@ use super::ssh_config::installed_here;
 use crate::error::{Error, Result};
 use crate::exec::Cmd;
 use crate::lima;
-use crate::project_state::ProjectDir;
-use crate::vm::Lima;
 
 /// Open VS Code on a project's primary repo in its VM (Remote-SSH).
 #[derive(Debug, clap::Args)]
@@ -35,7 +33,10 @@ pub fn run(args: &Args, ctx: &mut Ctx<'_>) -> Result<i32> {
         ))
         .hint("run `machine ssh-config --install` (once)"));
     }
-    let home = guest_home(ctx, &lima, &name)?;
+    let home = super::session::guest_home(ctx, &lima, &name)?.ok_or_else(|| {
+        Error::failure(format!("cannot find the guest user's home in VM `{name}`"))
+            .hint(format!("run `machine up {name}`, which records it"))
+    })?;
     let folder = project.primary_dir().map_or_else(|| home.clone(), |dir| format!("{home}/code/{dir}"));
     let cmd = Cmd::new("code").arg("--remote").arg(format!("ssh-remote+{host}")).arg(&folder);
     let out = ctx.runner.output(&cmd)?;
@@ -52,18 +53,4 @@ fn code_hint() -> &'static str {
     } else {
         "install VS Code (https://code.visualstudio.com) and make sure `code` is on PATH"
     }
-}
-
-/// The guest user's home, as `up` recorded it, else asked from the guest.
-fn guest_home(ctx: &Ctx<'_>, lima: &Lima<'_>, name: &str) -> Result<String> {
-    if let Some(home) = ProjectDir::new(&ctx.paths.state_dir, name).applied()?.and_then(|a| a.guest_home) {
-        return Ok(home);
-    }
-    let out = lima.guest(name, &["home"])?;
-    let home = out.stdout_text();
-    if out.success() && home.starts_with('/') {
-        return Ok(home);
-    }
-    Err(Error::failure(format!("cannot find the guest user's home in VM `{name}`"))
-        .hint(format!("run `machine up {name}`, which records it")))
 }

@@ -26,6 +26,20 @@ pub(super) fn prepare(ctx: &mut Ctx<'_>, lima: &Lima<'_>, project: &Project) -> 
         lima.heal_agent(name);
     }
     let Some(primary) = project.primary_dir() else { return Ok(None) };
-    let home = ProjectDir::new(&ctx.paths.state_dir, name).applied()?.and_then(|a| a.guest_home);
-    Ok(home.map(|h| format!("{h}/code/{primary}")))
+    Ok(guest_home(ctx, lima, name)?.map(|h| format!("{h}/code/{primary}")))
+}
+
+/// The guest user's home: as `up` recorded it, else asked of the guest (and recorded).
+pub(super) fn guest_home(ctx: &Ctx<'_>, lima: &Lima<'_>, name: &str) -> Result<Option<String>> {
+    let dir = ProjectDir::new(&ctx.paths.state_dir, name);
+    let applied = dir.applied()?;
+    if let Some(home) = applied.as_ref().and_then(|a| a.guest_home.clone()) {
+        return Ok(Some(home));
+    }
+    let home = lima.guest_home(name);
+    if let (Some(mut applied), Some(found)) = (applied, &home) {
+        applied.guest_home = Some(found.clone());
+        dir.record(&applied)?;
+    }
+    Ok(home)
 }

@@ -66,7 +66,7 @@ pub fn run(args: &Args, ctx: &mut Ctx<'_>) -> Result<i32> {
         }
     };
     if applied.guest_home.is_none() {
-        applied.guest_home = guest_home(&lima, &project.name);
+        applied.guest_home = lima.guest_home(&project.name);
         dir.record(&applied)?;
     }
     clone_repos(ctx, &lima, &project, &pending, &dir, &mut applied, &mut warnings)?;
@@ -128,7 +128,8 @@ fn drift(applied: Option<&Applied>, stack: &Stack) -> Option<String> {
     let Some(applied) = applied else {
         return Some("this VM was not created by this machine (or its record is gone): run `machine up --recreate` to rebuild it from the configuration".into());
     };
-    if applied.key == stack.key().full() && applied.instance_yaml == stack.instance_yaml {
+    let (old_instance, new_instance) = (comparable(&applied.instance_yaml), comparable(&stack.instance_yaml));
+    if applied.key == stack.key().full() && old_instance == new_instance {
         return None;
     }
     let now: Vec<String> = stack.layers.iter().map(|l| l.name.clone()).collect();
@@ -142,15 +143,28 @@ fn drift(applied: Option<&Applied>, stack: &Stack) -> Option<String> {
     if applied.key != stack.key().full() && changes.is_empty() {
         changes.push("layer content changed (a newer machine or an edited profile)".into());
     }
-    let old: Vec<&str> = applied.instance_yaml.lines().collect();
-    let new: Vec<&str> = stack.instance_yaml.lines().collect();
-    changes.extend(old.iter().filter(|l| !new.contains(l) && !l.starts_with("base:")).map(|l| format!("- {l}")));
-    changes.extend(new.iter().filter(|l| !old.contains(l) && !l.starts_with("base:")).map(|l| format!("+ {l}")));
+    let old: Vec<&str> = old_instance.lines().collect();
+    let new: Vec<&str> = new_instance.lines().collect();
+    changes.extend(old.iter().filter(|l| !new.contains(l)).map(|l| format!("- {l}")));
+    changes.extend(new.iter().filter(|l| !old.contains(l)).map(|l| format!("+ {l}")));
     Some(format!(
         "the VM was created from a different configuration:\n    {}\n  apply it with `machine up {} --recreate` (it warns about unpushed work first)",
         changes.join("\n    "),
         stack.project
     ))
+}
+
+/// The instance file without what is not configuration: `base:` (the chain key covers the
+/// layers) and `images:` (only ever the baked disk it booted from, which the cache may change).
+fn comparable(instance_yaml: &str) -> String {
+    match crate::yaml::parse(instance_yaml) {
+        Ok(crate::yaml::Value::Mapping(mut map)) => {
+            map.remove("base");
+            map.remove("images");
+            crate::yaml::to_string(&crate::yaml::Value::Mapping(map))
+        }
+        _ => instance_yaml.to_string(),
+    }
 }
 
 fn recreate(
@@ -203,14 +217,6 @@ fn check_reachable(ctx: &mut Ctx<'_>, repos: &[&RepoUrl]) -> Result<()> {
     Err(Error::failure(format!("cannot reach {} repo(s) from this host", failures.len()))
         .caused_by(failures.join("\n"))
         .hint("check the URLs in the configuration for typos, and that your SSH agent (`ssh-add -l`) holds a key with access"))
-}
-
-fn guest_home(lima: &Lima<'_>, name: &str) -> Option<String> {
-    lima.guest(name, &["home"])
-        .ok()
-        .filter(crate::exec::Output::success)
-        .map(|o| o.stdout_text())
-        .filter(|h| h.starts_with('/'))
 }
 
 fn clone_repos(

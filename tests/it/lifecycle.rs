@@ -304,3 +304,13 @@ fn an_unknown_project_is_a_usage_error() {
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("no project `nope`"), "{}", stderr(&out));
 }
+
+#[test]
+fn a_pruned_or_rebaked_cache_is_not_a_configuration_change() {
+    let env = env_with(BLOG);
+    machine(&env).args(["up", "blog"]).assert().success();
+    std::fs::remove_dir_all(env.path().join("cache/disks")).unwrap();
+    let out = machine(&env).args(["up", "blog"]).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("different configuration"), "{}", stderr(&out));
+}

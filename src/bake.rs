@@ -218,22 +218,21 @@ fn bake_in_vm(
 fn provision(lima: &Lima<'_>, name: &str, template: &Path, step: &Step) -> Result<()> {
     step.progress("creating the bake VM");
     lima.create(name, template)?;
-    match lima.start(name, &mut |line| step.progress(line))? {
-        Provisioning::Done | Provisioning::Unknown => {}
-        Provisioning::Failed(lines) => {
-            let log = lima.provisioning_log(name, 40);
-            return Err(Error::failure(format!("provisioning failed in the bake VM `{name}`; nothing was cached"))
-                .caused_by(lines.join("\n"))
-                .caused_by(format!("the guest's provisioning log ends with:\n{log}"))
-                .hint(
-                    "fix the failing layer (see `machine profiles`), then run `machine bake` (or `machine up`) again",
-                ));
-        }
-        Provisioning::Running => {
-            return Err(Error::failure(format!("the bake VM `{name}` started, but its provisioning did not finish"))
-                .hint("run `machine bake` again; if it keeps happening, check the layer's probes"));
-        }
+    let outcome = lima.start(name, &mut |line| step.progress(line))?;
+    // A disk every project may boot from is only published when provisioning is known to be done.
+    if outcome == Provisioning::Unknown {
+        return Err(Error::failure(format!(
+            "could not confirm that provisioning finished in the bake VM `{name}`; nothing was cached"
+        ))
+        .hint("run `machine bake` again; `machine doctor` checks the host"));
     }
+    let subject = format!("the bake VM `{name}`; nothing was cached");
+    outcome.into_result(
+        lima,
+        name,
+        &subject,
+        "fix the failing layer (see `machine profiles`) and run `machine bake` (or `machine up`) again",
+    )?;
     step.progress("trimming the disk");
     let argv = [OsStr::new("sudo"), OsStr::new("fstrim"), OsStr::new("-a")];
     let trim = lima.runner.output(&lima::shell(name, None, &argv))?;

@@ -197,16 +197,22 @@ impl Runner for SystemRunner {
         };
         let mut all = Vec::new();
         let mut stopped = false;
+        let mut last_tick = std::time::Instant::now();
         loop {
-            let flow = match rx.recv_timeout(TICK) {
+            let mut flow = match rx.recv_timeout(TICK) {
                 Ok(line) => {
                     let flow = on_event(Event::Line(String::from_utf8_lossy(&line).trim_end()));
                     all.extend_from_slice(&line);
                     flow
                 }
-                Err(mpsc::RecvTimeoutError::Timeout) => on_event(Event::Tick),
+                Err(mpsc::RecvTimeoutError::Timeout) => Flow::Continue,
                 Err(mpsc::RecvTimeoutError::Disconnected) => break,
             };
+            // Ticks keep coming while the program keeps printing, not only in silence.
+            if flow == Flow::Continue && last_tick.elapsed() >= TICK {
+                last_tick = std::time::Instant::now();
+                flow = on_event(Event::Tick);
+            }
             if flow == Flow::Stop {
                 stopped = true;
                 reader.kill().map_err(|e| spawn_error(cmd, &e))?;
@@ -329,6 +335,21 @@ mod tests {
         assert_eq!(seen, ["one", "two"]);
         assert_eq!(out.code, Some(3));
         assert_eq!(String::from_utf8_lossy(&out.stderr), "one\ntwo\n");
+    }
+
+    #[test]
+    fn stream_ticks_while_the_program_keeps_printing() {
+        let mut ticks = 0;
+        let cmd = Cmd::new("sh").args(["-c", "i=0; while [ $i -lt 25 ]; do echo $i; i=$((i+1)); sleep 0.2; done"]);
+        SystemRunner::default()
+            .stream(&cmd, &mut |e| {
+                if e == Event::Tick {
+                    ticks += 1;
+                }
+                Flow::Continue
+            })
+            .unwrap();
+        assert!(ticks >= 1, "a chatty 5 s program still gets ticks");
     }
 
     #[test]

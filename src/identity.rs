@@ -12,6 +12,9 @@ use crate::error::Error;
 use crate::exec::{Cmd, Runner};
 use crate::paths::expand_tilde;
 
+/// How long `op read` may wait for 1Password.
+const OP_TIMEOUT: std::time::Duration = std::time::Duration::from_mins(1);
+
 /// The identity found, plus every problem met on the way (each one with its fix).
 #[derive(Debug)]
 pub struct Resolved {
@@ -53,7 +56,15 @@ fn signing_key(
         return check_public_key(&key, "GIT_SIGNING_KEY");
     }
     if let Some(reference) = var("OP_SIGNING_KEY_REF") {
-        let out = runner.output(&Cmd::new("op").arg("read").arg(&reference))?;
+        // Time-boxed: a locked 1Password may wait for a Touch ID that never comes.
+        let out = runner.output(&Cmd::new("op").arg("read").arg(&reference).timeout(OP_TIMEOUT))?;
+        if out.code.is_none() {
+            return Err(Error::failure(format!(
+                "`op read {reference}` gave no answer within {}s",
+                OP_TIMEOUT.as_secs()
+            ))
+            .hint("unlock 1Password (and approve the prompt), or unset OP_SIGNING_KEY_REF"));
+        }
         if !out.success() {
             return Err(Error::failure(format!("`op read {reference}` failed"))
                 .caused_by(String::from_utf8_lossy(&out.stderr).trim())

@@ -31,6 +31,9 @@ pub struct Applied {
     /// Repo folders cloned under `~/code`.
     #[serde(default)]
     pub cloned: Vec<String>,
+    /// Whether the last boot's provisioning succeeded; a re-`up` checks again only when not.
+    #[serde(default)]
+    pub provisioned: bool,
 }
 
 /// Held while a command changes a project's VM; released on drop (and by the OS on a crash).
@@ -48,10 +51,14 @@ impl ProjectDir {
         &self.dir
     }
 
-    /// Takes the project's lock, waiting (and saying so) while another machine holds it.
+    /// Takes the project's lock, waiting (and saying so) while another machine holds it. The lock
+    /// file lives beside the project folder (`<state>/locks/`), so `destroy` can remove the folder
+    /// while holding it.
     pub fn lock(&self, on_wait: impl FnOnce()) -> Result<Lock> {
-        std::fs::create_dir_all(&self.dir).map_err(|e| io_error("create", &self.dir, &e))?;
-        let path = self.dir.join(".lock");
+        let locks = self.dir.parent().expect("a project folder has a parent").join("locks");
+        std::fs::create_dir_all(&locks).map_err(|e| io_error("create", &locks, &e))?;
+        let name = self.dir.file_name().expect("a project folder has a name");
+        let path = locks.join(name).with_extension("lock");
         let file = File::options()
             .create(true)
             .truncate(false)
@@ -121,13 +128,12 @@ mod tests {
         assert_eq!(dir.applied().unwrap(), Some(applied));
 
         let held = dir.lock(|| panic!("the first lock never waits")).unwrap();
-        let file = File::options().write(true).open(dir.path().join(".lock")).unwrap();
+        let file = File::options().write(true).open(tmp.path().join("locks/p.lock")).unwrap();
         assert!(matches!(file.try_lock(), Err(std::fs::TryLockError::WouldBlock)));
+        dir.remove().unwrap();
+        assert!(!dir.path().exists(), "the folder goes while the lock is held");
         drop(held);
         assert!(file.try_lock().is_ok());
-
-        dir.remove().unwrap();
-        assert!(!dir.path().exists());
     }
 
     #[test]

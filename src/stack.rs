@@ -50,13 +50,54 @@ fn put(path: &Path, bytes: &[u8]) -> Result<()> {
     std::fs::write(path, bytes).map_err(|e| io_error("write", path, &e))
 }
 
-/// Replaces `path` with `bytes` so that readers see the old or the new file, never a mix.
+/// Replaces `path` with `bytes` so that readers see the old or the new file, never a mix. A
+/// symlink (a dotfile manager's) is written through, and an existing file keeps its mode.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     use std::io::Write as _;
-    let dir = path.parent().expect("an absolute file path has a parent");
+    let target = resolve_link(path);
+    let dir = target.parent().expect("an absolute file path has a parent");
     std::fs::create_dir_all(dir).map_err(|e| io_error("create", dir, &e))?;
     let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| io_error("create a file in", dir, &e))?;
     tmp.write_all(bytes).and_then(|()| tmp.as_file().sync_all()).map_err(|e| io_error("write", tmp.path(), &e))?;
-    tmp.persist(path).map_err(|e| io_error("replace", path, &e.error))?;
+    if let Ok(meta) = std::fs::metadata(&target) {
+        tmp.as_file().set_permissions(meta.permissions()).map_err(|e| io_error("set the mode of", tmp.path(), &e))?;
+    }
+    tmp.persist(&target).map_err(|e| io_error("replace", &target, &e.error))?;
     Ok(())
+}
+
+/// The file a symlink points at (following chains), or the path itself.
+fn resolve_link(path: &Path) -> std::path::PathBuf {
+    let mut current = path.to_path_buf();
+    for _ in 0..16 {
+        match std::fs::read_link(&current) {
+            Ok(next) => current = current.parent().map_or(next.clone(), |dir| dir.join(&next)),
+            Err(_) => break,
+        }
+    }
+    current
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt as _;
+
+    #[test]
+    fn writes_through_symlinks_and_keeps_the_mode() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("dotfiles/projects.toml");
+        std::fs::create_dir_all(real.parent().unwrap()).unwrap();
+        std::fs::write(&real, "old").unwrap();
+        std::fs::set_permissions(&real, std::fs::Permissions::from_mode(0o640)).unwrap();
+        let link = dir.path().join("projects.toml");
+        std::os::unix::fs::symlink("dotfiles/projects.toml", &link).unwrap();
+        write_atomic(&link, b"new").unwrap();
+        assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink(), "the link stays a link");
+        assert_eq!(std::fs::read_to_string(&real).unwrap(), "new");
+        assert_eq!(std::fs::metadata(&real).unwrap().permissions().mode() & 0o777, 0o640);
+        let fresh = dir.path().join("new/file");
+        write_atomic(&fresh, b"x").unwrap();
+        assert_eq!(std::fs::read(&fresh).unwrap(), b"x");
+    }
 }

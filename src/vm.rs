@@ -109,7 +109,9 @@ impl<'a> Lima<'a> {
             Some(0) => Provisioning::Done,
             Some(3) => Provisioning::Running,
             Some(1) => {
-                Provisioning::Failed(text.lines().filter(|l| l.starts_with("failed ")).map(String::from).collect())
+                // `limactl shell` itself also exits 1 (e.g. a stopped VM): only named layers count.
+                let failed: Vec<String> = text.lines().filter(|l| l.starts_with("failed ")).map(String::from).collect();
+                if failed.is_empty() { Provisioning::Unknown } else { Provisioning::Failed(failed) }
             }
             _ => Provisioning::Unknown,
         }
@@ -185,6 +187,26 @@ impl<'a> Lima<'a> {
 impl Instance {
     pub fn is_running(&self) -> bool {
         self.status == Status::Running
+    }
+}
+
+impl Provisioning {
+    /// `Ok` when provisioning is done (or cannot be asked, with a custom core); otherwise the
+    /// error naming the failed layers with the tail of the guest's log, and how to retry.
+    /// `subject` names the VM in the message (e.g. "VM `blog`").
+    pub fn into_result(self, lima: &Lima<'_>, name: &str, subject: &str, retry: &str) -> Result<()> {
+        match self {
+            Self::Done | Self::Unknown => Ok(()),
+            Self::Failed(lines) => {
+                let log = lima.provisioning_log(name, 40);
+                Err(Error::failure(format!("provisioning failed in {subject}"))
+                    .caused_by(lines.join("\n"))
+                    .caused_by(format!("the guest's provisioning log ends with:\n{log}"))
+                    .hint(format!("{retry}: provisioning skips the layers that already succeeded")))
+            }
+            Self::Running => Err(Error::failure(format!("{subject} is up, but its provisioning has not finished"))
+                .hint(format!("follow it with `limactl shell {name} machine-guest log`, then {retry}"))),
+        }
     }
 }
 

@@ -35,8 +35,8 @@ pub fn run(args: &Args, ctx: &mut Ctx<'_>) -> Result<i32> {
     } else {
         ctx.ui.note(&format!("there is no VM `{name}`; removing what machine stored for it"));
     }
-    drop(lock);
     dir.remove()?;
+    drop(lock);
     ctx.ui.note(&format!("✓ destroyed `{name}` (its configuration is kept: `machine up {name}` creates it again)"));
     Ok(0)
 }

@@ -177,10 +177,13 @@ fn lima_version(ctx: &Ctx<'_>) -> Check {
     };
     let text = out.stdout_text();
     match lima::parse_version(&text) {
-        Some((major, minor, patch)) if major >= 2 => Check::ok(NAME, format!("Lima {major}.{minor}.{patch}")),
+        // 2.1 keeps an instance's disk as `<dir>/disk`, which baking copies.
+        Some((major, minor, patch)) if (major, minor) >= (2, 1) => {
+            Check::ok(NAME, format!("Lima {major}.{minor}.{patch}"))
+        }
         Some((major, minor, patch)) => Check::fail(
             NAME,
-            format!("Lima {major}.{minor}.{patch} is too old: machine needs Lima 2.0 or newer"),
+            format!("Lima {major}.{minor}.{patch} is too old: machine needs Lima 2.1 or newer"),
             upgrade_lima(),
         ),
         None => Check::info(NAME, format!("cannot read Lima's version from `limactl --version`: {text:?}"), None),

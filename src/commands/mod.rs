@@ -85,15 +85,12 @@ impl<'a> Ctx<'a> {
         Ok(Lima::new(self.runner, home))
     }
 
-    /// The git identity for the guest; `strict` (for `up`) refuses a missing name or email.
+    /// The git identity for the guest; `strict` (for `up`) refuses a missing name or email. A
+    /// signing key that cannot be resolved is a warning: commits are then unsigned.
     pub fn identity(&mut self, strict: bool) -> Result<Identity> {
         let resolved = identity::resolve(self.env, self.runner);
-        let mut problems = resolved.problems.into_iter();
-        if strict && let Some(first) = problems.next() {
-            return Err(first);
-        }
-        for problem in problems {
-            self.ui.warn(&problem.to_string());
+        for problem in resolved.problems {
+            self.ui.warn(&format!("{problem}\n  (the VM's commits will not be signed until this is fixed)"));
         }
         let id = resolved.identity;
         if strict && (id.name.is_empty() || id.email.is_empty()) {

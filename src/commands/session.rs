@@ -26,6 +26,12 @@ pub(super) fn prepare(ctx: &mut Ctx<'_>, lima: &Lima<'_>, project: &Project) -> 
         lima.heal_agent(name);
     }
     let Some(primary) = project.primary_dir() else { return Ok(None) };
+    // A clone that failed (e.g. no agent forwarding) leaves no folder to open in: use the home.
+    let cloned =
+        ProjectDir::new(&ctx.paths.state_dir, name).applied()?.is_some_and(|a| a.cloned.iter().any(|c| c == primary));
+    if !cloned {
+        return Ok(None);
+    }
     Ok(guest_home(ctx, lima, name)?.map(|h| format!("{h}/code/{primary}")))
 }
 

@@ -37,6 +37,17 @@ pub fn run(args: &Args, ctx: &mut Ctx<'_>) -> Result<i32> {
     let lima = ctx.lima()?;
     let mut instance = lima.instance(&project.name)?;
     let mut applied = dir.applied()?;
+    if instance.is_some() && applied.is_none() && !args.recreate {
+        // Maybe Lima's own `default` VM, or one machine's record of which is gone: never adopt it.
+        return Err(Error::usage(format!(
+            "a Lima VM `{}` exists, but machine did not create it (or lost its record)",
+            project.name
+        ))
+        .hint(format!(
+            "use another project name, or replace that VM with `machine up {} --recreate` (it is deleted)",
+            project.name
+        )));
+    }
     if args.recreate && instance.is_some() {
         recreate(ctx, &lima, &project, &dir, applied.as_ref(), args.yes)?;
         instance = None;
@@ -50,24 +61,43 @@ pub fn run(args: &Args, ctx: &mut Ctx<'_>) -> Result<i32> {
         .filter(|r| fresh || !applied.as_ref().is_some_and(|a| a.cloned.iter().any(|c| c == r.dir_name())))
         .collect();
     check_reachable(ctx, &pending)?;
+    // Right after a boot the ssh master is fresh (opened with this process's agent).
+    let booted = !instance.as_ref().is_some_and(lima::Instance::is_running);
     let mut applied = match instance {
         None => {
             let stack = super::bake::before_create(ctx, &lima, &project, &catalog, identity, stack)?;
             create(ctx, &lima, &stack, &dir)?
         }
         Some(found) => {
-            if let Some(note) = drift(applied.as_ref(), &stack) {
+            let mut applied = applied.expect("a VM without a record was refused above");
+            if let Some(note) = drift(&applied, &stack) {
                 warnings.push(note);
             }
             if !found.is_running() {
+                applied.provisioned = false;
+                dir.record(&applied)?;
                 boot(ctx, &lima, &project.name)?;
+            } else if !applied.provisioned {
+                // The last boot's provisioning failed (the VM stays up): it is still this boot's.
+                let subject = format!("VM `{}`", project.name);
+                lima.provisioning(&project.name).into_result(
+                    &lima,
+                    &project.name,
+                    &subject,
+                    &reboot_hint(&project.name),
+                )?;
             }
-            applied.unwrap_or_else(|| Applied { key: String::new(), ..Applied::default() })
+            applied.provisioned = true;
+            dir.record(&applied)?;
+            applied
         }
     };
     if applied.guest_home.is_none() {
         applied.guest_home = lima.guest_home(&project.name);
         dir.record(&applied)?;
+    }
+    if project.forward_agent && !pending.is_empty() && !booted {
+        lima.heal_agent(&project.name);
     }
     clone_repos(ctx, &lima, &project, &pending, &dir, &mut applied, &mut warnings)?;
     summary(ctx, &project.name, &warnings);
@@ -94,6 +124,8 @@ fn create(ctx: &mut Ctx<'_>, lima: &Lima<'_>, stack: &Stack, dir: &ProjectDir) -
     };
     dir.record(&applied)?;
     boot(ctx, lima, &stack.project)?;
+    let applied = Applied { provisioned: true, ..applied };
+    dir.record(&applied)?;
     Ok(applied)
 }
 
@@ -103,31 +135,19 @@ fn boot(ctx: &mut Ctx<'_>, lima: &Lima<'_>, name: &str) -> Result<()> {
     let outcome = lima.start(name, &mut |line| step.progress(line));
     let ok = matches!(outcome, Ok(Provisioning::Done | Provisioning::Unknown));
     ctx.ui.end_step(step, ok);
-    match outcome? {
-        Provisioning::Failed(lines) => {
-            let log = lima.provisioning_log(name, 40);
-            Err(Error::failure(format!("provisioning failed in VM `{name}`"))
-                .caused_by(lines.join("\n"))
-                .caused_by(format!("the guest's provisioning log ends with:\n{log}"))
-                .hint(format!("fix the cause, then run `machine up {name}` again: provisioning skips the layers that already succeeded")))
-        }
-        Provisioning::Running => Err(Error::failure(format!(
-            "VM `{name}` started, but its provisioning has not finished"
-        ))
-        .hint(format!("watch it with `limactl shell {name} machine-guest log`, then run `machine up {name}` again"))),
-        Provisioning::Done | Provisioning::Unknown => {
-            // Provisioning may have changed the login shell; a fresh master picks it up.
-            lima.close_master(name);
-            Ok(())
-        }
-    }
+    outcome?.into_result(lima, name, &format!("VM `{name}`"), &reboot_hint(name))?;
+    // Provisioning may have changed the login shell; a fresh master picks it up.
+    lima.close_master(name);
+    Ok(())
+}
+
+/// Provisioning runs at boot: retrying means rebooting.
+fn reboot_hint(name: &str) -> String {
+    format!("fix the cause, then run `machine down {name} && machine up {name}` to provision again")
 }
 
 /// Says how the VM's stack differs from the current configuration, if it does.
-fn drift(applied: Option<&Applied>, stack: &Stack) -> Option<String> {
-    let Some(applied) = applied else {
-        return Some("this VM was not created by this machine (or its record is gone): run `machine up --recreate` to rebuild it from the configuration".into());
-    };
+fn drift(applied: &Applied, stack: &Stack) -> Option<String> {
     let (old_instance, new_instance) = (comparable(&applied.instance_yaml), comparable(&stack.instance_yaml));
     if applied.key == stack.key().full() && old_instance == new_instance {
         return None;
@@ -175,15 +195,16 @@ fn recreate(
     applied: Option<&Applied>,
     yes: bool,
 ) -> Result<()> {
+    // Without a record, `unpushed` with no folder checks every repo under ~/code.
     let cloned: Vec<&str> = applied.map(|a| a.cloned.iter().map(String::as_str).collect()).unwrap_or_default();
-    if lima.instance(&project.name)?.is_some_and(|i| i.is_running()) && !cloned.is_empty() {
+    if lima.instance(&project.name)?.is_some_and(|i| i.is_running()) {
         let mut args = vec!["unpushed"];
         args.extend(cloned);
         let out = lima.guest(&project.name, &args)?;
         if !out.success() {
             ctx.ui.warn(&format!("work in VM `{}` that exists nowhere else:\n{}", project.name, out.stdout_text()));
         }
-    } else if !cloned.is_empty() {
+    } else {
         ctx.ui
             .warn(&format!("VM `{}` is stopped, so its repos could not be checked for unpushed commits", project.name));
     }

@@ -258,7 +258,7 @@ fn lima_1_is_too_old() {
     let host = Host::new();
     host.stub("limactl", "echo 'limactl version 1.2.1'");
     let (detail, fix) = host.only_failure("lima-version");
-    assert_eq!(detail, "Lima 1.2.1 is too old: machine needs Lima 2.0 or newer");
+    assert_eq!(detail, "Lima 1.2.1 is too old: machine needs Lima 2.1 or newer");
     assert!(fix.contains("Lima 2.x") || fix.contains("brew upgrade lima"), "{fix}");
 }
 

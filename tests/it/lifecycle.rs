@@ -84,8 +84,45 @@ fn a_failed_provision_step_fails_up_naming_it_with_the_log() {
     assert!(err.contains("error: provisioning failed in VM `blog`"), "{err}");
     assert!(err.contains("failed docker: apt-get install docker-ce exited 100"), "{err}");
     assert!(err.contains("the guest's provisioning log ends with:"), "{err}");
-    assert!(err.contains("hint: fix the cause, then run `machine up blog` again"), "{err}");
+    assert!(
+        err.contains("hint: fix the cause, then run `machine down blog && machine up blog` to provision again"),
+        "{err}"
+    );
     assert!(!env.guest_home("blog").join("code/blog").exists(), "nothing is cloned into a half-provisioned VM");
+
+    // The VM stays up after the failure: a second `up` must not call it ready.
+    let again = machine(&env).args(["up", "blog"]).output().unwrap();
+    assert_eq!(again.status.code(), Some(1), "{}", stderr(&again));
+    assert!(stderr(&again).contains("failed docker"), "{}", stderr(&again));
+
+    // A reboot re-runs provisioning; once it succeeds, `up` goes on to clone.
+    env.faults(json!({}));
+    machine(&env).args(["down", "blog"]).assert().success();
+    let fixed = machine(&env).args(["up", "blog"]).output().unwrap();
+    assert!(fixed.status.success(), "{}", stderr(&fixed));
+    assert!(env.guest_home("blog").join("code/blog/.git").is_dir());
+}
+
+#[test]
+fn a_lima_vm_machine_did_not_create_is_never_adopted() {
+    let env = env_with(BLOG);
+    env.given_instance("default", true);
+    let out = machine(&env).arg("up").output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("a Lima VM `default` exists, but machine did not create it"), "{err}");
+    assert!(err.contains("machine up default --recreate"), "{err}");
+    assert!(!calls(&env).contains("shell"), "nothing ran inside it: {}", calls(&env));
+}
+
+#[test]
+fn run_opens_in_the_home_when_the_primary_repo_was_never_cloned() {
+    let env = env_with("[b]\nrepos = [\"git@github.com:you/a.git\"]\nforward_agent = false\n");
+    env.faults(json!({"clone": {"git@github.com:you/a.git": "fail:Permission denied (publickey)."}}));
+    machine(&env).args(["up", "b"]).assert().success();
+    let out = machine(&env).args(["run", "b", "--", "pwd"]).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), env.guest_home("b").display().to_string());
 }
 
 #[test]

@@ -144,6 +144,21 @@ impl<'a> Lima<'a> {
         Some(out.stdout_text()).filter(|h| h.starts_with('/'))
     }
 
+    /// Fails, saying how to fix it, unless the VM exists and runs.
+    pub fn require_running(&self, name: &str) -> Result<()> {
+        match self.instance(name)? {
+            Some(i) if i.is_running() => Ok(()),
+            Some(i) => {
+                Err(Error::failure(format!("VM `{name}` is not running (it is {})", i.status.as_str().to_lowercase()))
+                    .hint(format!("start it with `machine up {name}`")))
+            }
+            None => {
+                Err(Error::failure(format!("there is no VM `{name}`"))
+                    .hint(format!("create it with `machine up {name}`")))
+            }
+        }
+    }
+
     /// Whether Lima's ssh master for the instance is up (its control socket exists).
     pub fn has_master(&self, name: &str) -> bool {
         lima::ssh_socket_path(&self.home, name).exists()

@@ -5,7 +5,6 @@
 
 use super::Ctx;
 use super::doctor::find_on_path;
-use super::secrets::require_running;
 use super::ssh_config::installed_here;
 use crate::error::{Error, Result};
 use crate::exec::Cmd;
@@ -25,7 +24,7 @@ pub fn run(args: &Args, ctx: &mut Ctx<'_>) -> Result<i32> {
     let (_, project) = ctx.project(args.project.as_deref())?;
     let name = project.name.clone();
     let lima = ctx.lima()?;
-    require_running(&lima, &name)?;
+    lima.require_running(&name)?;
     let host = lima::ssh_host(&name);
     if !installed_here(ctx)? {
         return Err(Error::failure(format!(

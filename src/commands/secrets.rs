@@ -46,7 +46,7 @@ pub fn run(args: &Args, ctx: &mut Ctx<'_>) -> Result<i32> {
         .hint(install_hint("op")));
     }
     let lima = ctx.lima()?;
-    require_running(&lima, &name)?;
+    lima.require_running(&name)?;
     let repo = args.repo.as_deref();
     if args.clear {
         return match repo {
@@ -68,19 +68,6 @@ fn check_repo(repo: &str) -> Result<()> {
 }
 
 /// Fails, saying how to start it, unless the project's VM runs.
-pub(crate) fn require_running(lima: &Lima<'_>, name: &str) -> Result<()> {
-    match lima.instance(name)? {
-        Some(i) if i.is_running() => Ok(()),
-        Some(i) => {
-            Err(Error::failure(format!("VM `{name}` is not running (it is {})", i.status.as_str().to_lowercase()))
-                .hint(format!("start it with `machine up {name}`")))
-        }
-        None => {
-            Err(Error::failure(format!("there is no VM `{name}`")).hint(format!("create it with `machine up {name}`")))
-        }
-    }
-}
-
 fn sync(ctx: &mut Ctx<'_>, lima: &Lima<'_>, name: &str, repo: Option<&str>) -> Result<i32> {
     let wanted = environments(lima, name, repo)?;
     let mut synced = 0;

@@ -85,12 +85,6 @@ pub fn shell(name: &str, workdir: Option<&str>, argv: &[&OsStr]) -> Cmd {
     if argv.is_empty() { cmd } else { cmd.arg("--").args(argv) }
 }
 
-/// `limactl shell --reconnect NAME true`: drops a stale ssh master and opens a fresh one, which
-/// then forwards the caller's current ssh agent.
-pub fn shell_reconnect(name: &str) -> Cmd {
-    limactl().args(["shell", "--reconnect", name, "true"])
-}
-
 /// `limactl validate PATH`.
 pub fn validate(template: &Path) -> Cmd {
     limactl().arg("validate").arg(template)

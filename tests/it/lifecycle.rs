@@ -260,7 +260,7 @@ fn run_and_ssh_need_a_running_vm() {
     machine(&env).args(["down", "blog"]).assert().success();
     let out = machine(&env).args(["ssh", "blog"]).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("VM `blog` is stopped"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("VM `blog` is not running (it is stopped)"), "{}", stderr(&out));
 }
 
 #[test]

@@ -259,7 +259,6 @@ fn shell_commands() {
     assert_eq!(lima::shell("demo", None, &[OsStr::new("pwd")]).to_string(), "limactl shell demo -- pwd");
     assert_eq!(lima::shell("demo", None, &[]).to_string(), "limactl shell demo");
     assert_eq!(lima::shell("demo", Some("/tmp"), &[]).to_string(), "limactl shell --workdir=/tmp demo");
-    assert_eq!(lima::shell_reconnect("demo").to_string(), "limactl shell --reconnect demo true");
 }
 
 #[test]

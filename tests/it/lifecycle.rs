@@ -351,3 +351,66 @@ fn a_pruned_or_rebaked_cache_is_not_a_configuration_change() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(!stderr(&out).contains("different configuration"), "{}", stderr(&out));
 }
+
+#[test]
+fn verbose_prints_every_command_it_runs() {
+    let env = env_with(BLOG);
+    machine(&env).args(["up", "blog"]).assert().success();
+    let out = machine(&env).args(["-v", "up", "blog"]).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let ran: Vec<String> = stderr(&out).lines().filter(|l| l.starts_with("$ ")).map(String::from).collect();
+    assert_eq!(ran, ["$ limactl list --json"], "one line per program, shell-quoted");
+}
+
+#[test]
+fn an_interrupt_mid_start_leaves_no_half_written_file() {
+    use std::os::unix::process::ExitStatusExt as _;
+    let env = env_with(BLOG);
+    machine(&env).args(["up", "blog"]).assert().success();
+    machine(&env).args(["down", "blog"]).assert().success();
+    env.faults(json!({"start_delay_ms": 5000}));
+    let path = std::env::join_paths(
+        std::iter::once(env.bin()).chain(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())),
+    )
+    .unwrap();
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("machine"))
+        .env_clear()
+        .env("PATH", path)
+        .env("HOME", env.home())
+        .env("LIMA_HOME", env.lima_home())
+        .env("MACHINE_FAKE_ROOT", env.path())
+        .env("MACHINE_STATE_DIR", env.path().join("state"))
+        .env("MACHINE_CONFIG_DIR", env.path().join("config"))
+        .env("MACHINE_CACHE_DIR", env.path().join("cache"))
+        .env("GIT_NAME", "Ada Lovelace")
+        .env("GIT_EMAIL", "ada@example.com")
+        .env("GIT_SIGNING_KEY", KEY)
+        .env("ONEPASS_SOCK", "/dev/null")
+        .current_dir(env.home())
+        .args(["up", "blog"])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.signal(), Some(2), "Ctrl-C ends machine like any program (the shell reports 130)");
+    let leftovers: Vec<_> =
+        walk(&env.path().join("state")).into_iter().filter(|p| p.to_string_lossy().contains(".tmp")).collect();
+    assert!(leftovers.is_empty(), "temp files left behind: {leftovers:?}");
+    let applied: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(env.path().join("state/blog/applied.json")).unwrap()).unwrap();
+    assert_eq!(applied["cloned"], json!(["blog"]), "the record is whole: the old one, not a mix");
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        }
+        out.push(path);
+    }
+    out
+}

@@ -16,27 +16,8 @@ if ! declare -F pass >/dev/null; then
 	MG_STANDALONE=1
 	HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 	TREE=$(cd "$HERE/../.." && pwd)
-	PASSED=0 FAILED=0 SKIPPED=0
-	pass() {
-		PASSED=$((PASSED + 1))
-		printf 'ok    %s\n' "$1"
-	}
-	fail() {
-		FAILED=$((FAILED + 1))
-		printf 'FAIL  %s\n' "$1"
-		if [[ -n ${2:-} ]]; then
-			printf '%s\n' "$2" | sed 's/^/      /'
-		fi
-	}
-	skip() {
-		SKIPPED=$((SKIPPED + 1))
-		printf 'skip  %s\n' "$1"
-	}
-	check() {
-		local what=$1
-		shift
-		if "$@"; then pass "$what"; else fail "$what"; fi
-	}
+	# shellcheck source-path=SCRIPTDIR source=assert.sh
+	source "$HERE/assert.sh"
 	WORK=$(mktemp -d "${TMPDIR:-/tmp}/machine-guest-test.XXXXXX")
 	trap 'rm -rf "$WORK"' EXIT
 else
@@ -606,10 +587,5 @@ mg envrc-ids
 expect "envrc-ids: no ~/code at all prints nothing" 0 ""
 
 if ((MG_STANDALONE)); then
-	if ((SKIPPED)); then
-		printf '%d passed, %d failed, %d skipped\n' "$PASSED" "$FAILED" "$SKIPPED"
-	else
-		printf '%d passed, %d failed\n' "$PASSED" "$FAILED"
-	fi
-	((FAILED == 0))
+	summary
 fi

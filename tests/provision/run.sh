@@ -29,30 +29,8 @@ TREE=$(cd "$HERE/../.." && pwd)
 VERBOSE=0
 [[ ${1:-} == -v ]] && VERBOSE=1
 
-PASSED=0
-FAILED=0
-SKIPPED=0
-
-pass() {
-	PASSED=$((PASSED + 1))
-	printf 'ok    %s\n' "$1"
-}
-fail() {
-	FAILED=$((FAILED + 1))
-	printf 'FAIL  %s\n' "$1"
-	if [[ -n ${2:-} ]]; then
-		printf '%s\n' "$2" | sed 's/^/      /'
-	fi
-}
-skip() {
-	SKIPPED=$((SKIPPED + 1))
-	printf 'skip  %s\n' "$1"
-}
-check() { # check <description> <command...>
-	local what=$1
-	shift
-	if "$@"; then pass "$what"; else fail "$what"; fi
-}
+# shellcheck source-path=SCRIPTDIR source=assert.sh
+source "$HERE/assert.sh"
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/machine-provision-test.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
@@ -683,9 +661,4 @@ source "$HERE/machine-guest.sh"
 
 # Schema validation and shellcheck are run by the Rust suite (tests/it/lima_rules.rs) and .ci/run.
 
-if ((SKIPPED)); then
-	printf '%d passed, %d failed, %d skipped\n' "$PASSED" "$FAILED" "$SKIPPED"
-else
-	printf '%d passed, %d failed\n' "$PASSED" "$FAILED"
-fi
-((FAILED == 0))
+summary

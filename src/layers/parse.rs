@@ -66,9 +66,18 @@ pub fn parse_layer(
             errors.push(at(&src, list, format!("`{list}` must be a list")));
             continue;
         };
+        let is_probe = list == "probes";
+        let mut inlined = Vec::new();
         for (i, entry) in entries.iter().enumerate() {
-            check_entry(&src, &format!("{what}[{i}]"), entry, list == "probes", read, &mut files, &mut errors);
+            let at_path = format!("{what}[{i}]");
+            let Some((loc, bytes)) = check_entry(&src, &at_path, entry, is_probe, read, &mut errors) else { continue };
+            if is_probe {
+                inlined.push((i, bytes));
+            } else {
+                files.insert(loc, bytes);
+            }
         }
+        inline_probe_scripts(&mut body, &inlined);
     }
     if errors.is_empty() {
         Ok(LayerDef { name: name.to_string(), kind, origin, header, text: text.to_string(), body, files })
@@ -131,18 +140,30 @@ fn is_relative_local(locator: &str) -> bool {
         && !locator.starts_with("template:")
 }
 
+/// Lima 2.2 never embeds a probe's `file:` (it only embeds probes that already have a `script`)
+/// and then refuses the probe, so a probe file next to the layer becomes its inline `script`.
+fn inline_probe_scripts(body: &mut Mapping, scripts: &[(usize, Vec<u8>)]) {
+    let Some(Value::Sequence(probes)) = body.get_mut("probes") else { return };
+    for (i, bytes) in scripts {
+        if let Some(Value::Mapping(probe)) = probes.get_mut(*i) {
+            probe.remove("file");
+            probe.insert(yaml::string("script"), yaml::string(String::from_utf8_lossy(bytes)));
+        }
+    }
+}
+
+/// Checks one provision or probe entry; returns the local file its `file:` names, read.
 fn check_entry(
     src: &Source,
     at_path: &str,
     entry: &Value,
     is_probe: bool,
     read: &dyn Fn(&str) -> Option<Vec<u8>>,
-    files: &mut BTreeMap<String, Vec<u8>>,
     errors: &mut Vec<Diagnostic>,
-) {
+) -> Option<(String, Vec<u8>)> {
     if !entry.is_mapping() {
         errors.push(Diagnostic::whole_file(&src.path, format!("{at_path} must be a mapping")));
-        return;
+        return None;
     }
     if yaml::get(entry, "file").and_then(|f| yaml::get(f, "digest")).is_some() {
         errors.push(at(src, "digest", format!("{at_path}.file.digest is not supported by Lima yet")));
@@ -162,13 +183,21 @@ fn check_entry(
         let message = format!("{at_path}.script must start with a `#!` line (Lima refuses it otherwise)");
         errors.push(at(src, "script", message));
     }
-    let Some(loc) = locator(entry) else { return };
+    let loc = locator(entry)?;
+    if is_probe && script.is_some() {
+        errors.push(at(src, loc, format!("{at_path} sets both `script` and `file`; keep one")));
+        return None;
+    }
     if !is_relative_local(loc) {
-        return;
+        if is_probe {
+            let message = format!("{at_path}.file `{loc}` must name a file next to this layer");
+            errors.push(at(src, loc, message).hint("Lima does not read probe files itself: machine inlines the ones next to the layer"));
+        }
+        return None;
     }
     if loc.split(['/', '\\']).any(|seg| seg == "..") {
         errors.push(at(src, loc, format!("{at_path}.file `{loc}` must not contain `..` (Lima refuses it)")));
-        return;
+        return None;
     }
     let base = loc.rsplit('/').next().unwrap_or(loc);
     if check_project_name(base).is_err() {
@@ -180,7 +209,7 @@ fn check_entry(
             ),
         );
         errors.push(d);
-        return;
+        return None;
     }
     match read(loc) {
         Some(bytes) => {
@@ -195,9 +224,12 @@ fn check_entry(
                 );
                 errors.push(d.hint("write `{{\"{{\"}}` for a literal `{{`, or use $PARAM_<name> variables"));
             }
-            files.insert(loc.to_string(), bytes);
+            Some((loc.to_string(), bytes))
         }
-        None => errors.push(at(src, loc, format!("{at_path}.file `{loc}` does not exist next to this layer"))),
+        None => {
+            errors.push(at(src, loc, format!("{at_path}.file `{loc}` does not exist next to this layer")));
+            None
+        }
     }
 }
 

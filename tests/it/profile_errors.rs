@@ -30,6 +30,11 @@ const CASES: &[(&str, &[(&str, &str)])] = &[
         ],
     ),
     ("provision-not-a-list", &[("bad.yaml", "provision: yes\n")]),
+    ("probe-file-outside", &[("bad.yaml", "probes:\n- file: /etc/probe.sh\n")]),
+    (
+        "probe-script-and-file",
+        &[("bad.yaml", "probes:\n- script: \"#!/bin/sh\\ntrue\\n\"\n  file: probe.sh\n"), ("probe.sh", "#!/bin/sh\n")],
+    ),
     ("bad-profile-name", &[("Bad_Name.sh", "#!/bin/sh\n")]),
 ];
 
@@ -69,4 +74,22 @@ fn a_script_only_profile_runs_as_root_and_a_listed_one_is_not_attached_twice() {
     let listed = catalog.profile("listed").unwrap();
     let steps = listed.body.get("provision").and_then(|p| p.as_sequence()).unwrap();
     assert_eq!(steps.len(), 1, "the script the YAML lists is not attached again");
+}
+
+/// Lima 2.2 never embeds a probe's `file:` and then rejects the probe ("script should already be
+/// embedded"), so a probe file reaches Lima as the probe's inline script.
+#[test]
+fn a_probe_file_is_inlined_as_its_script() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("ready.yaml"), "probes:\n- description: ready\n  file: check.sh\n").unwrap();
+    std::fs::write(dir.path().join("check.sh"), "#!/bin/sh\ntest -e /run/ready\n").unwrap();
+    let mut catalog = Catalog::builtin();
+    catalog.add_user_profiles(dir.path()).unwrap();
+    let layer = catalog.profile("ready").unwrap();
+    let probes = layer.body.get("probes").and_then(|p| p.as_sequence()).unwrap();
+    assert_eq!(machine::yaml::to_string(&probes[0]), "description: ready\nscript: |\n  #!/bin/sh\n  test -e /run/ready\n");
+    assert!(layer.files.is_empty(), "nothing is left for Lima to read: {:?}", layer.files.keys());
+    let core = catalog.layer("core").unwrap();
+    let probes = core.body.get("probes").and_then(|p| p.as_sequence()).unwrap();
+    assert!(probes.iter().all(|p| p.get("file").is_none() && p.get("script").is_some()), "core's probe is inline");
 }

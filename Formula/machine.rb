@@ -24,7 +24,7 @@ class Machine < Formula
 
   def caveats
     <<~EOS
-      machine needs Lima 2.0 or newer. Check the host with:
+      machine needs Lima 2.1.0 or newer. Check the host with:
         machine doctor
       Configuration lives in ~/.config/machine/projects.toml (optional),
       state in ~/.local/state/machine, baked disks in ~/.cache/machine.

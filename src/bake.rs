@@ -256,7 +256,10 @@ fn publish(
     let src = lima::instance_dir(&b.lima.home, name).join("disk");
     if !src.is_file() {
         return Err(Error::failure(format!("Lima left no disk at {}", src.display()))
-            .hint("check `limactl list` and the Lima version (machine needs Lima 2.1 or newer)"));
+            .hint(format!(
+                "check `limactl list` and the Lima version (machine needs Lima {} or newer)",
+                lima::min_version_text()
+            )));
     }
     let disks = disks_dir(&b.cache_dir);
     let tmp = disks.join(format!("{TMP_PREFIX}{key}.img"));

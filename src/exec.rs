@@ -279,8 +279,8 @@ fn spawn_error(cmd: &Cmd, err: &std::io::Error) -> Error {
 pub fn install_hint(program: &str) -> String {
     let mac = cfg!(target_os = "macos");
     match program {
-        "limactl" if mac => "install Lima 2.x: `brew install lima`".into(),
-        "limactl" => "install Lima 2.x from https://lima-vm.io/docs/installation/ (or your package manager)".into(),
+        "limactl" if mac => format!("install Lima {} or newer: `brew install lima`", crate::lima::min_version_text()),
+        "limactl" => linux_lima_hint(),
         "git" if mac => "install git: `xcode-select --install` or `brew install git`".into(),
         "git" => "install git with your package manager (e.g. `sudo apt-get install git`)".into(),
         "op" if mac => "install the 1Password CLI: `brew install 1password-cli`".into(),
@@ -289,6 +289,19 @@ pub fn install_hint(program: &str) -> String {
         "ssh" | "ssh-add" => "install the OpenSSH client (e.g. `sudo apt-get install openssh-client`)".into(),
         other => format!("install `{other}` and make sure it is on PATH"),
     }
+}
+
+/// No Linux distribution's own repository ships a current Lima (Debian's has none at all), so
+/// the hint names the ways that work, and the QEMU and UEFI packages Lima drives.
+fn linux_lima_hint() -> String {
+    format!(
+        "install Lima {} or newer with Homebrew on Linux (`brew install lima`), Nix (`nix profile install nixpkgs#lima`), \
+         or the release tarball from https://github.com/lima-vm/lima/releases unpacked into ~/.local \
+         (`tar -C ~/.local -xzf lima-<version>-Linux-x86_64.tar.gz`); Lima drives QEMU, so also install QEMU and UEFI firmware: \
+         Debian/Ubuntu `sudo apt-get install qemu-system-x86 qemu-utils ovmf` (arm64: `qemu-system-arm qemu-efi-aarch64`), \
+         Fedora `sudo dnf install qemu-kvm qemu-img edk2-ovmf`, Arch `sudo pacman -S qemu-base edk2-ovmf`",
+        crate::lima::min_version_text()
+    )
 }
 
 #[cfg(test)]

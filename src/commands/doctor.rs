@@ -177,25 +177,26 @@ fn lima_version(ctx: &Ctx<'_>) -> Check {
     };
     let text = out.stdout_text();
     match lima::parse_version(&text) {
-        // 2.1 keeps an instance's disk as `<dir>/disk`, which baking copies.
-        Some((major, minor, patch)) if (major, minor) >= (2, 1) => {
-            Check::ok(NAME, format!("Lima {major}.{minor}.{patch}"))
-        }
-        Some((major, minor, patch)) => Check::fail(
+        Some(found) if found >= lima::MIN_VERSION => Check::ok(NAME, format!("Lima {}", version_text(found))),
+        Some(found) => Check::fail(
             NAME,
-            format!("Lima {major}.{minor}.{patch} is too old: machine needs Lima 2.1 or newer"),
+            format!(
+                "Lima {} is too old: machine needs Lima {} or newer",
+                version_text(found),
+                lima::min_version_text()
+            ),
             upgrade_lima(),
         ),
         None => Check::info(NAME, format!("cannot read Lima's version from `limactl --version`: {text:?}"), None),
     }
 }
 
+fn version_text((major, minor, patch): (u32, u32, u32)) -> String {
+    format!("{major}.{minor}.{patch}")
+}
+
 fn upgrade_lima() -> String {
-    if cfg!(target_os = "macos") {
-        "run `brew upgrade lima`".into()
-    } else {
-        "install Lima 2.x from https://lima-vm.io/docs/installation/".into()
-    }
+    if cfg!(target_os = "macos") { "run `brew upgrade lima`".into() } else { install_hint("limactl") }
 }
 
 fn linux_checks(ctx: &Ctx<'_>, probes: &Probes) -> Vec<Check> {

@@ -21,6 +21,17 @@ fn batch() -> Cmd {
     limactl().arg("--tty=false")
 }
 
+/// The oldest Lima machine works with: 2.1 keeps an instance's disk as `<dir>/disk`, which
+/// baking copies. The core layer's `minimumLimaVersion` says the same (a test keeps them equal),
+/// so Lima itself refuses an older `limactl create`.
+pub const MIN_VERSION: (u32, u32, u32) = (2, 1, 0);
+
+/// [`MIN_VERSION`] as Lima writes it: `2.1.0`.
+pub fn min_version_text() -> String {
+    let (major, minor, patch) = MIN_VERSION;
+    format!("{major}.{minor}.{patch}")
+}
+
 /// `limactl --version`.
 pub fn version() -> Cmd {
     limactl().arg("--version")

@@ -10,7 +10,7 @@ pub mod list;
 pub mod log;
 
 pub use cmd::{
-    ControlOp, create, delete, instance_dir, lima_home, list_json, parse_version, shell, ssh_config_path, ssh_control,
+    ControlOp, MIN_VERSION, create, delete, instance_dir, lima_home, list_json, min_version_text, parse_version, shell, ssh_config_path, ssh_control,
     ssh_host, ssh_socket_path, start, stop, validate, version,
 };
 pub use list::{Instance, ListError, Status, parse_list_json};

@@ -249,7 +249,14 @@ fn missing_limactl() {
     host.without("limactl");
     let (detail, fix) = host.only_failure("limactl");
     assert_eq!(detail, "limactl is not on PATH");
-    assert!(fix.contains("Lima 2.x"), "{fix}");
+    assert!(fix.contains("Lima 2.1.0 or newer"), "{fix}");
+    if cfg!(target_os = "linux") {
+        // Debian's apt has no Lima: the hint names ways that exist, and the QEMU packages.
+        for way in ["brew install lima", "nixpkgs#lima", "~/.local", "qemu-system-x86", "ovmf", "edk2-ovmf"] {
+            assert!(fix.contains(way), "the hint names {way}: {fix}");
+        }
+        assert!(!fix.contains("package manager"), "{fix}");
+    }
     assert!(!host.checks().iter().any(|c| c.name == "lima-version"), "no version check without limactl");
 }
 
@@ -258,8 +265,18 @@ fn lima_1_is_too_old() {
     let host = Host::new();
     host.stub("limactl", "echo 'limactl version 1.2.1'");
     let (detail, fix) = host.only_failure("lima-version");
-    assert_eq!(detail, "Lima 1.2.1 is too old: machine needs Lima 2.1 or newer");
-    assert!(fix.contains("Lima 2.x") || fix.contains("brew upgrade lima"), "{fix}");
+    assert_eq!(detail, "Lima 1.2.1 is too old: machine needs Lima 2.1.0 or newer");
+    assert!(fix.contains("Lima 2.1.0 or newer") || fix.contains("brew upgrade lima"), "{fix}");
+}
+
+#[test]
+fn lima_2_0_is_too_old_and_2_1_0_is_enough() {
+    let host = Host::new();
+    host.stub("limactl", "echo 'limactl version 2.0.3'");
+    let (detail, _) = host.only_failure("lima-version");
+    assert_eq!(detail, "Lima 2.0.3 is too old: machine needs Lima 2.1.0 or newer");
+    host.stub("limactl", "echo 'limactl version 2.1.0'");
+    assert!(host.checks().iter().any(|c| c.name == "lima-version" && c.detail == "Lima 2.1.0"));
 }
 
 #[test]

@@ -28,6 +28,23 @@ fn the_formula_builds_the_cargo_version_s_tag() {
     }
 }
 
+/// One minimum Lima version: doctor's check, the core layer's `minimumLimaVersion` (which Lima
+/// itself enforces at create) and what the docs and the formula tell users.
+#[test]
+fn one_minimum_lima_version_everywhere() {
+    let min = machine::lima::min_version_text();
+    let core = read("templates/core.yaml");
+    assert!(core.contains(&format!("minimumLimaVersion: \"{min}\"")), "templates/core.yaml must require Lima {min}");
+    assert!(read("Formula/machine.rb").contains(&format!("Lima {min} or newer")), "the formula's caveat says {min}");
+    for doc in ["README.md", "ARCHITECTURE.md"] {
+        let text = read(doc);
+        assert!(text.contains(&format!("Lima {min}")), "{doc} names Lima {min}");
+        for stale in ["Lima 2.0 or", "Lima 2.x", "≥ 2.0"] {
+            assert!(!text.contains(stale), "{doc} still says {stale:?}");
+        }
+    }
+}
+
 #[test]
 fn the_flake_carries_the_cargo_version() {
     let flake = read("flake.nix");

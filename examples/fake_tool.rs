@@ -437,11 +437,16 @@ mod template {
         }
     }
 
-    /// Replaces `file:` in provision and probe entries by the file's text.
+    /// Replaces `file:` in provision and probe entries by the file's text. Like Lima 2.2.0
+    /// (`embedAllScripts`), a probe's file is embedded only when it also has an empty `script:`;
+    /// any other probe keeps its `file:`, which validation then refuses.
     fn inline_files(map: &mut Mapping, dir: Option<&Path>) -> Result<(), Fail> {
         for key in ["provision", "probes"] {
             let Some(Yaml::Sequence(entries)) = map.get_mut(key) else { continue };
             for entry in entries.iter_mut().filter_map(Yaml::as_mapping_mut) {
+                if key == "probes" && entry.get("script").and_then(Yaml::as_str) != Some("") {
+                    continue;
+                }
                 let Some(file) = entry.remove("file") else { continue };
                 let locator = file.as_str().or_else(|| file.get("url").and_then(Yaml::as_str)).unwrap_or_default();
                 let Some(path) = resolve(locator, dir)? else {
@@ -520,11 +525,26 @@ mod template {
         here.insert((*last).into(), value);
     }
 
-    /// The checks of `limactl validate` the fake knows: images present, every param used.
+    /// The checks of `limactl validate` the fake knows: images present, probes embedded and
+    /// starting with `#!`, every param used.
     pub(super) fn validate(flat: &Flat) -> Result<(), Fail> {
         let images = flat.map.get("images").and_then(Yaml::as_sequence).is_some_and(|s| !s.is_empty());
         if flat.complete && !images {
             return Err(Fail::Fatal("field `images` must be set".into()));
+        }
+        let mut probe_errors = Vec::new();
+        for (i, probe) in flat.map.get("probes").and_then(Yaml::as_sequence).into_iter().flatten().enumerate() {
+            if probe.get("file").is_some() {
+                probe_errors.push(format!(
+                    "field `probe[{i}].file.url` must be empty during validation (script should already be embedded)"
+                ));
+            }
+            if probe.get("script").and_then(Yaml::as_str).is_some_and(|s| !s.starts_with("#!")) {
+                probe_errors.push(format!("field `probe[{i}].script` must start with a '#!' line"));
+            }
+        }
+        if !probe_errors.is_empty() {
+            return Err(Fail::Fatal(probe_errors.join("\n")));
         }
         let Some(Yaml::Mapping(params)) = flat.map.get("param") else { return Ok(()) };
         let users = ["provision", "probes", "copyToHost", "portForwards", "mounts"];

@@ -645,6 +645,27 @@ fn validate_rejects_what_is_not_a_mapping() {
     env.command("limactl").arg("validate").arg(env.path().join("absent.yaml")).assert().code(1);
 }
 
+/// Lima 2.2.0 never embeds a probe's `file:` (only probes with an empty `script:`), then refuses
+/// it; the fake does the same, so a stack that relies on it fails here as it does on Lima.
+#[test]
+fn validate_refuses_a_probe_file_as_lima_does() {
+    let env = FakeEnv::new();
+    env.write_template("probe.sh", "#!/bin/sh\ntrue\n");
+    let path = env.write_template("p.yaml", "images: [{location: /x.qcow2}]\nprobes:\n- file: probe.sh\n");
+    let out = env.command("limactl").arg("validate").arg(&path).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        stderr.contains("field `probe[0].file.url` must be empty during validation (script should already be embedded)"),
+        "{stderr}"
+    );
+    let path = env.write_template("q.yaml", "images: [{location: /x.qcow2}]\nprobes:\n- script: \"\"\n  file: probe.sh\n");
+    env.command("limactl").arg("validate").arg(&path).assert().success();
+    let path = env.write_template("r.yaml", "images: [{location: /x.qcow2}]\nprobes:\n- script: test -e /x\n");
+    let out = env.command("limactl").arg("validate").arg(&path).output().unwrap();
+    assert!(String::from_utf8(out.stderr).unwrap().contains("field `probe[0].script` must start with a '#!' line"));
+}
+
 #[test]
 fn machine_runs_in_the_hermetic_environment() {
     let env = FakeEnv::new();

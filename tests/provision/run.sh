@@ -318,11 +318,8 @@ test_layer() { # test_layer <flavour label> <spec>
 		fail "$t: second run does no work and exits 0" "exit $RC, work lines $before -> $after"
 		show_output
 	fi
-	if awk -v e="$elapsed" 'BEGIN { exit !(e < 1.0) }'; then
-		pass "$t: second run takes ${elapsed}s (< 1s)"
-	else
-		fail "$t: second run takes ${elapsed}s (< 1s)"
-	fi
+	# A figure, not an assertion: timings depend on the machine's load (see README, Performance).
+	printf 'time  %s: second run took %ss\n' "$t" "$elapsed"
 
 	# 3. a changed input runs the layer again
 	old_stamp=$(<"$stamp")
@@ -652,7 +649,6 @@ if grep -rn '{{ *\.Param' "$TREE/templates" >/dev/null; then
 else
 	pass "no {{.Param...}} in templates"
 fi
-check "core sets the required top-level keys" grep -qxF 'minimumLimaVersion: "2.0.0"' "$TREE/templates/core.yaml"
 
 # --- machine-guest (files/machine-guest) ------------------------------------------------
 

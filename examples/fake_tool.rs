@@ -43,7 +43,8 @@
 //! Start faults: `provision-fail:<layer>[:<reason>]` (READY and exit 0 as Lima does; the guest gets
 //! `run/machine/failed/<layer>` and a failing `var/log/cloud-init-output.log`), `probe-timeout`
 //! (exit 1, instance left Running, no boot-done marker), `degraded[:<probe stderr>]` (exit 1,
-//! Running, boot done), `missing-image` (exit 1, Stopped). The delay is spent after "Waiting for
+//! Running, boot done), `agent-link-race` (Lima 2.2.0 linking the forwarded agent before
+//! /run/host-services exists: degraded as above), `missing-image` (exit 1, Stopped). The delay is spent after "Waiting for
 //! the essential requirement 1 of 3"; a delay longer than `start --timeout` ends like a timeout.
 //! `create`/`start` run the checks `validate` runs: images present, no `..` in relative locators,
 //! every `param` key used. `--set` takes only `.a.b = <JSON value>`; other expressions exit 99.
@@ -1381,6 +1382,7 @@ mod lima_boot {
         failed_layers: Vec<(String, String)>,
         timeout: bool,
         degraded: Option<String>,
+        agent_link_race: bool,
         missing_image: bool,
         delay: Option<Duration>,
     }
@@ -1401,6 +1403,7 @@ mod lima_boot {
             } else {
                 plan.timeout |= fault == "probe-timeout";
                 plan.missing_image |= fault == "missing-image";
+                plan.agent_link_race |= fault == "agent-link-race";
             }
         }
         let delay = lima.ctx.faults.get("start_delay_ms").and_then(|d| d.as_u64().or_else(|| d.get(name)?.as_u64()));
@@ -1448,10 +1451,40 @@ mod lima_boot {
             return timed_out(inst);
         }
         write_guest_boot(inst, &plan.failed_layers);
+        if plan.agent_link_race {
+            return agent_link_race(inst, port);
+        }
         match &plan.degraded {
             Some(stderr) => degraded(inst, stderr, port),
             None => ready(inst),
         }
+    }
+
+    /// Lima 2.2.0 links the forwarded agent into /run/host-services before its own boot script
+    /// has created that folder (on a slow boot): the script fails and start ends degraded.
+    fn agent_link_race(inst: &Inst, port: u32) -> i32 {
+        let probes = probes(inst);
+        wait_optional(&probes);
+        guest_agent(inst);
+        log::info("[hostagent] Waiting for the final requirement 1 of 1: `boot scripts must have finished`");
+        log::info("[hostagent] The final requirement 1 of 1 is satisfied");
+        let stderr = "+ ln -sf /tmp/ssh-Xq3k/agent.1022 /run/host-services/ssh-auth.sock\n\
+                      ln: failed to create symbolic link '/run/host-services/ssh-auth.sock': No such file or directory\n";
+        let quoted = log::go_quote(stderr);
+        let error = format!(
+            "stdout=``, stderr={q}: failed to execute script {s}: stdout=\"\", stderr={quoted}: exit status 1",
+            q = format_args!("`{stderr}`"),
+            s = log::go_quote("linking ssh auth socket to static location /run/host-services/ssh-auth.sock"),
+        );
+        log::error(&format!("[{error}]"));
+        log::warn(&format!(
+            "DEGRADED. The VM seems running, but file sharing and port forwarding may not work. (hint: see `{}/ha.stderr.log`)",
+            inst.shown()
+        ));
+        log::fatal(&format!(
+            "degraded, status={{Running:true Degraded:true Exiting:false Errors:[{error}] SSHLocalPort:{port} \
+             CloudInitProgress:<nil> PortForward:<nil> Vsock:<nil>}}"
+        ))
     }
 
     /// A free-looking port for the instance's ssh.

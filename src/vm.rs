@@ -94,6 +94,9 @@ impl<'a> Lima<'a> {
             if let Provisioning::Failed(lines) = self.provisioning(name) {
                 return Ok(Provisioning::Failed(lines));
             }
+            if lima::agent_link_race(&String::from_utf8_lossy(&out.stderr)) {
+                return Err(agent_link_race(name, &cmd));
+            }
             return Err(failed(&cmd, &out));
         }
         Ok(self.provisioning(name))
@@ -234,6 +237,18 @@ pub fn failed(cmd: &Cmd, out: &Output) -> Error {
     });
     let status = out.code.map_or_else(|| "was stopped".to_string(), |c| format!("exited with {c}"));
     Error::failure(format!("`{cmd}` {status}")).caused_by(if reason.is_empty() { "(no output)".into() } else { reason })
+}
+
+/// Lima could not link the forwarded agent: the VM runs, but git over ssh and signing would not.
+fn agent_link_race(name: &str, cmd: &Cmd) -> Error {
+    Error::failure(format!("Lima could not link the forwarded SSH agent into VM `{name}`"))
+        .caused_by(format!(
+            "`{cmd}` ended degraded: ln: failed to create symbolic link '/run/host-services/ssh-auth.sock': No such file or directory"
+        ))
+        .caused_by("/run/host-services did not exist yet when Lima linked the socket (a boot-order race in Lima 2.2.0)")
+        .hint(format!(
+            "the VM is running: `machine down {name} && machine up {name}` boots it again; a custom `core` profile must keep the built-in core's `mode: boot` step that creates the folder"
+        ))
 }
 
 /// A progress line for humans: the message of a Lima log line, else the line itself.

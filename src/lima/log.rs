@@ -103,6 +103,15 @@ pub fn is_ready(stderr: &str) -> bool {
     stderr.lines().filter_map(parse_line).any(|l| l.level == Level::Info && l.msg.starts_with("READY."))
 }
 
+/// Whether `limactl start` failed because Lima linked the forwarded agent socket into
+/// `/run/host-services` before its own boot script had created that folder (a race in Lima
+/// 2.2.0 on slow boots; the core layer creates the folder first, so this should not happen).
+pub fn agent_link_race(stderr: &str) -> bool {
+    problems(stderr)
+        .iter()
+        .any(|m| m.contains("/run/host-services/ssh-auth.sock") && m.contains("failed to create symbolic link"))
+}
+
 fn json_line(line: &str) -> Option<LogLine> {
     let Ok(Value::Object(map)) = serde_json::from_str::<Value>(line) else { return None };
     let level = Level::from_name(map.get("level")?.as_str()?);

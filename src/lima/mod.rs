@@ -14,4 +14,4 @@ pub use cmd::{
     ssh_host, ssh_socket_path, start, stop, validate, version,
 };
 pub use list::{Instance, ListError, Status, parse_list_json};
-pub use log::{Level, LogLine, fatal, is_ready, parse_line, problems};
+pub use log::{Level, LogLine, agent_link_race, fatal, is_ready, parse_line, problems};

@@ -103,6 +103,33 @@ fn a_failed_provision_step_fails_up_naming_it_with_the_log() {
     assert!(env.guest_home("blog").join("code/blog/.git").is_dir());
 }
 
+/// Lima 2.2.0 can link the forwarded agent before /run/host-services exists; the core layer
+/// prevents it, and should it happen anyway `up` says what it was and what to do.
+#[test]
+fn the_agent_link_race_is_named() {
+    let env = env_with(BLOG);
+    env.faults(json!({"start": {"blog": "agent-link-race"}}));
+    let out = machine(&env).args(["up", "blog"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("error: Lima could not link the forwarded SSH agent into VM `blog`"), "{err}");
+    assert!(err.contains("/run/host-services did not exist yet"), "{err}");
+    assert!(err.contains("hint: the VM is running: `machine down blog && machine up blog`"), "{err}");
+}
+
+#[test]
+fn the_core_layer_creates_the_agent_folder_at_boot() {
+    let core = machine::layers::Catalog::builtin().layer("core").unwrap().clone();
+    let provision = core.body.get("provision").and_then(|p| p.as_sequence()).unwrap();
+    let boot = provision
+        .iter()
+        .find(|p| p.get("mode").and_then(|m| m.as_str()) == Some("boot"))
+        .and_then(|p| p.get("script"))
+        .and_then(|s| s.as_str())
+        .expect("core has a boot step");
+    assert!(boot.contains("mkdir -p /run/host-services") && boot.contains("chown {{.UID}} /run/host-services"), "{boot}");
+}
+
 #[test]
 fn a_lima_vm_machine_did_not_create_is_never_adopted() {
     let env = env_with(BLOG);

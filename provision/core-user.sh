@@ -43,7 +43,14 @@ if [[ -n $key ]]; then
 	git config --global tag.gpgsign true
 	machine_log "commits and tags are signed with the SSH key from the signingKey param"
 else
-	machine_log "no signingKey param: commit and tag signing is NOT configured"
+	# No key (none found on the host, or agent forwarding is off): a signing setup left by an
+	# earlier boot would make every commit fail, so it goes.
+	if [[ $(git config --global --get gpg.format || true) == ssh ]]; then
+		for setting in commit.gpgsign tag.gpgsign user.signingkey; do
+			git config --global --unset-all "$setting" || true
+		done
+	fi
+	machine_log "no signingKey param: commits and tags are not signed"
 fi
 
 # --- shell configuration -----------------------------------------------------------

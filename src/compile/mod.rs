@@ -300,10 +300,13 @@ fn declared_params(
     warnings: &mut Vec<String>,
 ) -> Result<Mapping> {
     let id = &host.identity;
+    // Signing goes through the forwarded agent: without it, a configured key would make every
+    // commit fail ("No private key found"), so the VM gets none and commits unsigned.
+    let signing_key = if project.forward_agent { id.signing_key.as_str() } else { "" };
     let values = [
         ("gitName", id.name.as_str()),
         ("gitEmail", id.email.as_str()),
-        ("signingKey", id.signing_key.as_str()),
+        ("signingKey", signing_key),
         ("shell", project.shell.as_str()),
     ];
     let passthrough = project.lima.iter().map(|(k, v)| (yaml::string(k.as_str()), v.clone())).collect::<Mapping>();
@@ -337,7 +340,7 @@ fn declared_params(
             "no git identity found: set `git config --global user.name/user.email` or GIT_NAME / GIT_EMAIL".into(),
         );
     }
-    if out.contains_key("signingKey") && id.signing_key.is_empty() {
+    if out.contains_key("signingKey") && project.forward_agent && id.signing_key.is_empty() {
         warnings.push("no SSH signing key found: commits in the VM will not be signed (see `machine doctor`)".into());
     }
     Ok(out)

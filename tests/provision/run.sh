@@ -114,6 +114,12 @@ gpg)
 node)
 	echo "v24.0.0"
 	;;
+git)
+	# A git config that an earlier boot gave SSH signing.
+	if [[ "$*" == "config --global --get gpg.format" && -n ${STUB_GIT_GPG_FORMAT:-} ]]; then
+		echo "$STUB_GIT_GPG_FORMAT"
+	fi
+	;;
 claude)
 	[[ ${1:-} == --version ]] && echo "${STUB_CLAUDE_VERSION:-0.0.0} (Claude Code)"
 	;;
@@ -476,8 +482,15 @@ check "core-user: the hook is added once" test "$(grep -c "/usr/local/lib/machin
 : >"$LOG"
 EXTRA_ENV=(PARAM_gitName="Other" PARAM_signingKey="")
 run_script core-user.sh user
-check "core-user: no signing key skips signing config" test "$(grep -c "gpgsign" "$LOG")" -eq 0
-check "core-user: ...and says so" grep -q "signing is NOT configured" <<<"$OUT"
+check "core-user: no signing key skips signing config" test "$(grep -c "gpgsign true" "$LOG")" -eq 0
+check "core-user: ...and says so" grep -q "commits and tags are not signed" <<<"$OUT"
+: >"$LOG"
+EXTRA_ENV=(PARAM_gitName="Third" PARAM_signingKey="" STUB_GIT_GPG_FORMAT=ssh)
+run_script core-user.sh user
+for setting in commit.gpgsign tag.gpgsign user.signingkey; do
+	check "core-user: a signing setup left by an earlier boot is removed ($setting)" \
+		grep -qxF "git config --global --unset-all $setting" "$LOG"
+done
 EXTRA_ENV=(PARAM_shell=fish)
 new_root
 run_script core.sh system

@@ -56,15 +56,38 @@ fi
 # --- shell configuration -----------------------------------------------------------
 # The managed files under /usr/local/lib/machine are rewritten every boot; the
 # user's own rc files only get one line that sources them, added once.
+#
+# The environment (env.sh) must reach every way a command runs, whatever the
+# distribution's defaults: `limactl shell` runs `<shell> -l -c …` (a login shell
+# that is not interactive), tmux runs `<shell> -c …`. zsh reads ~/.zshenv every
+# time; bash reads the first of ~/.bash_profile, ~/.bash_login and ~/.profile
+# as a login shell, and ~/.bashrc when interactive.
 hook() {
-	local rc=$1 managed=$2
+	local rc=$1 managed=$2 what=$3 line=${4:-}
+	[[ -n $line ]] || line="[ -r $managed ] && . $managed"
 	if [[ ! -f $rc ]] || ! grep -qF "$managed" "$rc"; then
-		printf '\n# machine: managed shell setup (history, prompt, completion, direnv)\n[ -r %s ] && . %s\n' \
-			"$managed" "$managed" >>"$rc"
+		printf '\n# machine: %s\n%s\n' "$what" "$line" >>"$rc"
 		machine_log "hooked $managed into $rc"
 	fi
 }
-hook "$HOME/.zshrc" /usr/local/lib/machine/zshrc
-hook "$HOME/.bashrc" /usr/local/lib/machine/bashrc
+env_sh=/usr/local/lib/machine/env.sh
+hook "$HOME/.zshenv" "$env_sh" "the environment (PATH, tool settings)" \
+	"[ -r $env_sh ] && emulate sh -c '. $env_sh'"
+bash_login=$HOME/.profile
+for candidate in "$HOME/.bash_profile" "$HOME/.bash_login"; do
+	if [[ -f $candidate ]]; then
+		bash_login=$candidate
+		break
+	fi
+done
+if [[ ! -f $bash_login ]]; then
+	# bash reads only this file as a login shell: keep the interactive setup too.
+	# shellcheck disable=SC2016 # written literally, expanded when bash reads it
+	printf '# ~/.profile, created by machine\n[ -n "${BASH_VERSION:-}" ] && [ -r ~/.bashrc ] && . ~/.bashrc\n' \
+		>"$bash_login"
+fi
+hook "$bash_login" "$env_sh" "the environment (PATH, tool settings)"
+hook "$HOME/.zshrc" /usr/local/lib/machine/zshrc "managed shell setup (history, prompt, completion, direnv)"
+hook "$HOME/.bashrc" /usr/local/lib/machine/bashrc "managed shell setup (history, prompt, completion, direnv)"
 
 machine_stamp_write

@@ -255,11 +255,10 @@ fn publish(
     let key = stack.layers[len - 1].key.full();
     let src = lima::instance_dir(&b.lima.home, name).join("disk");
     if !src.is_file() {
-        return Err(Error::failure(format!("Lima left no disk at {}", src.display()))
-            .hint(format!(
-                "check `limactl list` and the Lima version (machine needs Lima {} or newer)",
-                lima::min_version_text()
-            )));
+        return Err(Error::failure(format!("Lima left no disk at {}", src.display())).hint(format!(
+            "check `limactl list` and the Lima version (machine needs Lima {} or newer)",
+            lima::min_version_text()
+        )));
     }
     let disks = disks_dir(&b.cache_dir);
     let tmp = disks.join(format!("{TMP_PREFIX}{key}.img"));

@@ -5,7 +5,6 @@ use std::ffi::OsStr;
 
 use super::{Ctx, session};
 use crate::error::Result;
-use crate::lima;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Agent {
@@ -31,7 +30,7 @@ pub struct Args {
 pub fn run(agent: Agent, args: &Args, ctx: &mut Ctx<'_>) -> Result<i32> {
     let (_, project) = ctx.project(args.project.as_deref())?;
     let lima = ctx.lima()?;
-    let workdir = session::prepare(ctx, &lima, &project)?;
+    let session = session::prepare(ctx, &lima, &project)?;
     let program = agent.program();
     ctx.ui.note(&format!(
         "detach with ctrl-b d ({program} keeps running); reattach with `machine {program} {}`",
@@ -40,5 +39,21 @@ pub fn run(agent: Agent, args: &Args, ctx: &mut Ctx<'_>) -> Result<i32> {
     // `-A` attaches when the session exists; the session ends when the agent exits.
     let words = ["tmux", "new-session", "-A", "-s", program, program];
     let argv: Vec<&OsStr> = words.iter().map(OsStr::new).collect();
-    ctx.runner.interactive(&lima::shell(&project.name, workdir.as_deref(), &argv))
+    let mut cmd = session.command(&argv);
+    // tmux refuses a terminal it cannot clear ("terminal does not support clear"); ssh hands the
+    // guest the host's TERM.
+    let term = (ctx.env)("TERM").map(|t| t.to_string_lossy().into_owned()).unwrap_or_default();
+    if !usable_term(&term) {
+        let shown = if term.is_empty() { "unset".to_string() } else { format!("`{term}`") };
+        ctx.ui.note(&format!("TERM is {shown}, which tmux cannot use: the session gets TERM={FALLBACK_TERM}"));
+        cmd = cmd.env("TERM", FALLBACK_TERM);
+    }
+    ctx.runner.interactive(&cmd)
+}
+
+/// What tmux gets when the host's TERM is unusable: every guest has its terminfo entry.
+const FALLBACK_TERM: &str = "xterm-256color";
+
+fn usable_term(term: &str) -> bool {
+    !matches!(term, "" | "dumb" | "unknown")
 }

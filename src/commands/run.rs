@@ -5,7 +5,6 @@ use std::ffi::{OsStr, OsString};
 
 use super::{Ctx, session};
 use crate::error::Result;
-use crate::lima;
 
 /// Run a command in a project's VM, in its primary repo; exits with the command's exit code.
 #[derive(Debug, clap::Args)]
@@ -21,7 +20,7 @@ pub struct Args {
 pub fn run(args: &Args, ctx: &mut Ctx<'_>) -> Result<i32> {
     let (_, project) = ctx.project(Some(&args.project))?;
     let lima = ctx.lima()?;
-    let workdir = session::prepare(ctx, &lima, &project)?;
+    let session = session::prepare(ctx, &lima, &project)?;
     let argv: Vec<&OsStr> = args.command.iter().map(OsString::as_os_str).collect();
-    ctx.runner.interactive(&lima::shell(&project.name, workdir.as_deref(), &argv))
+    ctx.runner.interactive(&session.command(&argv))
 }

@@ -1,27 +1,51 @@
 //! What every interactive command needs first: a running VM, a live agent connection, and the
 //! primary repo's folder to start in.
 
+use std::ffi::OsStr;
+
 use super::Ctx;
-use crate::config::model::Project;
+use crate::config::model::{Project, Shell};
 use crate::error::Result;
+use crate::exec::Cmd;
+use crate::lima;
 use crate::project_state::ProjectDir;
 use crate::vm::Lima;
 
-/// Checks the VM runs, heals a stale forwarded agent, and returns the folder to open in.
-pub(super) fn prepare(ctx: &mut Ctx<'_>, lima: &Lima<'_>, project: &Project) -> Result<Option<String>> {
+/// Where and how an interactive command runs in the guest.
+pub(super) struct Session {
+    name: String,
+    /// The primary repo, when it was cloned; else Lima's default (the home).
+    workdir: Option<String>,
+    shell: Shell,
+}
+
+impl Session {
+    /// `limactl shell` run by the project's login shell (a login shell: its profile, hence
+    /// machine's environment setup, is read), in the session's folder.
+    pub(super) fn command(&self, argv: &[&OsStr]) -> Cmd {
+        lima::user_shell(&self.name, self.workdir.as_deref(), self.shell.guest_path(), argv)
+    }
+}
+
+/// Checks the VM runs, heals a stale forwarded agent, and finds the folder to open in.
+pub(super) fn prepare(ctx: &mut Ctx<'_>, lima: &Lima<'_>, project: &Project) -> Result<Session> {
     let name = &project.name;
     lima.require_running(name)?;
     if project.forward_agent {
         lima.heal_agent(name);
     }
-    let Some(primary) = project.primary_dir() else { return Ok(None) };
-    // A clone that failed (e.g. no agent forwarding) leaves no folder to open in: use the home.
-    let cloned =
-        ProjectDir::new(&ctx.paths.state_dir, name).applied()?.is_some_and(|a| a.cloned.iter().any(|c| c == primary));
-    if !cloned {
-        return Ok(None);
-    }
-    Ok(guest_home(ctx, lima, name)?.map(|h| format!("{h}/code/{primary}")))
+    let workdir = match project.primary_dir() {
+        // A clone that failed (e.g. no agent forwarding) leaves no folder to open in: use the home.
+        Some(primary) if was_cloned(ctx, name, primary)? => {
+            guest_home(ctx, lima, name)?.map(|h| format!("{h}/code/{primary}"))
+        }
+        _ => None,
+    };
+    Ok(Session { name: name.clone(), workdir, shell: project.shell })
+}
+
+fn was_cloned(ctx: &Ctx<'_>, name: &str, folder: &str) -> Result<bool> {
+    Ok(ProjectDir::new(&ctx.paths.state_dir, name).applied()?.is_some_and(|a| a.cloned.iter().any(|c| c == folder)))
 }
 
 /// The guest user's home: as `up` recorded it, else asked of the guest (and recorded).

@@ -2,7 +2,6 @@
 
 use super::{Ctx, session};
 use crate::error::Result;
-use crate::lima;
 
 /// Open a shell in a project's VM, in its primary repo (heals a stale agent connection first).
 #[derive(Debug, clap::Args)]
@@ -14,6 +13,6 @@ pub struct Args {
 pub fn run(args: &Args, ctx: &mut Ctx<'_>) -> Result<i32> {
     let (_, project) = ctx.project(args.project.as_deref())?;
     let lima = ctx.lima()?;
-    let workdir = session::prepare(ctx, &lima, &project)?;
-    ctx.runner.interactive(&lima::shell(&project.name, workdir.as_deref(), &[]))
+    let session = session::prepare(ctx, &lima, &project)?;
+    ctx.runner.interactive(&session.command(&[]))
 }

@@ -120,6 +120,14 @@ impl Shell {
             Self::Bash => "bash",
         }
     }
+
+    /// Where the shell lives in every supported guest (the core layer `chsh`es to it).
+    pub fn guest_path(self) -> &'static str {
+        match self {
+            Self::Zsh => "/usr/bin/zsh",
+            Self::Bash => "/usr/bin/bash",
+        }
+    }
 }
 
 /// CPU architecture, in Lima's spelling.

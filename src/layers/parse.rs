@@ -191,7 +191,10 @@ fn check_entry(
     if !is_relative_local(loc) {
         if is_probe {
             let message = format!("{at_path}.file `{loc}` must name a file next to this layer");
-            errors.push(at(src, loc, message).hint("Lima does not read probe files itself: machine inlines the ones next to the layer"));
+            errors.push(
+                at(src, loc, message)
+                    .hint("Lima does not read probe files itself: machine inlines the ones next to the layer"),
+            );
         }
         return None;
     }
@@ -211,26 +214,22 @@ fn check_entry(
         errors.push(d);
         return None;
     }
-    match read(loc) {
-        Some(bytes) => {
-            if is_probe && !bytes.starts_with(b"#!") {
-                errors.push(at(src, loc, format!("{at_path}.file `{loc}` must start with a `#!` line")));
-            }
-            if let Some(found) = unknown_template(&String::from_utf8_lossy(&bytes)) {
-                let d = at(
-                    src,
-                    loc,
-                    format!("{at_path}.file `{loc}` contains `{found}`, which Lima would expand as a Go template"),
-                );
-                errors.push(d.hint("write `{{\"{{\"}}` for a literal `{{`, or use $PARAM_<name> variables"));
-            }
-            Some((loc.to_string(), bytes))
-        }
-        None => {
-            errors.push(at(src, loc, format!("{at_path}.file `{loc}` does not exist next to this layer")));
-            None
-        }
+    let Some(bytes) = read(loc) else {
+        errors.push(at(src, loc, format!("{at_path}.file `{loc}` does not exist next to this layer")));
+        return None;
+    };
+    if is_probe && !bytes.starts_with(b"#!") {
+        errors.push(at(src, loc, format!("{at_path}.file `{loc}` must start with a `#!` line")));
     }
+    if let Some(found) = unknown_template(&String::from_utf8_lossy(&bytes)) {
+        let d = at(
+            src,
+            loc,
+            format!("{at_path}.file `{loc}` contains `{found}`, which Lima would expand as a Go template"),
+        );
+        errors.push(d.hint("write `{{\"{{\"}}` for a literal `{{`, or use $PARAM_<name> variables"));
+    }
+    Some((loc.to_string(), bytes))
 }
 
 /// Lima runs scripts and data through Go's text/template. The variables it documents for guests

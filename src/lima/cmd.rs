@@ -84,16 +84,62 @@ fn forced(cmd: Cmd, force: bool) -> Cmd {
     if force { cmd.arg("-f") } else { cmd }
 }
 
-/// `limactl shell [--workdir=DIR] NAME -- ARGV…`. limactl quotes each word for the guest's login
-/// shell, so argv arrives intact. An empty `argv` opens an interactive login shell.
+/// `limactl shell [--workdir=DIR] NAME -- ARGV…`, run by Lima's configured `user.shell`
+/// (`/bin/bash -l`): for machine's own guest commands. An empty `argv` opens an interactive
+/// login shell.
 pub fn shell(name: &str, workdir: Option<&str>, argv: &[&OsStr]) -> Cmd {
-    let cmd = limactl().arg("shell");
-    let cmd = match workdir {
-        Some(dir) => cmd.arg(format!("--workdir={dir}")),
-        None => cmd,
+    shell_command(name, workdir, None, argv)
+}
+
+/// `limactl shell --shell=SHELL [--workdir=DIR] NAME -- ARGV…`: as [`shell`], run by the user's
+/// own login shell. Lima would otherwise use its `user.shell` (`/bin/bash`) whatever the guest
+/// user's login shell is.
+pub fn user_shell(name: &str, workdir: Option<&str>, login_shell: &str, argv: &[&OsStr]) -> Cmd {
+    shell_command(name, workdir, Some(login_shell), argv)
+}
+
+fn shell_command(name: &str, workdir: Option<&str>, login_shell: Option<&str>, argv: &[&OsStr]) -> Cmd {
+    let mut cmd = limactl().arg("shell");
+    if let Some(path) = login_shell {
+        cmd = cmd.arg(format!("--shell={path}"));
+    }
+    if let Some(dir) = workdir {
+        cmd = cmd.arg(format!("--workdir={dir}"));
+    }
+    cmd = cmd.arg(name);
+    if argv.is_empty() { cmd } else { cmd.arg("--").args(literal_argv(argv)) }
+}
+
+/// limactl quotes each word for the guest shell, except that leading words containing `=` are
+/// taken for `KEY=VALUE` assignments and only their value is quoted. A leading word whose key is
+/// not a variable name (`a b=c`, `$(x)=y`) would reach the shell unquoted, so `command` goes in
+/// front of it: limactl then quotes it and the shell runs it as the program it is.
+fn literal_argv<'a>(argv: &[&'a OsStr]) -> Vec<&'a OsStr> {
+    let is_name = |k: &str| {
+        k.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
     };
-    let cmd = cmd.arg(name);
-    if argv.is_empty() { cmd } else { cmd.arg("--").args(argv) }
+    let mut out = Vec::with_capacity(argv.len() + 1);
+    let mut assignments = true;
+    for word in argv {
+        if assignments {
+            match word.to_str().and_then(|w| w.split_once('=')) {
+                Some((key, _)) if is_name(key) => {}
+                Some(_) => {
+                    out.push(OsStr::new("command"));
+                    assignments = false;
+                }
+                // Invalid UTF-8 with an `=` would also be split by limactl: keep it literal.
+                None if word.as_encoded_bytes().contains(&b'=') => {
+                    out.push(OsStr::new("command"));
+                    assignments = false;
+                }
+                None => assignments = false,
+            }
+        }
+        out.push(*word);
+    }
+    out
 }
 
 /// `limactl validate PATH`.
@@ -180,6 +226,22 @@ mod tests {
             "limactl --tty=false start --timeout=2s a"
         );
         assert_eq!(start("a", Some(Duration::from_secs(0))).to_string(), "limactl --tty=false start --timeout=0s a");
+    }
+
+    #[test]
+    fn shell_words_that_limactl_would_take_for_assignments_stay_literal() {
+        let shown = |argv: &[&str]| {
+            let argv: Vec<&OsStr> = argv.iter().map(OsStr::new).collect();
+            shell("vm", None, &argv).to_string()
+        };
+        assert_eq!(shown(&["ls", "a=b"]), "limactl shell vm -- ls a=b", "only leading words are assignments");
+        assert_eq!(shown(&["FOO=1", "npm", "test"]), "limactl shell vm -- FOO=1 npm test");
+        assert_eq!(shown(&["$(touch x)=y", "ls"]), "limactl shell vm -- command '$(touch x)=y' ls");
+        assert_eq!(shown(&["A=1", "a b=c"]), "limactl shell vm -- A=1 command 'a b=c'");
+        assert_eq!(
+            user_shell("vm", Some("/home/u/code/r"), "/usr/bin/zsh", &[]).to_string(),
+            "limactl shell --shell=/usr/bin/zsh --workdir=/home/u/code/r vm"
+        );
     }
 
     #[test]

@@ -656,10 +656,12 @@ fn validate_refuses_a_probe_file_as_lima_does() {
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8(out.stderr).unwrap();
     assert!(
-        stderr.contains("field `probe[0].file.url` must be empty during validation (script should already be embedded)"),
+        stderr
+            .contains("field `probe[0].file.url` must be empty during validation (script should already be embedded)"),
         "{stderr}"
     );
-    let path = env.write_template("q.yaml", "images: [{location: /x.qcow2}]\nprobes:\n- script: \"\"\n  file: probe.sh\n");
+    let path =
+        env.write_template("q.yaml", "images: [{location: /x.qcow2}]\nprobes:\n- script: \"\"\n  file: probe.sh\n");
     env.command("limactl").arg("validate").arg(&path).assert().success();
     let path = env.write_template("r.yaml", "images: [{location: /x.qcow2}]\nprobes:\n- script: test -e /x\n");
     let out = env.command("limactl").arg("validate").arg(&path).output().unwrap();

@@ -127,7 +127,10 @@ fn the_core_layer_creates_the_agent_folder_at_boot() {
         .and_then(|p| p.get("script"))
         .and_then(|s| s.as_str())
         .expect("core has a boot step");
-    assert!(boot.contains("mkdir -p /run/host-services") && boot.contains("chown {{.UID}} /run/host-services"), "{boot}");
+    assert!(
+        boot.contains("mkdir -p /run/host-services") && boot.contains("chown {{.UID}} /run/host-services"),
+        "{boot}"
+    );
 }
 
 #[test]
@@ -321,10 +324,46 @@ fn claude_and_codex_run_in_a_named_tmux_session_in_the_primary_repo() {
     let tmux: Vec<String> = env.guest_tools_log().lines().filter(|l| l.starts_with("tmux")).map(String::from).collect();
     assert_eq!(tmux, ["tmux new-session -A -s claude claude", "tmux new-session -A -s codex codex"]);
     assert!(
-        calls(&env).contains("limactl shell --workdir=<root>/guests/blog/home/code/blog blog -- tmux"),
-        "{}",
+        calls(&env)
+            .contains("limactl shell --shell=/usr/bin/zsh --workdir=<root>/guests/blog/home/code/blog blog -- tmux"),
+        "the agent runs in the project's login shell: {}",
         calls(&env)
     );
+}
+
+/// tmux refuses a terminal it cannot clear: with TERM unset or `dumb`, the session gets a
+/// usable one, and machine says so.
+#[test]
+fn an_unusable_term_is_replaced_for_tmux() {
+    let env = env_with(BLOG);
+    machine(&env).args(["up", "blog"]).assert().success();
+    for term in [None, Some("dumb")] {
+        let mut cmd = machine(&env);
+        cmd.args(["-v", "claude", "blog"]);
+        match term {
+            Some(t) => cmd.env("TERM", t),
+            None => cmd.env_remove("TERM"),
+        };
+        let out = cmd.output().unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        let err = stderr(&out);
+        assert!(err.contains("which tmux cannot use: the session gets TERM=xterm-256color"), "{err}");
+        assert!(err.contains("$ TERM=xterm-256color limactl shell --shell=/usr/bin/zsh"), "{err}");
+    }
+    let out = machine(&env).args(["-v", "claude", "blog"]).env("TERM", "screen-256color").output().unwrap();
+    assert!(!stderr(&out).contains("TERM=xterm-256color"), "a usable TERM is kept: {}", stderr(&out));
+}
+
+#[test]
+fn run_and_ssh_use_the_project_s_login_shell() {
+    let env = env_with("[blog]\nrepos = [\"https://github.com/you/blog.git\"]\nshell = \"bash\"\n");
+    machine(&env).args(["up", "blog"]).assert().success();
+    env.clear_calls();
+    machine(&env).args(["run", "blog", "--", "true"]).assert().success();
+    machine(&env).args(["ssh", "blog"]).write_stdin("").assert().success();
+    let calls = calls(&env);
+    assert!(calls.contains("limactl shell --shell=/usr/bin/bash --workdir="), "{calls}");
+    assert!(!calls.contains("--shell=/usr/bin/zsh"), "{calls}");
 }
 
 #[test]

@@ -87,7 +87,10 @@ fn a_probe_file_is_inlined_as_its_script() {
     catalog.add_user_profiles(dir.path()).unwrap();
     let layer = catalog.profile("ready").unwrap();
     let probes = layer.body.get("probes").and_then(|p| p.as_sequence()).unwrap();
-    assert_eq!(machine::yaml::to_string(&probes[0]), "description: ready\nscript: |\n  #!/bin/sh\n  test -e /run/ready\n");
+    assert_eq!(
+        machine::yaml::to_string(&probes[0]),
+        "description: ready\nscript: |\n  #!/bin/sh\n  test -e /run/ready\n"
+    );
     assert!(layer.files.is_empty(), "nothing is left for Lima to read: {:?}", layer.files.keys());
     let core = catalog.layer("core").unwrap();
     let probes = core.body.get("probes").and_then(|p| p.as_sequence()).unwrap();

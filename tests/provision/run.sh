@@ -473,6 +473,19 @@ check "core-user: allowed_signers holds '<email> <key>'" \
 check "core-user: gpg.ssh.allowedSignersFile points at it" \
 	grep -qxF "git config --global gpg.ssh.allowedSignersFile $ROOT/home/tester/.config/git/allowed_signers" "$LOG"
 check "core-user: ~/.zshrc sources the managed zshrc" grep -qF "/usr/local/lib/machine/zshrc" "$ROOT/home/tester/.zshrc"
+check "core-user: ~/.zshenv reads the environment for every zsh" \
+	grep -qxF "[ -r /usr/local/lib/machine/env.sh ] && emulate sh -c '. /usr/local/lib/machine/env.sh'" "$ROOT/home/tester/.zshenv"
+check "core-user: without a bash login file, ~/.profile is created and reads the environment" \
+	grep -qxF "[ -r /usr/local/lib/machine/env.sh ] && . /usr/local/lib/machine/env.sh" "$ROOT/home/tester/.profile"
+check "core-user: ...and keeps ~/.bashrc for interactive login shells" grep -qF ". ~/.bashrc" "$ROOT/home/tester/.profile"
+new_root
+printf 'export MINE=1\n' >"$ROOT/home/tester/.bash_profile"
+printf '# the distro profile\n' >"$ROOT/home/tester/.profile"
+run_script core-user.sh user
+check "core-user: an existing ~/.bash_profile (which shadows ~/.profile) gets the hook" \
+	grep -qF "/usr/local/lib/machine/env.sh" "$ROOT/home/tester/.bash_profile"
+check "core-user: ...keeping the user's lines" grep -qx "export MINE=1" "$ROOT/home/tester/.bash_profile"
+check "core-user: ...and ~/.profile is left alone" test "$(<"$ROOT/home/tester/.profile")" = "# the distro profile"
 printf 'alias mine=true\n' >"$ROOT/home/tester/.bashrc"
 EXTRA_ENV=(PARAM_gitName="Other")
 run_script core-user.sh user

@@ -76,6 +76,15 @@ machine__marker_remove() {
 	rm -f "$file" 2>/dev/null || sudo -n rm -f "$file" || true
 }
 
+# Names a command a helper ran and saw fail, for the failure marker: the ERR trap
+# would only see the helper's own `return`. A caller that handles the failure
+# clears MACHINE_FAILURE again.
+machine__failed_command() {
+	local rc=$1
+	shift
+	[[ -n $MACHINE_FAILURE ]] || MACHINE_FAILURE="command '$*' exited with status $rc"
+}
+
 machine__on_err() {
 	# Keep the first failure: later ERR traps only see the command that called it.
 	if [[ -z $MACHINE_FAILURE ]]; then
@@ -254,8 +263,53 @@ machine_tmpdir() {
 
 # --- apt -----------------------------------------------------------------------
 
+# How long a layer waits for apt's locks before it fails (seconds).
+MACHINE_APT_LOCK_WAIT=${MACHINE_APT_LOCK_WAIT:-600}
+
+# apt-get with bounded waits for both of apt's locks. DPkg::Lock::Timeout covers
+# dpkg's lock only; `apt-get update` takes /var/lib/apt/lists/lock and fails at
+# once when apt-daily (started by a timer at boot) holds it.
 machine__apt() {
-	apt-get -o DPkg::Lock::Timeout=600 -o Acquire::Retries=3 "$@"
+	machine_with_apt_locks apt-get -o DPkg::Lock::Timeout="$MACHINE_APT_LOCK_WAIT" -o Acquire::Retries=3 "$@"
+}
+
+# machine_with_apt_locks <command...>: runs a command that runs apt, again while
+# it fails on one of apt's locks, until MACHINE_APT_LOCK_WAIT has passed.
+machine_with_apt_locks() {
+	local deadline=$((SECONDS + MACHINE_APT_LOCK_WAIT)) err rc
+	err="$(machine_tmpdir)/apt.err"
+	while :; do
+		rc=0
+		"$@" 2>"$err" || rc=$?
+		cat "$err" >&2
+		if ((rc == 0)); then
+			return 0
+		fi
+		if ! grep -qE 'Could not get lock|Unable to lock' "$err"; then
+			machine__failed_command "$rc" "$@"
+			return "$rc"
+		fi
+		if ((SECONDS >= deadline)); then
+			machine_warn "apt is still locked after ${MACHINE_APT_LOCK_WAIT}s (another apt run, e.g. apt-daily, holds it)"
+			machine__failed_command "$rc" "$@"
+			return "$rc"
+		fi
+		machine_log "apt is locked by another apt run; waiting"
+		sleep 5
+	done
+}
+
+# Apt's own timers (apt-daily, apt-daily-upgrade and with them unattended-upgrades)
+# start at boot and take apt's locks in the middle of provisioning; machine keeps
+# the VM's packages itself, so they are turned off (for every later boot too).
+machine_apt_timers_off() {
+	local timer
+	for timer in apt-daily.timer apt-daily-upgrade.timer; do
+		if systemctl is-enabled --quiet "$timer" 2>/dev/null; then
+			systemctl disable --now "$timer" >/dev/null 2>&1 || machine_warn "could not disable $timer"
+			machine_log "disabled $timer (it would take apt's locks during provisioning)"
+		fi
+	done
 }
 
 # Refresh the package lists. A failure is tolerated only when this layer was
@@ -266,6 +320,7 @@ machine_apt_update() {
 	fi
 	if ((MACHINE_HAD_STAMP)); then
 		machine_warn "apt-get update failed; continuing with the cached package lists"
+		MACHINE_FAILURE=""
 		return 0
 	fi
 	machine_die "apt-get update failed (is the network up?)"

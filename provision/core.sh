@@ -43,6 +43,7 @@ packages=(
 	bubblewrap socat
 )
 
+machine_apt_timers_off
 machine_apt_update
 machine_apt_install "${packages[@]}"
 

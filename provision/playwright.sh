@@ -14,6 +14,11 @@ machine_stamp_check playwright "$PLAYWRIGHT_VERSION" "$(machine_os_codename)" &&
 
 command -v npx >/dev/null || machine_die "npx not found: the playwright profile needs the node layer before it"
 machine_apt_update
-npx --yes "playwright@$PLAYWRIGHT_VERSION" install-deps
+# install-deps runs apt-get itself: bound it in time, give its apt the dpkg lock
+# wait (APT_CONFIG names apt's main configuration file, which the guests do not
+# otherwise have), and retry it when it fails on a lock.
+apt_conf="$(machine_tmpdir)/apt.conf"
+printf 'DPkg::Lock::Timeout "%s";\n' "$MACHINE_APT_LOCK_WAIT" >"$apt_conf"
+APT_CONFIG=$apt_conf machine_with_apt_locks timeout 1800 npx --yes "playwright@$PLAYWRIGHT_VERSION" install-deps
 
 machine_stamp_write

@@ -82,6 +82,17 @@ for rule in ${STUB_FAIL:-}; do
 	fi
 done
 
+# STUB_APT_LOCKED: a file; while it holds a number N > 0, apt-get fails as when
+# another apt run holds the lists lock, and N goes down by one.
+if [[ $name == apt-get && -n ${STUB_APT_LOCKED:-} && -s $STUB_APT_LOCKED ]]; then
+	left=$(<"$STUB_APT_LOCKED")
+	if ((left > 0)); then
+		echo $((left - 1)) >"$STUB_APT_LOCKED"
+		echo "E: Could not get lock /var/lib/apt/lists/lock. It is held by process 4242 (apt-get)" >&2
+		exit 100
+	fi
+fi
+
 case $name in
 dpkg)
 	[[ ${1:-} == --print-architecture ]] && echo "${STUB_ARCH:-amd64}"
@@ -504,6 +515,24 @@ for setting in commit.gpgsign tag.gpgsign user.signingkey; do
 	check "core-user: a signing setup left by an earlier boot is removed ($setting)" \
 		grep -qxF "git config --global --unset-all $setting" "$LOG"
 done
+# apt: the timers that would take apt's locks are turned off; a held lock is waited for.
+new_root
+run_script core.sh system
+check "core: apt's boot-time timers are turned off" grep -qxF "systemctl disable --now apt-daily.timer" "$LOG"
+check "core: ...both of them" grep -qxF "systemctl disable --now apt-daily-upgrade.timer" "$LOG"
+new_root
+echo 2 >"$WORK/apt-locked"
+EXTRA_ENV=(STUB_APT_LOCKED="$WORK/apt-locked")
+run_script core.sh system
+check "apt lock: a layer waits while another apt run holds the lists lock" test "$RC" -eq 0
+check "apt lock: ...and runs apt-get update again" test "$(grep -c '^apt-get .*update' "$LOG")" -eq 3
+new_root
+echo 99 >"$WORK/apt-locked"
+EXTRA_ENV=(STUB_APT_LOCKED="$WORK/apt-locked" MACHINE_APT_LOCK_WAIT=0)
+run_script core.sh system
+check "apt lock: the wait is bounded, then the layer fails" grep -q "apt-get update failed" "$ROOT/run/machine/failed/core"
+check "apt lock: ...saying why" grep -q "apt is still locked after 0s" <<<"$OUT"
+rm -f "$WORK/apt-locked"
 EXTRA_ENV=(PARAM_shell=fish)
 new_root
 run_script core.sh system

@@ -41,7 +41,9 @@
 //! }
 //! ```
 //! Start faults: `provision-fail:<layer>[:<reason>]` (READY and exit 0 as Lima does; the guest gets
-//! `run/machine/failed/<layer>` and a failing `var/log/cloud-init-output.log`), `probe-timeout`
+//! `run/machine/failed/<layer>` and a failing `var/log/cloud-init-output.log`),
+//! `script-fail:<text>` (the provision script containing `<text>` fails with no marker, as a
+//! user profile's does: only Lima's log says so), `probe-timeout`
 //! (exit 1, instance left Running, no boot-done marker), `degraded[:<probe stderr>]` (exit 1,
 //! Running, boot done), `agent-link-race` (Lima 2.2.0 linking the forwarded agent before
 //! /run/host-services exists: degraded as above), `missing-image` (exit 1, Stopped). The delay is spent after "Waiting for
@@ -1380,6 +1382,9 @@ mod lima_boot {
     #[derive(Default)]
     struct Plan {
         failed_layers: Vec<(String, String)>,
+        /// Scripts (found by a piece of their text) that fail without a marker, as a user
+        /// profile's script does.
+        failed_scripts: Vec<String>,
         timeout: bool,
         degraded: Option<String>,
         agent_link_race: bool,
@@ -1398,6 +1403,8 @@ mod lima_boot {
             if let Some(rest) = fault.strip_prefix("provision-fail:") {
                 let (layer, reason) = rest.split_once(':').unwrap_or((rest, "the provisioning script exited with 1"));
                 plan.failed_layers.push((layer.to_string(), reason.to_string()));
+            } else if let Some(text) = fault.strip_prefix("script-fail:") {
+                plan.failed_scripts.push(text.to_string());
             } else if let Some(stderr) = fault.strip_prefix("degraded") {
                 plan.degraded = Some(stderr.strip_prefix(':').unwrap_or_default().to_string());
             } else {
@@ -1450,7 +1457,7 @@ mod lima_boot {
         if plan.timeout {
             return timed_out(inst);
         }
-        write_guest_boot(inst, &plan.failed_layers);
+        write_guest_boot(inst, plan);
         if plan.agent_link_race {
             return agent_link_race(inst, port);
         }
@@ -1705,8 +1712,9 @@ mod lima_boot {
     }
 
     /// The guest side of a finished boot: the boot-done marker, failure markers, cloud-init's log.
-    fn write_guest_boot(inst: &Inst, failed: &[(String, String)]) {
+    fn write_guest_boot(inst: &Inst, plan: &Plan) {
         let root = inst.root();
+        let failed = &plan.failed_layers;
         fs::create_dir_all(root.join("run")).expect("create the guest /run");
         fs::write(root.join("run/lima-boot-done"), "").expect("write lima-boot-done");
         if !failed.is_empty() {
@@ -1717,39 +1725,64 @@ mod lima_boot {
                 .expect("write a failure marker");
         }
         fs::create_dir_all(root.join("var/log")).expect("create the guest /var/log");
-        fs::write(root.join("var/log/cloud-init-output.log"), cloud_init_log(inst, failed))
-            .expect("write the cloud-init log");
+        // cloud-init appends to its log at every boot, as the real one does.
+        let path = root.join("var/log/cloud-init-output.log");
+        let mut log = fs::read_to_string(&path).unwrap_or_default();
+        log.push_str(&cloud_init_log(inst, plan));
+        fs::write(path, log).expect("write the cloud-init log");
     }
 
-    /// `provision.<mode>/<index>` of the first script mentioning `layer` (else the first script).
-    fn script_for(inst: &Inst, layer: &str) -> String {
+    /// The scripts of the instance's provision list: `(provision.<mode>/<index>, text)`.
+    fn scripts(inst: &Inst) -> Vec<(String, String)> {
         let config = inst.config();
         let list = config["provision"].as_array().cloned().unwrap_or_default();
-        let scripts: Vec<(usize, &Value)> = list.iter().enumerate().filter(|(_, p)| p["mode"] != "data").collect();
-        let mention = scripts.iter().find(|(_, p)| p["script"].as_str().unwrap_or_default().contains(layer));
-        let (index, entry) = mention.or(scripts.first()).copied().unwrap_or((0, &Value::Null));
-        format!("/mnt/lima-cidata/provision.{}/{index:08}", entry["mode"].as_str().unwrap_or("system"))
+        list.iter()
+            .enumerate()
+            .filter(|(_, p)| matches!(p["mode"].as_str(), Some("system" | "user")))
+            .map(|(i, p)| {
+                let mode = p["mode"].as_str().unwrap_or("system");
+                (format!("/mnt/lima-cidata/provision.{mode}/{i:08}"), p["script"].as_str().unwrap_or_default().to_string())
+            })
+            .collect()
     }
 
-    fn cloud_init_log(inst: &Inst, failed: &[(String, String)]) -> String {
+    /// One boot's section of Lima's boot script in the log: every script, with Lima's warning
+    /// for the failing ones (a failed layer's is the first script mentioning it), then the exit.
+    fn cloud_init_log(inst: &Inst, plan: &Plan) -> String {
         let now = clock::now();
         let lima = format!("LIMA {}T{}+00:00|", now.date("-"), now.time());
+        let user = inst.config()["user"]["name"].as_str().unwrap_or("dev").to_string();
         let mut log = format!(
             "Cloud-init v. 22.4.2 running 'modules:final' at {}. Up 80.00 seconds.\n\
              {lima} Executing /mnt/lima-cidata/boot.Linux/40-install-containerd.sh\n+ exit 0\n",
             now.rfc2822()
         );
-        for (layer, reason) in failed {
-            let script = script_for(inst, layer);
-            log.push_str(&format!(
-                "{lima} Executing {script}\nmachine[{layer}] ERROR: {reason}\n{lima} WARNING: Failed to execute {script}\n"
-            ));
+        let mut scripts = scripts(inst);
+        if scripts.is_empty() && !plan.failed_layers.is_empty() {
+            // A bare template: the failing layer's script stands in at index 0.
+            scripts.push(("/mnt/lima-cidata/provision.system/00000000".to_string(), String::new()));
         }
-        if !failed.is_empty() {
+        let layer_script = |layer: &str| scripts.iter().position(|(_, text)| text.contains(layer)).or(Some(0));
+        let failing_layers: Vec<(usize, &str)> =
+            plan.failed_layers.iter().filter_map(|(l, r)| layer_script(l).map(|i| (i, r.as_str()))).collect();
+        let mut code = 0;
+        for (i, (path, text)) in scripts.iter().enumerate() {
+            let as_user = if path.contains("provision.user/") { format!(" (as user {user})") } else { String::new() };
+            log.push_str(&format!("{lima} Executing {path}{as_user}\n"));
+            let layer = failing_layers.iter().find(|(at, _)| *at == i);
+            if let Some((_, reason)) = layer {
+                log.push_str(&format!("machine[?] ERROR: {reason}\n"));
+            }
+            if layer.is_some() || plan.failed_scripts.iter().any(|t| text.contains(t.as_str())) {
+                log.push_str(&format!("{lima} WARNING: Failed to execute {path}{as_user}\n"));
+                code = 1;
+            }
+        }
+        log.push_str(&format!("{lima} Exiting with code {code}\n"));
+        if code != 0 {
             let stamp = format!("{} {},{:03}", now.date("-"), now.time(), now.millis);
             log.push_str(&format!(
-                "{lima} Exiting with code 1\n\
-                 {stamp} - cc_scripts_per_boot.py[WARNING]: Failed to run module scripts-per-boot (per-boot in /var/lib/cloud/scripts/per-boot)\n\
+                "{stamp} - cc_scripts_per_boot.py[WARNING]: Failed to run module scripts-per-boot (per-boot in /var/lib/cloud/scripts/per-boot)\n\
                  {stamp} - util.py[WARNING]: Running module scripts-per-boot (<module 'cloudinit.config.cc_scripts_per_boot' from '/usr/lib/python3/dist-packages/cloudinit/config/cc_scripts_per_boot.py'>) failed\n"
             ));
         }

@@ -202,7 +202,8 @@ fn bake_in_vm(
     stack::write_atomic(&template, bake_template(stack, len, from.map(|(_, p)| p.as_path())).as_bytes())?;
     remove_instance(b.lima, &name)?;
     let started = Instant::now();
-    let result = provision(b.lima, &name, &template, step).and_then(|()| {
+    let owners = stack.prefix_provision_owners(len);
+    let result = provision(b.lima, &name, &template, &owners, step).and_then(|()| {
         step.progress("copying the disk to the cache");
         let from_key = from.map(|(i, _)| stack.layers[i - 1].key.full().to_string());
         publish(b, stack, len, &name, from_key, started.elapsed())
@@ -215,7 +216,7 @@ fn bake_in_vm(
 }
 
 /// Boots the bake instance through provisioning, trims its disk and stops it.
-fn provision(lima: &Lima<'_>, name: &str, template: &Path, step: &Step) -> Result<()> {
+fn provision(lima: &Lima<'_>, name: &str, template: &Path, owners: &[String], step: &Step) -> Result<()> {
     step.progress("creating the bake VM");
     lima.create(name, template)?;
     let outcome = lima.start(name, &mut |line| step.progress(line))?;
@@ -232,6 +233,7 @@ fn provision(lima: &Lima<'_>, name: &str, template: &Path, step: &Step) -> Resul
         name,
         &subject,
         "fix the failing layer (see `machine profiles`) and run `machine bake` (or `machine up`) again",
+        owners,
     )?;
     step.progress("trimming the disk");
     let argv = [OsStr::new("sudo"), OsStr::new("fstrim"), OsStr::new("-a")];

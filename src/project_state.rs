@@ -34,6 +34,10 @@ pub struct Applied {
     /// Whether the last boot's provisioning succeeded; a re-`up` checks again only when not.
     #[serde(default)]
     pub provisioned: bool,
+    /// The layer of each entry of Lima's provision list (see `Stack::provision_owners`), so a
+    /// failed script Lima names by index is reported by layer.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub provision: Vec<String>,
 }
 
 /// Held while a command changes a project's VM; released on drop (and by the OS on a crash).

@@ -112,8 +112,8 @@ impl<'a> Lima<'a> {
             Some(0) => Provisioning::Done,
             Some(3) => Provisioning::Running,
             Some(1) => {
-                // `limactl shell` itself also exits 1 (e.g. a stopped VM): only named layers count.
-                let failed: Vec<String> = text.lines().filter(|l| l.starts_with("failed ")).map(String::from).collect();
+                // `limactl shell` itself also exits 1 (e.g. a stopped VM): only the helper's lines count.
+                let failed: Vec<String> = text.lines().filter(|l| l.starts_with("failed")).map(String::from).collect();
                 if failed.is_empty() { Provisioning::Unknown } else { Provisioning::Failed(failed) }
             }
             _ => Provisioning::Unknown,
@@ -211,14 +211,22 @@ impl Instance {
 impl Provisioning {
     /// `Ok` when provisioning is done (or cannot be asked, with a custom core); otherwise the
     /// error naming the failed layers with the tail of the guest's log, and how to retry.
-    /// `subject` names the VM in the message (e.g. "VM `blog`").
-    pub fn into_result(self, lima: &Lima<'_>, name: &str, subject: &str, retry: &str) -> Result<()> {
+    /// `subject` names the VM in the message (e.g. "VM `blog`"); `owners` is the layer of each
+    /// provision entry (`Stack::provision_owners`), to name the layer of a failed script.
+    pub fn into_result(
+        self,
+        lima: &Lima<'_>,
+        name: &str,
+        subject: &str,
+        retry: &str,
+        owners: &[String],
+    ) -> Result<()> {
         match self {
             Self::Done | Self::Unknown => Ok(()),
             Self::Failed(lines) => {
                 let log = lima.provisioning_log(name, 40);
                 Err(Error::failure(format!("provisioning failed in {subject}"))
-                    .caused_by(lines.join("\n"))
+                    .caused_by(describe_failures(&lines, owners).join("\n"))
                     .caused_by(format!("the guest's provisioning log ends with:\n{log}"))
                     .hint(format!("{retry}: provisioning skips the layers that already succeeded")))
             }
@@ -226,6 +234,38 @@ impl Provisioning {
                 .hint(format!("follow it with `limactl shell {name} machine-guest log`, then {retry}"))),
         }
     }
+}
+
+/// The guest's `failed…` lines for people: a failed script Lima names by its place in the
+/// provision list becomes the layer that added it (unless that layer said why itself).
+pub fn describe_failures(lines: &[String], owners: &[String]) -> Vec<String> {
+    let layer_lines: Vec<&str> = lines.iter().filter_map(|l| l.strip_prefix("failed ")).collect();
+    let reported = |layer: &str| layer_lines.iter().any(|l| l.split_once(':').is_some_and(|(name, _)| name == layer));
+    let mut out = Vec::new();
+    for line in lines {
+        if let Some(path) = line.strip_prefix("failed-script ") {
+            match script_owner(path, owners) {
+                Some((layer, _)) if reported(layer) => {}
+                Some((layer, mode)) => {
+                    out.push(format!("failed {layer}: its {mode} script exited non-zero (Lima's {path})"));
+                }
+                None => out.push(format!("failed script {path}")),
+            }
+        } else if let Some(code) = line.strip_prefix("failed-boot ") {
+            out.push(format!("Lima's boot script exited with code {code} without naming a failed script"));
+        } else {
+            out.push(line.clone());
+        }
+    }
+    out
+}
+
+/// `/mnt/lima-cidata/provision.<mode>/<index>` → the owning layer and the mode.
+fn script_owner<'o>(path: &str, owners: &'o [String]) -> Option<(&'o str, String)> {
+    let rest = path.strip_prefix("/mnt/lima-cidata/provision.")?;
+    let (mode, index) = rest.split_once('/')?;
+    let owner = owners.get(index.parse::<usize>().ok()?)?;
+    Some((owner.as_str(), mode.to_string()))
 }
 
 /// The error for a limactl command that failed: its fatal message, else its last lines.
@@ -254,4 +294,34 @@ fn agent_link_race(name: &str, cmd: &Cmd) -> Error {
 /// A progress line for humans: the message of a Lima log line, else the line itself.
 fn describe(line: &str) -> String {
     lima::parse_line(line).map_or_else(|| line.to_string(), |l| l.msg)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::describe_failures;
+
+    #[test]
+    fn failed_scripts_are_named_by_the_layer_that_added_them() {
+        let owners: Vec<String> = ["core", "core", "docker", "mine"].map(String::from).to_vec();
+        let lines: Vec<String> = [
+            "failed docker: docker (system): command 'apt-get install' exited with status 100",
+            "failed-script /mnt/lima-cidata/provision.system/00000002",
+            "failed-script /mnt/lima-cidata/provision.user/00000003",
+            "failed-script /mnt/lima-cidata/provision.system/00000009",
+            "failed-script /mnt/lima-cidata/boot.Linux/30-install-packages.sh",
+            "failed-boot 1",
+        ]
+        .map(String::from)
+        .to_vec();
+        assert_eq!(
+            describe_failures(&lines, &owners),
+            [
+                "failed docker: docker (system): command 'apt-get install' exited with status 100",
+                "failed mine: its user script exited non-zero (Lima's /mnt/lima-cidata/provision.user/00000003)",
+                "failed script /mnt/lima-cidata/provision.system/00000009",
+                "failed script /mnt/lima-cidata/boot.Linux/30-install-packages.sh",
+                "Lima's boot script exited with code 1 without naming a failed script",
+            ]
+        );
+    }
 }

@@ -76,7 +76,7 @@ pub fn run(args: &Args, ctx: &mut Ctx<'_>) -> Result<i32> {
             if !found.is_running() {
                 applied.provisioned = false;
                 dir.record(&applied)?;
-                boot(ctx, &lima, &project.name)?;
+                boot(ctx, &lima, &project.name, &applied.provision)?;
             } else if !applied.provisioned {
                 // The last boot's provisioning failed (the VM stays up): it is still this boot's.
                 let subject = format!("VM `{}`", project.name);
@@ -85,6 +85,7 @@ pub fn run(args: &Args, ctx: &mut Ctx<'_>) -> Result<i32> {
                     &project.name,
                     &subject,
                     &reboot_hint(&project.name),
+                    &applied.provision,
                 )?;
             }
             applied.provisioned = true;
@@ -120,22 +121,23 @@ fn create(ctx: &mut Ctx<'_>, lima: &Lima<'_>, stack: &Stack, dir: &ProjectDir) -
         key: stack.key().full().to_string(),
         layers: stack.layers.iter().map(|l| l.name.clone()).collect(),
         instance_yaml: stack.instance_yaml.clone(),
+        provision: stack.provision_owners(),
         ..Applied::default()
     };
     dir.record(&applied)?;
-    boot(ctx, lima, &stack.project)?;
+    boot(ctx, lima, &stack.project, &applied.provision)?;
     let applied = Applied { provisioned: true, ..applied };
     dir.record(&applied)?;
     Ok(applied)
 }
 
 /// Starts the VM and fails, naming the step, when any provision step of this boot failed.
-fn boot(ctx: &mut Ctx<'_>, lima: &Lima<'_>, name: &str) -> Result<()> {
+fn boot(ctx: &mut Ctx<'_>, lima: &Lima<'_>, name: &str, owners: &[String]) -> Result<()> {
     let step = ctx.ui.step(&format!("starting and provisioning `{name}`"));
     let outcome = lima.start(name, &mut |line| step.progress(line));
     let ok = matches!(outcome, Ok(Provisioning::Done | Provisioning::Unknown));
     ctx.ui.end_step(step, ok);
-    outcome?.into_result(lima, name, &format!("VM `{name}`"), &reboot_hint(name))?;
+    outcome?.into_result(lima, name, &format!("VM `{name}`"), &reboot_hint(name), owners)?;
     // Provisioning may have changed the login shell; a fresh master picks it up.
     lima.close_master(name);
     Ok(())

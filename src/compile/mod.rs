@@ -61,6 +61,8 @@ pub struct CompiledLayer {
     pub yaml: String,
     /// Files the YAML names by relative path, to be written next to it.
     pub files: Vec<(String, Vec<u8>)>,
+    /// How many `provision` entries the layer adds to Lima's list.
+    pub provision: usize,
 }
 
 impl CompiledLayer {
@@ -82,12 +84,31 @@ pub struct Stack {
     pub cached_disk: Option<(usize, PathBuf)>,
     /// Things that are not errors but that `up` would refuse or the user should know.
     pub warnings: Vec<String>,
+    /// How many `provision` entries the instance file itself adds (from the `lima` table).
+    pub instance_provision: usize,
 }
+
+/// Who added the entries of the instance's `lima` table to Lima's provision list.
+pub const LIMA_TABLE_OWNER: &str = "the project's `lima` table";
 
 impl Stack {
     /// The key of the whole chain: equal keys mean equal guests, up to the instance layer.
     pub fn key(&self) -> &ChainKey {
         &self.layers.last().expect("a stack always has an image and a core layer").key
+    }
+
+    /// The layer each entry of Lima's final `provision` list comes from, by index: Lima puts a
+    /// base's entries before the template's, so the lowest layer's come first and the instance
+    /// file's last. A failing script is named by that index (`provision.<mode>/<index>`).
+    pub fn provision_owners(&self) -> Vec<String> {
+        let mut owners = self.prefix_provision_owners(self.layers.len());
+        owners.extend(std::iter::repeat_n(LIMA_TABLE_OWNER.to_string(), self.instance_provision));
+        owners
+    }
+
+    /// As [`Self::provision_owners`] for the first `len` layers alone (a bake VM's list).
+    pub fn prefix_provision_owners(&self, len: usize) -> Vec<String> {
+        self.layers[..len].iter().flat_map(|l| std::iter::repeat_n(l.name.clone(), l.provision)).collect()
     }
 }
 
@@ -112,6 +133,7 @@ pub fn compile(project: &Project, catalog: &Catalog, host: &HostFacts) -> Result
             dir,
             yaml: layer_yaml(def, base.as_deref()),
             files: def.files.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            provision: provision_len(&def.body),
         });
     }
     check_size(&project.name, &layers)?;
@@ -136,7 +158,12 @@ pub fn compile(project: &Project, catalog: &Catalog, host: &HostFacts) -> Result
         instance_yaml: instance,
         cached_disk,
         warnings,
+        instance_provision: project.lima.get("provision").and_then(Value::as_sequence).map_or(0, Vec::len),
     })
+}
+
+fn provision_len(body: &Mapping) -> usize {
+    body.get("provision").and_then(Value::as_sequence).map_or(0, Vec::len)
 }
 
 /// The size of every baked disk. Lima cannot shrink a disk, so an instance that boots from a baked

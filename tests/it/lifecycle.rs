@@ -103,6 +103,31 @@ fn a_failed_provision_step_fails_up_naming_it_with_the_log() {
     assert!(env.guest_home("blog").join("code/blog/.git").is_dir());
 }
 
+/// A user profile's script has no failure marker; Lima's own log line says it failed, and `up`
+/// names the profile, on the first boot and again on the next `up` of the running VM.
+#[test]
+fn a_failing_user_profile_script_fails_up_naming_the_profile() {
+    let env = env_with(&format!("{BLOG}profiles = [\"broken\"]\n"));
+    let profiles = env.path().join("config/profiles");
+    std::fs::create_dir_all(&profiles).unwrap();
+    std::fs::write(profiles.join("broken.sh"), "#!/bin/sh\necho broken-profile-step\nexit 7\n").unwrap();
+    env.faults(json!({"start": {"blog": "script-fail:broken-profile-step"}}));
+    let out = machine(&env).args(["up", "blog"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("error: provisioning failed in VM `blog`"), "{err}");
+    assert!(err.contains("failed broken: its system script exited non-zero (Lima's /mnt/lima-cidata/provision.system/"), "{err}");
+    assert!(!env.guest_home("blog").join("code/blog").exists(), "nothing is cloned into a half-provisioned VM");
+    let again = machine(&env).args(["up", "blog"]).output().unwrap();
+    assert_eq!(again.status.code(), Some(1), "{}", stderr(&again));
+    assert!(stderr(&again).contains("failed broken:"), "{}", stderr(&again));
+
+    // The log keeps every boot; the next clean boot is what counts.
+    env.faults(json!({}));
+    machine(&env).args(["down", "blog"]).assert().success();
+    machine(&env).args(["up", "blog"]).assert().success();
+}
+
 /// Lima 2.2.0 can link the forwarded agent before /run/host-services exists; the core layer
 /// prevents it, and should it happen anyway `up` says what it was and what to do.
 #[test]

@@ -112,7 +112,7 @@ for name in git ssh-add sudo pnpm yarn npm; do
 done
 
 # The real tools machine-guest (and the stubs) may use; nothing else is on PATH.
-for tool in cat chmod env grep head id mkdir mktemp mv rm rmdir sed stat tail; do
+for tool in awk cat chmod env grep head id mkdir mktemp mv rm rmdir sed stat tail; do
 	path=$(PATH=/usr/local/bin:/usr/bin:/bin command -v "$tool") || {
 		fail "machine-guest tests: $tool is not installed"
 		continue
@@ -234,6 +234,47 @@ expect "status: a failure is final even while the boot is still running" 1 \
 	"failed go: go (system): checksum mismatch for x"
 mg status extra
 expect "status: extra argument rejected (exit 2)" 2 ""
+
+# Lima's own lines in the log: scripts without machine's markers (user profiles, Lima's boot
+# scripts) fail the boot too; only the last boot Lima finished counts.
+mg_new
+mkdir -p "$MG_ROOT/run"
+touch "$MG_ROOT/run/lima-boot-done"
+lima_boot() { # lima_boot <exit code> [failed script path...]
+	local code=$1 path
+	shift
+	printf 'LIMA 2026-11-23T01:09:16+00:00| Executing /mnt/lima-cidata/boot.Linux/40-install-containerd.sh\n'
+	for path in "$@"; do
+		printf 'LIMA 2026-11-23T01:09:16+00:00| Executing %s\n' "$path"
+		printf 'some output\nLIMA 2026-11-23T01:09:17+00:00| WARNING: Failed to execute %s\n' "$path"
+	done
+	printf 'LIMA 2026-11-23T01:09:18+00:00| Exiting with code %s\n' "$code"
+}
+log=$MG_ROOT/var/log/cloud-init-output.log
+lima_boot 0 >"$log"
+mg status
+expect "status: ok when Lima's boot script exited 0" 0 "ok"
+lima_boot 1 /mnt/lima-cidata/provision.system/00000012 >>"$log"
+printf 'LIMA 2026-11-23T01:09:19+00:00| Executing /mnt/lima-cidata/provision.user/00000013 (as user dev)\n' >>"$log"
+printf 'LIMA 2026-11-23T01:09:19+00:00| WARNING: Failed to execute /mnt/lima-cidata/provision.user/00000013 (as user dev)\n' >>"$log"
+mg status
+expect "status: running while Lima's lines follow its last exit (boot-done is written just before)" 3 "running"
+printf 'LIMA 2026-11-23T01:09:20+00:00| Exiting with code 1\n' >>"$log"
+mg status
+expect "status: every script that failed in the last finished boot, user scripts without '(as user)' (exit 1)" 1 \
+	"failed-script /mnt/lima-cidata/provision.user/00000013"
+lima_boot 1 >>"$log"
+mg status
+expect "status: a non-zero exit naming no script (exit 1)" 1 "failed-boot 1"
+lima_boot 0 >>"$log"
+mg status
+expect "status: a later clean boot is ok again" 0 "ok"
+chmod 000 "$log"
+if [[ $(id -u) != 0 ]]; then
+	mg status
+	expect "status: an unreadable log leaves only machine's markers to check" 0 "ok"
+fi
+chmod 644 "$log"
 
 # --- log -------------------------------------------------------------------------------------
 

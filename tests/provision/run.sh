@@ -609,7 +609,9 @@ GPG_FPRS=""
 # --- readiness probe ------------------------------------------------------------------
 
 probe() {
-	OUT=$(env -i PATH="/usr/bin:/bin" MACHINE_ROOT="$ROOT" "$TREE/provision/core-ready.sh" 2>&1)
+	mkdir -p "$ROOT/usr/local/bin"
+	cp "$TREE/files/machine-guest" "$ROOT/usr/local/bin/machine-guest"
+	OUT=$(env -i PATH="/usr/bin:/bin" HOME="$ROOT/home/tester" MACHINE_ROOT="$ROOT" "$TREE/provision/core-ready.sh" 2>&1)
 	RC=$?
 }
 new_root
@@ -624,8 +626,16 @@ printf 'docker (system): command '\''apt-get install'\'' exited with status 100 
 printf 'go (system): checksum mismatch\n' >"$ROOT/run/machine/failed/go"
 probe
 check "probe: fails when a layer failed" test "$RC" -ne 0
-check "probe: names the failed layers" grep -q "failed in layer(s): docker go" <<<"$OUT"
+check "probe: names the failed layers" grep -q "failed docker: " <<<"$OUT"
+check "probe: ...each of them" grep -q "failed go: go (system): checksum mismatch" <<<"$OUT"
 check "probe: prints what failed" grep -q "exited with status 100" <<<"$OUT"
+rm -f "$ROOT"/run/machine/failed/*
+mkdir -p "$ROOT/var/log"
+printf 'LIMA 2026-11-23T01:09:17+00:00| WARNING: Failed to execute /mnt/lima-cidata/provision.system/00000021\nLIMA 2026-11-23T01:09:18+00:00| Exiting with code 1\n' \
+	>"$ROOT/var/log/cloud-init-output.log"
+probe
+check "probe: fails when a script without machine's markers failed (a user profile's)" test "$RC" -ne 0
+check "probe: ...naming the script" grep -q "failed-script /mnt/lima-cidata/provision.system/00000021" <<<"$OUT"
 
 # --- templates --------------------------------------------------------------------------
 

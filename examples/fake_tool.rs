@@ -1741,7 +1741,10 @@ mod lima_boot {
             .filter(|(_, p)| matches!(p["mode"].as_str(), Some("system" | "user")))
             .map(|(i, p)| {
                 let mode = p["mode"].as_str().unwrap_or("system");
-                (format!("/mnt/lima-cidata/provision.{mode}/{i:08}"), p["script"].as_str().unwrap_or_default().to_string())
+                (
+                    format!("/mnt/lima-cidata/provision.{mode}/{i:08}"),
+                    p["script"].as_str().unwrap_or_default().to_string(),
+                )
             })
             .collect()
     }

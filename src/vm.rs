@@ -213,14 +213,7 @@ impl Provisioning {
     /// error naming the failed layers with the tail of the guest's log, and how to retry.
     /// `subject` names the VM in the message (e.g. "VM `blog`"); `owners` is the layer of each
     /// provision entry (`Stack::provision_owners`), to name the layer of a failed script.
-    pub fn into_result(
-        self,
-        lima: &Lima<'_>,
-        name: &str,
-        subject: &str,
-        retry: &str,
-        owners: &[String],
-    ) -> Result<()> {
+    pub fn into_result(self, lima: &Lima<'_>, name: &str, subject: &str, retry: &str, owners: &[String]) -> Result<()> {
         match self {
             Self::Done | Self::Unknown => Ok(()),
             Self::Failed(lines) => {

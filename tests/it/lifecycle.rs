@@ -116,7 +116,10 @@ fn a_failing_user_profile_script_fails_up_naming_the_profile() {
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let err = stderr(&out);
     assert!(err.contains("error: provisioning failed in VM `blog`"), "{err}");
-    assert!(err.contains("failed broken: its system script exited non-zero (Lima's /mnt/lima-cidata/provision.system/"), "{err}");
+    assert!(
+        err.contains("failed broken: its system script exited non-zero (Lima's /mnt/lima-cidata/provision.system/"),
+        "{err}"
+    );
     assert!(!env.guest_home("blog").join("code/blog").exists(), "nothing is cloned into a half-provisioned VM");
     let again = machine(&env).args(["up", "blog"]).output().unwrap();
     assert_eq!(again.status.code(), Some(1), "{}", stderr(&again));

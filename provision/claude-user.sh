@@ -10,16 +10,22 @@ export DEBIAN_FRONTEND=noninteractive
 source "${MACHINE_ROOT:-}/usr/local/lib/machine/lib.sh"
 machine_init claude-user user
 
-machine_stamp_check claude-user "$CLAUDE_VERSION" "$CLAUDE_MARKETPLACE" && exit 0
-
 export PATH="$HOME/.local/bin:$PATH"
 
-# --- Claude Code ------------------------------------------------------------------
+# Pinned means pinned: the native install updates itself unless told not to
+# (DISABLE_AUTOUPDATER, set for every shell by /etc/profile.d/machine-claude.sh),
+# and a version that moved anyway is put back at the next boot, stamp or not.
 installed=""
 if command -v claude >/dev/null; then
-	installed=$(claude --version 2>/dev/null || true)
+	installed=$(DISABLE_AUTOUPDATER=1 claude --version 2>/dev/null || true)
 fi
-if [[ $installed == *"$CLAUDE_VERSION"* ]]; then
+if machine_stamp_check claude-user "$CLAUDE_VERSION" "$CLAUDE_MARKETPLACE"; then
+	[[ $installed == "$CLAUDE_VERSION "* ]] && exit 0
+	machine_log "Claude Code is at '${installed:-nothing}', not the pinned $CLAUDE_VERSION: installing the pin again"
+fi
+
+# --- Claude Code ------------------------------------------------------------------
+if [[ $installed == "$CLAUDE_VERSION "* ]]; then
 	machine_log "Claude Code $CLAUDE_VERSION already installed"
 else
 	installer="$(machine_tmpdir)/claude-install.sh"

@@ -20,7 +20,11 @@ mkdir -p "$bin"
 tmp=$(machine_tmpdir)
 
 machine_install_archive SUPABASE 0 "$tmp/supabase"
-install -m 755 "$tmp/supabase/supabase" "$bin/supabase"
+# `supabase` hands most commands to `supabase-go`, which it looks for beside itself.
+for tool in supabase supabase-go; do
+	[[ -f $tmp/supabase/$tool ]] || machine_die "the supabase $SUPABASE_VERSION archive has no $tool (an unexpected layout)"
+	install -m 755 "$tmp/supabase/$tool" "$bin/$tool"
+done
 machine_log "supabase $SUPABASE_VERSION installed"
 
 machine_install_archive FLYCTL 0 "$tmp/flyctl"

@@ -48,14 +48,16 @@ PAYLOAD_BIN="$WORK/payload.bin"
 make_payloads() {
 	local d="$WORK/payload-src" f
 	mkdir -p "$d/pkg/bin" "$d/pkg/runtime/queries"
-	printf '#!/bin/sh\nexit 0\n' >"$PAYLOAD_BIN"
-	for f in supabase flyctl fzf lazygit pkg/bat pkg/delta pkg/hx pkg/uv pkg/uvx pkg/bin/go pkg/bin/gofmt; do
+	# A downloaded installer run with arguments (Claude Code's: `bash install.sh <version>`)
+	# records them, so the claude stub then reports that version.
+	printf '#!/bin/sh\n[ -n "${STUB_INSTALLED:-}" ] && [ "$#" -gt 0 ] && echo "$*" >"$STUB_INSTALLED"\nexit 0\n' >"$PAYLOAD_BIN"
+	for f in supabase supabase-go flyctl fzf lazygit pkg/bat pkg/delta pkg/hx pkg/uv pkg/uvx pkg/bin/go pkg/bin/gofmt; do
 		cp "$PAYLOAD_BIN" "$d/$f"
 		chmod 755 "$d/$f"
 	done
 	printf 'stub\n' >"$d/pkg/runtime/queries/README"
 	(cd "$d" && tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -cf - \
-		supabase flyctl fzf lazygit pkg) | gzip -n >"$PAYLOAD_TAR"
+		supabase supabase-go flyctl fzf lazygit pkg) | gzip -n >"$PAYLOAD_TAR"
 }
 make_payloads
 
@@ -132,7 +134,11 @@ git)
 	fi
 	;;
 claude)
-	[[ ${1:-} == --version ]] && echo "${STUB_CLAUDE_VERSION:-0.0.0} (Claude Code)"
+	if [[ ${1:-} == --version ]]; then
+		version=${STUB_CLAUDE_VERSION:-}
+		[[ -z $version && -s ${STUB_INSTALLED:-} ]] && version=$(<"$STUB_INSTALLED")
+		echo "${version:-0.0.0} (Claude Code)"
+	fi
 	;;
 sudo)
 	[[ ${1:-} == -n ]] && shift
@@ -239,7 +245,7 @@ run_script() {
 			LIMA_CIDATA_USER=tester LIMA_CIDATA_HOME="$ROOT/home/tester" LIMA_CIDATA_UID=1000 \
 			STUB_LOG="$LOG" STUB_ARCH="$FLAVOUR_ARCH" STUB_FAIL="$STUB_FAIL_RULES" \
 			STUB_GPG_FPRS="$GPG_FPRS" \
-			STUB_PAYLOAD_TAR="$PAYLOAD_TAR" STUB_PAYLOAD_BIN="$PAYLOAD_BIN" \
+			STUB_PAYLOAD_TAR="$PAYLOAD_TAR" STUB_PAYLOAD_BIN="$PAYLOAD_BIN" STUB_INSTALLED="$ROOT/stub-installed" \
 			PARAM_gitName="Test User" PARAM_gitEmail="test@example.com" \
 			PARAM_signingKey="ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAITESTKEY test" PARAM_shell=zsh \
 			"${EXTRA_ENV[@]}" \
@@ -248,7 +254,8 @@ run_script() {
 	RC=$?
 }
 
-work_lines() { grep -cE "$WORK_RE" "$LOG" || true; }
+# Reading a version to check the pin is not work (claude-user asks at every boot).
+work_lines() { grep -E "$WORK_RE" "$LOG" | grep -cvxF "claude --version" || true; }
 
 stamp_path() { # stamp_path <layer> <mode>
 	if [[ $2 == user ]]; then
@@ -539,6 +546,19 @@ run_script core.sh system
 check "core: an unknown shell fails the layer" grep -q "unknown shell 'fish'" "$ROOT/run/machine/failed/core"
 EXTRA_ENV=()
 
+# claude: the pin holds even when the installed Claude Code moved on by itself.
+new_root
+run_script claude-user.sh user
+: >"$LOG"
+run_script claude-user.sh user
+check "claude: a boot with the pinned version installed reinstalls nothing" test "$(grep -c "install.sh" "$LOG")" -eq 0
+echo "9.9.9" >"$ROOT/stub-installed"
+: >"$LOG"
+run_script claude-user.sh user
+check "claude: a version that moved (an auto-update) is put back to the pin" grep -q "claude.ai/install.sh" "$LOG"
+check "claude: ...saying so" grep -q "not the pinned" <<<"$OUT"
+check "claude: ...and is the pin again" grep -q "^$(sed -n 's/^CLAUDE_VERSION=//p' "$TREE/files/versions.env")" "$ROOT/stub-installed"
+
 # claude: settings.json is merged, never overwritten.
 new_root
 mkdir -p "$ROOT/home/tester/.claude"
@@ -578,8 +598,8 @@ for tool in bat delta fzf lazygit; do
 done
 new_root
 run_script supabase-fly.sh system
-check "supabase-fly: supabase, flyctl and fly installed" \
-	test -x "$ROOT/usr/local/bin/supabase" -a -x "$ROOT/usr/local/bin/flyctl" -a -L "$ROOT/usr/local/bin/fly"
+check "supabase-fly: supabase (with its supabase-go), flyctl and fly installed" \
+	test -x "$ROOT/usr/local/bin/supabase" -a -x "$ROOT/usr/local/bin/supabase-go" -a -x "$ROOT/usr/local/bin/flyctl" -a -L "$ROOT/usr/local/bin/fly"
 new_root
 run_script go.sh system
 check "go: toolchain unpacked in /usr/local/go" test -x "$ROOT/usr/local/go/bin/go"

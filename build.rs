@@ -1,9 +1,16 @@
-//! Embeds the guest layers (`templates/`, `provision/`, `files/`) into the binary.
+//! Embeds the guest layers (`templates/`, `provision/`, `files/`) into the binary, and turns
+//! on `cfg(machine_e2e)` under `MACHINE_E2E=1`: the tests that need a real Lima are ignored
+//! (shown as such by `cargo test`) without it.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 fn main() {
+    println!("cargo::rustc-check-cfg=cfg(machine_e2e)");
+    println!("cargo:rerun-if-env-changed=MACHINE_E2E");
+    if std::env::var_os("MACHINE_E2E").is_some_and(|v| v == "1") {
+        println!("cargo:rustc-cfg=machine_e2e");
+    }
     let root = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
     let mut files = Vec::new();
     for top in ["templates", "provision", "files"] {

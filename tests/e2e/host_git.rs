@@ -79,12 +79,15 @@ fn free_port() -> io::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
-pub(crate) fn sshd_path() -> io::Result<PathBuf> {
-    ["/usr/sbin/sshd", "/usr/local/sbin/sshd", "/opt/homebrew/sbin/sshd"]
-        .iter()
-        .map(PathBuf::from)
+/// `sshd` on PATH, else where distributions and Homebrew put it (sbin is often not on a user's
+/// PATH).
+fn sshd_path() -> io::Result<PathBuf> {
+    let on_path = std::env::var_os("PATH").into_iter().flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>());
+    on_path
+        .map(|dir| dir.join("sshd"))
+        .chain(["/usr/sbin/sshd", "/usr/local/sbin/sshd", "/opt/homebrew/sbin/sshd"].map(PathBuf::from))
         .find(|p| p.is_file())
-        .ok_or_else(|| io::Error::other("the e2e suite needs an OpenSSH server (sshd) on the host"))
+        .ok_or_else(|| io::Error::other("the e2e suite needs an OpenSSH server binary (sshd) on the host"))
 }
 
 impl GitServer {

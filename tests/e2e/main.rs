@@ -1,47 +1,66 @@
-//! End-to-end suite against a real Lima. Opt-in: it runs only with `MACHINE_E2E=1` and
-//! `limactl` on PATH, and is skipped with a message otherwise.
+//! End-to-end suite against a real Lima: the proof that `machine` works, not the fake.
+//!
+//! Every test here is ignored unless the suite is built with `MACHINE_E2E=1` (build.rs turns on
+//! `cfg(machine_e2e)`), so a plain `cargo test` lists them as ignored instead of passing them:
 //!
 //! ```sh
-//! MACHINE_E2E=1 MACHINE_E2E_IMAGE=~/images/debian-12-genericcloud-amd64.qcow2 \
-//!   cargo test --test e2e -- --nocapture
+//! MACHINE_E2E=1 MACHINE_E2E_IMAGE=/path/to/debian-12.qcow2 cargo test --test e2e -- --nocapture
 //! ```
 //!
-//! - `MACHINE_E2E_IMAGE`: a local disk image (default: the project's default named image, which
-//!   needs the internet).
+//! It needs `limactl` (Lima 2.1.0 or newer) on PATH, run as a user other than root (limactl
+//! refuses root), an OpenSSH server binary (`sshd`, not running) and `ssh-agent`.
+//!
+//! - `MACHINE_E2E_IMAGE`: a local disk image (default: the default named image, which needs the
+//!   internet). `tests/e2e/build-image.sh` builds a Debian 12 one with debootstrap.
 //! - `MACHINE_E2E_LIMA`: extra Lima keys as a TOML inline table, e.g.
-//!   `{ vmOpts = { qemu = { cpuType = { x86_64 = "max" } } } }`.
-//! - `MACHINE_E2E_PROFILES`: comma-separated layers to include (`docker,node,gh,claude,codex` and
-//!   profiles); default: none, the lean core-only VM, since the standard layers need the internet.
+//!   `{ caCerts = { files = ["/usr/local/share/ca-certificates/my-ca.crt"] } }`.
+//! - `MACHINE_E2E_PROFILES`: comma-separated layers to add (`docker,node,gh,claude,codex` and
+//!   profiles such as `rust,go`); default: the lean core-only VM, since the standard layers
+//!   download from the internet.
+//! - `MACHINE_E2E_CACHE`: a bake cache to keep between runs (default: a fresh one per test run,
+//!   so the first test bakes).
 //!
 //! The suite serves a git repo over ssh from the host (an sshd on a loopback port that accepts
-//! only a key held in a throwaway ssh-agent), so a successful clone in the guest proves the agent
-//! was forwarded. It then checks: the VM runs; no host directory is mounted; the guest's git
-//! identity and signing config; a commit made in the guest is signed and verifies; `run` returns
-//! the guest's exit code; the agent tmux session pattern with a stub agent; re-`up` is a no-op;
-//! `down` + `up` keeps the clone; `destroy` removes everything. Timings are printed at the end.
+//! only a key held in a throwaway ssh-agent), so a clone in the guest proves the agent was
+//! forwarded. For a zsh and a bash project it checks: the VM runs, no host directory is mounted,
+//! the environment (PATH, tool settings) reaches `run` and the agent's tmux session, the git
+//! identity and signing configuration, a commit signed through the agent verifies, `run` returns
+//! the guest's exit code, re-`up` is a status check, `down` + `up` keeps the clone, `destroy`
+//! removes everything. Without agent forwarding, a commit in the guest works unsigned. Each test
+//! prints the time every step took.
 
 mod host_git;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use host_git::GitServer;
 
-fn enabled() -> bool {
-    if std::env::var_os("MACHINE_E2E").is_none_or(|v| v != "1") {
-        eprintln!("skipped: the end-to-end suite needs a real Lima; run it with MACHINE_E2E=1 (see tests/e2e/main.rs)");
-        return false;
-    }
-    if !on_path("limactl") {
-        eprintln!("skipped: MACHINE_E2E=1 but limactl is not on PATH; install Lima 2.x");
-        return false;
-    }
-    true
+/// One VM at a time: they share the host's two cores and the bake cache.
+static ONE_VM: Mutex<()> = Mutex::new(());
+
+fn require_lima() {
+    assert!(on_path("limactl"), "MACHINE_E2E=1, but limactl is not on PATH: install Lima 2.1.0 or newer");
 }
 
 fn on_path(program: &str) -> bool {
     std::env::var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(program).is_file()))
+}
+
+/// A bake cache shared by the tests of one run (or kept with `MACHINE_E2E_CACHE`).
+fn cache_dir() -> PathBuf {
+    static RUN_CACHE: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    std::env::var_os("MACHINE_E2E_CACHE").map_or_else(
+        || {
+            RUN_CACHE
+                .get_or_init(|| tempfile::Builder::new().prefix("machine-e2e-cache-").tempdir().unwrap())
+                .path()
+                .into()
+        },
+        PathBuf::from,
+    )
 }
 
 /// The VM under test, deleted whatever happens.
@@ -55,10 +74,45 @@ struct Vm {
 impl Drop for Vm {
     fn drop(&mut self) {
         let _ = Command::new("limactl").args(["delete", "-f", &self.name]).output();
+        eprintln!("\ne2e timings ({}):", self.name);
+        for (what, took) in &self.timings {
+            eprintln!("  {:>7.1}s  {what}", took.as_secs_f64());
+        }
     }
 }
 
+struct Setup<'a> {
+    suffix: &'a str,
+    shell: &'a str,
+    forward_agent: bool,
+}
+
 impl Vm {
+    fn new(server: &GitServer, dirs: tempfile::TempDir, setup: &Setup<'_>) -> Self {
+        let name = format!("machine-e2e-{}-{}", setup.suffix, std::process::id());
+        let config_dir = dirs.path().join("config");
+        std::fs::create_dir_all(&config_dir).unwrap();
+        std::fs::write(config_dir.join("projects.toml"), projects_toml(&name, &server.url, setup)).unwrap();
+        let lima_home =
+            std::env::var("LIMA_HOME").unwrap_or_else(|_| format!("{}/.lima", std::env::var("HOME").expect("HOME")));
+        let mut env = vec![
+            ("HOME".to_string(), server.home.display().to_string()),
+            ("LIMA_HOME".into(), lima_home),
+            ("SSH_AUTH_SOCK".into(), server.agent_socket.display().to_string()),
+            ("GIT_SSH_COMMAND".into(), server.ssh_command.clone()),
+            ("ONEPASS_SOCK".into(), "/dev/null".into()),
+            ("MACHINE_CONFIG_DIR".into(), config_dir.display().to_string()),
+            ("MACHINE_STATE_DIR".into(), dirs.path().join("state").display().to_string()),
+            ("MACHINE_CACHE_DIR".into(), cache_dir().display().to_string()),
+            ("GIT_NAME".into(), "E2E Tester".into()),
+            ("GIT_EMAIL".into(), "e2e@example.invalid".into()),
+            ("GIT_SIGNING_KEY".into(), server.public_key.clone()),
+        ];
+        // The agent's terminal: tmux needs a usable TERM, and machine supplies one when it is not.
+        env.push(("TERM".into(), "dumb".into()));
+        Self { name, env, dirs, timings: Vec::new() }
+    }
+
     fn machine(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_machine"));
         cmd.args(args).current_dir(self.dirs.path());
@@ -89,6 +143,25 @@ impl Vm {
         String::from_utf8_lossy(&out.stdout).trim().to_string()
     }
 
+    /// A shell snippet run by `sh -c` in the guest (in the primary repo).
+    fn sh(&mut self, script: &str) -> String {
+        self.guest(&["sh", "-c", script])
+    }
+
+    /// Writes `content` to `~/<rel>` in the guest, executable, through `run`'s stdin.
+    fn write_executable(&mut self, rel: &str, content: &str) {
+        use std::io::Write as _;
+        let script =
+            format!("mkdir -p \"$HOME/$(dirname '{rel}')\" && cat > \"$HOME/{rel}\" && chmod +x \"$HOME/{rel}\"");
+        let mut child = self
+            .machine(&["run", &self.name, "--", "sh", "-c", &script])
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .expect("machine runs");
+        child.stdin.take().expect("piped").write_all(content.as_bytes()).unwrap();
+        assert!(child.wait().unwrap().success(), "writing ~/{rel} in the guest");
+    }
+
     fn lima_status(&self) -> Option<String> {
         let out = Command::new("limactl").args(["list", "--json"]).output().expect("limactl runs");
         String::from_utf8_lossy(&out.stdout)
@@ -101,10 +174,34 @@ impl Vm {
     fn state_dir(&self) -> PathBuf {
         self.dirs.path().join("state")
     }
+
+    /// `machine claude NAME` in a pseudo-terminal, as a person would start it.
+    fn agent_session(&mut self) {
+        let machine_bin = env!("CARGO_BIN_EXE_machine");
+        let mut tty = Command::new("script");
+        if cfg!(target_os = "macos") {
+            tty.args(["-q", "/dev/null", machine_bin, "claude", &self.name]);
+        } else {
+            tty.args(["-qec", &format!("{machine_bin} claude {}", self.name), "/dev/null"]);
+        }
+        tty.current_dir(self.dirs.path());
+        for (k, v) in &self.env {
+            tty.env(k, v);
+        }
+        let started = Instant::now();
+        let status = tty.status().expect("script(1) runs machine claude in a pseudo-terminal");
+        self.timings.push(("machine claude (stub agent)".into(), started.elapsed()));
+        assert!(status.success(), "machine claude exited {status}");
+    }
 }
 
-fn projects_toml(name: &str, repo: &str) -> String {
-    let mut text = format!("[{name}]\nrepos = [{}]\ncpus = 2\nmemory = \"2GiB\"\n", toml_string(repo));
+fn projects_toml(name: &str, repo: &str, setup: &Setup<'_>) -> String {
+    let mut text = format!(
+        "[{name}]\nrepos = [{}]\ncpus = 2\nmemory = \"2GiB\"\nshell = \"{}\"\nforward_agent = {}\n",
+        toml_string(repo),
+        setup.shell,
+        setup.forward_agent
+    );
     let wanted: Vec<String> = std::env::var("MACHINE_E2E_PROFILES")
         .unwrap_or_default()
         .split(',')
@@ -131,36 +228,38 @@ fn toml_string(s: &str) -> String {
     format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
-#[test]
-fn a_project_vm_from_up_to_destroy() {
-    if !enabled() {
-        return;
+/// What every layer's environment snippet must put into a shell, given which snippets this VM
+/// has; `machine-e2e.sh` is the suite's own, proving any new snippet is read.
+fn expected_environment(snippets: &str, home: &str) -> Vec<(String, &'static str)> {
+    let mut expected = vec![
+        (format!("PATH has {home}/.local/bin"), "machine-path.sh"),
+        ("PATH has /opt/machine-e2e/bin".into(), "machine-e2e.sh"),
+        ("MACHINE_E2E_MARK=snippet-read".into(), "machine-e2e.sh"),
+        (format!("PATH has {home}/.cargo/bin"), "machine-rust.sh"),
+        ("PATH has /usr/local/go/bin".into(), "machine-go.sh"),
+        ("COREPACK_ENABLE_DOWNLOAD_PROMPT=0".into(), "machine-node.sh"),
+    ];
+    expected.retain(|(_, snippet)| snippets.lines().any(|l| l.ends_with(snippet)));
+    expected
+}
+
+/// The facts `expected_environment` speaks of, as one shell prints them.
+const ENVIRONMENT_REPORT: &str = r#"IFS=:; for d in $PATH; do echo "PATH has $d"; done; echo "MACHINE_E2E_MARK=${MACHINE_E2E_MARK:-}"; echo "COREPACK_ENABLE_DOWNLOAD_PROMPT=${COREPACK_ENABLE_DOWNLOAD_PROMPT:-}""#;
+
+fn assert_environment(report: &str, expected: &[(String, &str)], context: &str) {
+    for (line, snippet) in expected {
+        assert!(report.lines().any(|l| l == line), "{context}: `{line}` (from {snippet}) is missing:\n{report}");
     }
+}
+
+/// A zsh or bash project's VM, from `up` to `destroy`.
+fn project_vm_lifecycle(shell: &str) {
+    require_lima();
+    let _one = ONE_VM.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let dirs = tempfile::Builder::new().prefix("machine-e2e-").tempdir().expect("a temp dir");
     let server = GitServer::start(dirs.path()).expect("the host's git-over-ssh server starts");
-    let name = format!("machine-e2e-{}", std::process::id());
-    let lima_home =
-        std::env::var("LIMA_HOME").unwrap_or_else(|_| format!("{}/.lima", std::env::var("HOME").expect("HOME")));
-    let config_dir = dirs.path().join("config");
-    std::fs::create_dir_all(&config_dir).unwrap();
-    std::fs::write(config_dir.join("projects.toml"), projects_toml(&name, &server.url)).unwrap();
-    let env = vec![
-        ("HOME".to_string(), server.home.display().to_string()),
-        ("LIMA_HOME".into(), lima_home),
-        ("SSH_AUTH_SOCK".into(), server.agent_socket.display().to_string()),
-        ("GIT_SSH_COMMAND".into(), server.ssh_command.clone()),
-        ("ONEPASS_SOCK".into(), "/dev/null".into()),
-        ("MACHINE_CONFIG_DIR".into(), config_dir.display().to_string()),
-        ("MACHINE_STATE_DIR".into(), dirs.path().join("state").display().to_string()),
-        (
-            "MACHINE_CACHE_DIR".into(),
-            std::env::var("MACHINE_E2E_CACHE").unwrap_or_else(|_| dirs.path().join("cache").display().to_string()),
-        ),
-        ("GIT_NAME".into(), "E2E Tester".into()),
-        ("GIT_EMAIL".into(), "e2e@example.invalid".into()),
-        ("GIT_SIGNING_KEY".into(), server.public_key.clone()),
-    ];
-    let mut vm = Vm { name: name.clone(), env, dirs, timings: Vec::new() };
+    let mut vm = Vm::new(&server, dirs, &Setup { suffix: shell, shell, forward_agent: true });
+    let name = vm.name.clone();
 
     // The VM runs, with the repo cloned through the forwarded agent.
     vm.expect(&["up", &name], 0);
@@ -168,12 +267,24 @@ fn a_project_vm_from_up_to_destroy() {
     let top = vm.guest(&["git", "rev-parse", "--show-toplevel"]);
     assert!(top.ends_with("/code/repo"), "run opens in the primary repo: {top}");
     assert_eq!(vm.guest(&["git", "log", "-1", "--format=%s"]), "initial commit from the host");
+    let home = vm.sh("printf %s \"$HOME\"");
+    assert_eq!(vm.sh("getent passwd \"$(id -un)\" | cut -d: -f7"), format!("/usr/bin/{shell}"), "the login shell");
 
     // No host directory is mounted.
     let mounts = vm.guest(&["cat", "/proc/mounts"]);
     for fs in ["9p", "virtiofs", "fuse.sshfs", "sshfs"] {
         assert!(!mounts.lines().any(|l| l.split_whitespace().nth(2) == Some(fs)), "a {fs} mount:\n{mounts}");
     }
+
+    // The environment reaches `run` (a login shell that is not interactive) in the project's shell.
+    vm.sh("printf 'export MACHINE_E2E_MARK=snippet-read\\nPATH=\"$PATH:/opt/machine-e2e/bin\"\\n' \
+         | sudo tee /etc/profile.d/machine-e2e.sh >/dev/null");
+    let snippets = vm.sh("ls /etc/profile.d/machine-*.sh");
+    let expected = expected_environment(&snippets, &home);
+    let report = vm.guest(&[shell, "-c", ENVIRONMENT_REPORT]);
+    assert_environment(&report, &expected, &format!("`machine run` ({shell})"));
+    let report = vm.sh(ENVIRONMENT_REPORT);
+    assert_environment(&report, &expected, "`machine run` (sh started from the login shell)");
 
     // The guest's git identity and signing configuration.
     assert_eq!(vm.guest(&["git", "config", "--global", "user.name"]), "E2E Tester");
@@ -195,29 +306,25 @@ fn a_project_vm_from_up_to_destroy() {
     // `run` returns the guest's exit code.
     vm.expect(&["run", &name, "--", "sh", "-c", "exit 7"], 7);
 
-    // The agent's tmux session pattern, with a stub agent that records where it ran.
-    vm.guest(&["mkdir", "-p", ".local/bin"]);
-    vm.guest(&["sh", "-c", "printf '#!/bin/sh\\npwd > \"$HOME/stub-agent-ran\"\\n' > \"$HOME/.local/bin/claude\" && chmod +x \"$HOME/.local/bin/claude\""]);
-    let machine_bin = env!("CARGO_BIN_EXE_machine");
-    let mut tty = Command::new("script");
-    if cfg!(target_os = "macos") {
-        tty.args(["-q", "/dev/null", machine_bin, "claude", &name]);
-    } else {
-        tty.args(["-qec", &format!("{machine_bin} claude {name}"), "/dev/null"]);
-    }
-    for (k, v) in &vm.env {
-        tty.env(k, v);
-    }
-    let status = tty.status().expect("script(1) runs machine claude in a pseudo-terminal");
-    assert!(status.success(), "machine claude exited {status}");
-    assert!(vm.guest(&["cat", "stub-agent-ran"]).ends_with("/code/repo"));
+    // The agent's tmux session, with a stub agent that reports where it ran and what it saw.
+    vm.write_executable(
+        ".local/bin/claude",
+        &format!("#!/bin/sh\n{{ pwd; {ENVIRONMENT_REPORT}; }} > \"$HOME/stub-agent-ran\"\n"),
+    );
+    vm.agent_session();
+    let ran = vm.sh("cat \"$HOME/stub-agent-ran\"");
+    assert!(
+        ran.lines().next().is_some_and(|l| l.ends_with("/code/repo")),
+        "the agent starts in the primary repo: {ran}"
+    );
+    assert_environment(&ran, &expected, "the agent's tmux session");
     assert_eq!(
         vm.machine(&["run", &name, "--", "tmux", "has-session", "-t", "claude"]).status().unwrap().code(),
         Some(1),
         "the session ends with the agent"
     );
 
-    // Re-`up` is a no-op: it runs nothing but `limactl list`.
+    // Re-`up` is a status check: it runs nothing but `limactl list` (and reads the identity).
     let again = vm.expect(&["-v", "up", &name], 0);
     let ran: Vec<String> =
         String::from_utf8_lossy(&again.stderr).lines().filter(|l| l.starts_with("$ ")).map(String::from).collect();
@@ -236,25 +343,56 @@ fn a_project_vm_from_up_to_destroy() {
     vm.expect(&["destroy", "-y", &name], 0);
     assert_eq!(vm.lima_status(), None);
     assert!(!vm.state_dir().join(&name).exists());
-
-    eprintln!("\ne2e timings:");
-    for (what, took) in &vm.timings {
-        eprintln!("  {:>7.1}s  {what}", took.as_secs_f64());
-    }
+    drop(vm);
     drop(server);
 }
 
-/// The host half of the suite runs anywhere: the repo is reachable through the ssh alias with
-/// the agent's key, and without the agent it is not.
 #[test]
+#[cfg_attr(not(machine_e2e), ignore = "needs a real Lima: MACHINE_E2E=1 cargo test --test e2e (see tests/e2e/main.rs)")]
+fn a_zsh_project_from_up_to_destroy() {
+    project_vm_lifecycle("zsh");
+}
+
+#[test]
+#[cfg_attr(not(machine_e2e), ignore = "needs a real Lima: MACHINE_E2E=1 cargo test --test e2e (see tests/e2e/main.rs)")]
+fn a_bash_project_from_up_to_destroy() {
+    project_vm_lifecycle("bash");
+}
+
+/// With `forward_agent = false` the VM has no agent: the clone fails with a warning, and a
+/// commit made in the guest works, unsigned.
+#[test]
+#[cfg_attr(not(machine_e2e), ignore = "needs a real Lima: MACHINE_E2E=1 cargo test --test e2e (see tests/e2e/main.rs)")]
+fn without_agent_forwarding_commits_work_unsigned() {
+    require_lima();
+    let _one = ONE_VM.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let dirs = tempfile::Builder::new().prefix("machine-e2e-").tempdir().expect("a temp dir");
+    let server = GitServer::start(dirs.path()).expect("the host's git-over-ssh server starts");
+    let mut vm = Vm::new(&server, dirs, &Setup { suffix: "noagent", shell: "bash", forward_agent: false });
+    let name = vm.name.clone();
+    let up = vm.expect(&["up", &name], 0);
+    let err = String::from_utf8_lossy(&up.stderr);
+    assert!(err.contains("agent forwarding is off for this project"), "{err}");
+    assert_eq!(vm.machine(&["run", &name, "--", "ssh-add", "-l"]).status().unwrap().code(), Some(2), "no agent");
+    let unset = vm.machine(&["run", &name, "--", "git", "config", "--global", "commit.gpgsign"]).output().unwrap();
+    assert!(!unset.status.success(), "commit.gpgsign is not set: {}", String::from_utf8_lossy(&unset.stdout));
+    let log = vm
+        .sh("git init -q \"$HOME/scratch\" && cd \"$HOME/scratch\" && git commit -q --allow-empty -m unsigned \
+         && git log -1 --format='%s %G?'");
+    assert_eq!(log, "unsigned N", "the commit is made, and unsigned");
+    vm.expect(&["destroy", "-y", &name], 0);
+    drop(vm);
+    drop(server);
+}
+
+/// The host half of the suite: the repo is reachable through the ssh alias with the agent's
+/// key, and without the agent it is not.
+#[test]
+#[cfg_attr(not(machine_e2e), ignore = "needs sshd and ssh-agent: MACHINE_E2E=1 cargo test --test e2e")]
 fn the_host_git_server_accepts_only_the_agent_key() {
-    if !on_path("ssh-agent") || host_git::sshd_path().is_err() {
-        eprintln!("skipped: needs ssh-agent and sshd");
-        return;
-    }
     let dir = tempfile::tempdir().unwrap();
     let server = GitServer::start(dir.path()).expect("the server starts");
-    let ls_remote = |agent: &std::path::Path| {
+    let ls_remote = |agent: &Path| {
         Command::new("git")
             .args(["ls-remote", &server.url, "HEAD"])
             .env("HOME", &server.home)

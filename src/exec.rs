@@ -84,7 +84,12 @@ impl fmt::Display for Cmd {
 fn quote(word: &OsStr) -> String {
     let s = word.to_string_lossy();
     let plain = !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_./=:@,+%^".contains(&b));
-    if plain { s.into_owned() } else { format!("'{}'", s.replace('\'', r"'\''")) }
+    if plain {
+        s.into_owned()
+    } else {
+        // Control characters are shown escaped: a command line can quote the guest or a repo.
+        format!("'{}'", crate::escape::controls(&s.replace('\'', r"'\''")))
+    }
 }
 
 /// What a finished program left behind.

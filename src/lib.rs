@@ -10,6 +10,7 @@ pub mod compile;
 pub mod config;
 pub mod edit;
 pub mod error;
+pub mod escape;
 pub mod exec;
 pub mod host;
 pub mod identity;
@@ -72,7 +73,8 @@ fn init_logging(verbose: u8) {
     };
     let _ = tracing_subscriber::fmt()
         .with_max_level(level)
-        .with_writer(std::io::stderr)
+        // Log lines quote commands and their output, which can come from the guest.
+        .with_writer(|| escape::Escaping(std::io::stderr()))
         .without_time()
         .with_target(false)
         .with_level(false)

@@ -1,4 +1,6 @@
 //! All printing: data to stdout, status and warnings to stderr, and progress for long steps.
+//! Text for people has its control characters escaped ([`crate::escape`]): it may quote the
+//! guest, a repository's files or a config value. Data keeps them unless stdout is a terminal.
 //!
 //! On a terminal a long step is a spinner with its name, the latest progress line and the
 //! elapsed time; otherwise it is one plain line when it starts and one when it ends, so logs and
@@ -9,36 +11,47 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
 
+use crate::escape;
+
 pub struct Ui {
     stdout: Box<dyn Write>,
     stderr: Box<dyn Write>,
     spinners: bool,
     verbose: bool,
+    /// Escape control characters in data too (stdout is a terminal).
+    escape_data: bool,
 }
 
 impl Ui {
     pub fn new(stdout: Box<dyn Write>, stderr: Box<dyn Write>) -> Self {
-        Self { stdout, stderr, spinners: false, verbose: false }
+        Self { stdout, stderr, spinners: false, verbose: false, escape_data: false }
     }
 
     /// Real stdio; spinners only when stderr is a terminal.
     pub fn stdio(verbose: bool) -> Self {
         let spinners = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-        Self { stdout: Box::new(std::io::stdout()), stderr: Box::new(std::io::stderr()), spinners, verbose }
+        Self {
+            stdout: Box::new(std::io::stdout()),
+            stderr: Box::new(std::io::stderr()),
+            spinners,
+            verbose,
+            escape_data: std::io::stdout().is_terminal(),
+        }
     }
 
     /// The command's product. A closed pipe (`machine render | head`) is not an error.
     pub fn data(&mut self, text: &str) {
+        let text = if self.escape_data { escape::controls(text) } else { text.into() };
         let _ = writeln!(self.stdout, "{text}");
     }
 
     pub fn note(&mut self, text: &str) {
-        let _ = writeln!(self.stderr, "{text}");
+        let _ = writeln!(self.stderr, "{}", escape::controls(text));
     }
 
     pub fn warn(&mut self, text: &str) {
         let text = text.strip_prefix("error: ").unwrap_or(text);
-        let _ = writeln!(self.stderr, "warning: {text}");
+        let _ = writeln!(self.stderr, "warning: {}", escape::controls(text));
     }
 
     /// Starts a long step; finish it with [`Step::done`] or [`Step::failed`].
@@ -48,14 +61,14 @@ impl Ui {
             bar.set_style(
                 ProgressStyle::with_template("{spinner} {prefix} {msg:.dim} ({elapsed})").expect("a valid template"),
             );
-            bar.set_prefix(name.to_string());
+            bar.set_prefix(escape::controls(name).into_owned());
             bar.enable_steady_tick(Duration::from_millis(100));
             Some(bar)
         } else {
-            let _ = writeln!(self.stderr, "==> {name}");
+            let _ = writeln!(self.stderr, "==> {}", escape::controls(name));
             None
         };
-        Step { name: name.to_string(), started: Instant::now(), bar, verbose: self.verbose }
+        Step { name: escape::controls(name).into_owned(), started: Instant::now(), bar, verbose: self.verbose }
     }
 
     /// Finishes a step with a closing line.
@@ -86,8 +99,9 @@ pub struct Step {
 impl Step {
     /// Shows a progress line: in the spinner on a terminal, on its own line with `-v` otherwise.
     pub fn progress(&self, line: &str) {
+        let line = escape::controls(line);
         match &self.bar {
-            Some(bar) => bar.set_message(truncate(line, 70)),
+            Some(bar) => bar.set_message(truncate(&line, 70)),
             None if self.verbose => eprintln!("    {line}"),
             None => {}
         }

@@ -508,3 +508,27 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+/// What the guest says reaches the host's terminal shown, never obeyed: a failure reason with
+/// OSC 52 (write the clipboard) and an erase-line sequence arrives escaped.
+#[test]
+fn guest_text_is_escaped_before_it_reaches_the_terminal() {
+    let env = env_with(BLOG);
+    env.faults(json!({"start": {"blog": "provision-fail:docker:pwned \u{1b}]52;c;aGVsbG8=\u{7}\u{1b}[2K"}}));
+    let out = machine(&env).args(["up", "blog"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(!err.contains('\u{1b}') && !err.contains('\u{7}'), "no raw control character: {err:?}");
+    assert!(err.contains("pwned \\u{1b}]52;c;aGVsbG8=\\u{7}\\u{1b}[2K"), "{err}");
+}
+
+/// A config value echoed in an error is escaped too.
+#[test]
+fn config_values_in_errors_are_escaped() {
+    let env = env_with("[blog]\nprofiles = [\"\\u001b[2Kcypress\"]\n");
+    let out = machine(&env).args(["render", "blog"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(!err.contains('\u{1b}'), "{err:?}");
+    assert!(err.contains("unknown profile `\\u{1b}[2Kcypress`"), "{err}");
+}

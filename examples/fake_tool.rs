@@ -2171,6 +2171,7 @@ mod git {
         let code = match sub.as_slice() {
             ["ls-remote", rest @ ..] => ls_remote(ctx, rest),
             ["config", "--global", "--get", key] | ["config", "--get", key] => Some(config(ctx, key)),
+            ["config", "--global", "-z", "--get-regexp", pattern] => Some(config_regexp(ctx, pattern)),
             ["remote", "get-url", "origin"] => Some(in_repo(ctx, dir.as_deref(), |d| origin(ctx, d))),
             ["clone", rest @ ..] => clone(ctx, dir.as_deref(), rest),
             ["status", "--porcelain"] => Some(in_repo(ctx, dir.as_deref(), |d| answer(ctx, "dirty", d))),
@@ -2217,6 +2218,22 @@ mod git {
             println!("{value}");
             0
         })
+    }
+
+    /// `git config -z --get-regexp '^user\.(name|email|signingkey)$'`: the configured keys the
+    /// alternatives name, as `key\nvalue\0`, in that order; exit 1 when none is set.
+    fn config_regexp(ctx: &Ctx, pattern: &str) -> i32 {
+        let Some(alternatives) = pattern.strip_prefix("^user\\.(").and_then(|p| p.strip_suffix(")$")) else {
+            return unsupported("git", &["config".into(), "--get-regexp".into(), pattern.into()]);
+        };
+        let mut out = String::new();
+        for key in alternatives.split('|').map(|k| format!("user.{k}")) {
+            if let Some(value) = ctx.fault_str("git_config", &key) {
+                out.push_str(&format!("{key}\n{value}\0"));
+            }
+        }
+        print!("{out}");
+        i32::from(out.is_empty())
     }
 
     /// Runs `then` when `dir` (or the cwd) is a repository, else fails as git does.

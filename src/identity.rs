@@ -15,40 +15,123 @@ use crate::paths::expand_tilde;
 /// How long `op read` may wait for 1Password.
 const OP_TIMEOUT: std::time::Duration = std::time::Duration::from_mins(1);
 
-/// The identity found, plus every problem met on the way (each one with its fix).
+/// The identity found, every problem met on the way (each one with its fix), and the values
+/// that cannot be used at all.
 #[derive(Debug)]
 pub struct Resolved {
     pub identity: Identity,
+    /// Why the signing key (or git itself) could not be read: commits are then unsigned.
     pub problems: Vec<Error>,
+    /// A value that would corrupt the guest's git config (a control character, an address that
+    /// is not one): every command that needs the identity refuses to go on (exit 2).
+    pub invalid: Vec<Error>,
 }
 
 pub fn resolve(get: &dyn Fn(&str) -> Option<OsString>, runner: &dyn Runner) -> Resolved {
     let var = |k: &str| get(k).map(|v| v.to_string_lossy().into_owned()).filter(|v| !v.is_empty());
     let home = get("HOME").map(PathBuf::from);
     let mut problems = Vec::new();
-    let mut git = |key: &str| match runner.output(&Cmd::new("git").args(["config", "--global", "--get", key])) {
-        Ok(out) if out.success() => Some(out.stdout_text()).filter(|s| !s.is_empty()),
-        Ok(_) => None,
-        Err(e) => {
+    // One git process, and only when a variable leaves something to ask the host's config.
+    let key_var = ["GIT_SIGNING_KEY", "OP_SIGNING_KEY_REF", "GIT_SIGNING_PUBKEY_FILE"].iter().any(|k| var(k).is_some());
+    let config = if var("GIT_NAME").is_none() || var("GIT_EMAIL").is_none() || !key_var {
+        git_identity(runner).unwrap_or_else(|e| {
             problems.push(e);
-            None
-        }
+            GitIdentity::default()
+        })
+    } else {
+        GitIdentity::default()
     };
-    let name = var("GIT_NAME").or_else(|| git("user.name")).unwrap_or_default();
-    let email = var("GIT_EMAIL").or_else(|| git("user.email")).unwrap_or_default();
-    let signing_key = match signing_key(&var, &mut || git("user.signingkey"), home.as_deref(), runner) {
+    let from = |name: &str, key: &str, configured: &Option<String>| {
+        var(name)
+            .map(|v| (v, name.to_string()))
+            .or_else(|| configured.clone().map(|v| (v, format!("git config {key}"))))
+    };
+    let mut invalid = Vec::new();
+    let mut checked = |found: Option<(String, String)>, check: fn(&str) -> Result<(), String>| match found {
+        Some((value, source)) => match check(&value) {
+            Ok(()) => value,
+            Err(why) => {
+                invalid.push(
+                    Error::usage(format!("{source} {why}"))
+                        .hint(format!("fix {source}: the VM's git config is written from it")),
+                );
+                String::new()
+            }
+        },
+        None => String::new(),
+    };
+    let name = checked(from("GIT_NAME", "user.name", &config.name), check_name);
+    let email = checked(from("GIT_EMAIL", "user.email", &config.email), check_email);
+    let signing_key = match signing_key(&var, config.signing_key, home.as_deref(), runner) {
         Ok(key) => key,
+        Err(e) if e.kind() == crate::error::Kind::Usage && e.message().contains("control character") => {
+            invalid.push(e);
+            String::new()
+        }
         Err(e) => {
             problems.push(e);
             String::new()
         }
     };
-    Resolved { identity: Identity { name, email, signing_key }, problems }
+    Resolved { identity: Identity { name, email, signing_key }, problems, invalid }
+}
+
+/// `user.name`, `user.email` and `user.signingkey` from the host's global git config.
+#[derive(Debug, Default)]
+struct GitIdentity {
+    name: Option<String>,
+    email: Option<String>,
+    signing_key: Option<String>,
+}
+
+/// Reads the three keys with one `git config -z --get-regexp` (entries are `key\nvalue\0`, so
+/// any value survives); git exits 1 when none is set.
+fn git_identity(runner: &dyn Runner) -> Result<GitIdentity, Error> {
+    let cmd = Cmd::new("git").args(["config", "--global", "-z", "--get-regexp", r"^user\.(name|email|signingkey)$"]);
+    let out = runner.output(&cmd)?;
+    let mut found = GitIdentity::default();
+    if !out.success() {
+        return Ok(found);
+    }
+    for entry in String::from_utf8_lossy(&out.stdout).split('\0') {
+        let Some((key, value)) = entry.split_once('\n') else { continue };
+        let value = Some(value.to_string()).filter(|v| !v.is_empty());
+        match key.to_ascii_lowercase().as_str() {
+            "user.name" => found.name = value,
+            "user.email" => found.email = value,
+            "user.signingkey" => found.signing_key = value,
+            _ => {}
+        }
+    }
+    Ok(found)
+}
+
+fn control_character(value: &str) -> Option<char> {
+    value.chars().find(|c| c.is_control())
+}
+
+fn check_name(name: &str) -> Result<(), String> {
+    match control_character(name) {
+        Some(c) => Err(format!("contains the control character {c:?}")),
+        None => Ok(()),
+    }
+}
+
+/// An address git and `allowed_signers` can hold: `local@domain`, no spaces or angle brackets.
+fn check_email(email: &str) -> Result<(), String> {
+    if let Some(c) = control_character(email) {
+        return Err(format!("contains the control character {c:?}"));
+    }
+    let valid = email
+        .split_once('@')
+        .is_some_and(|(local, domain)| !local.is_empty() && !domain.is_empty() && !domain.contains('@'))
+        && !email.chars().any(|c| c.is_whitespace() || matches!(c, '<' | '>' | ',' | '"'));
+    if valid { Ok(()) } else { Err(format!("is `{email}`, not an email address (`you@example.com`)")) }
 }
 
 fn signing_key(
     var: &dyn Fn(&str) -> Option<String>,
-    configured: &mut dyn FnMut() -> Option<String>,
+    configured: Option<String>,
     home: Option<&Path>,
     runner: &dyn Runner,
 ) -> Result<String, Error> {
@@ -75,8 +158,7 @@ fn signing_key(
     if let Some(file) = var("GIT_SIGNING_PUBKEY_FILE") {
         return read_key_file(&expand_tilde(Path::new(&file), home), "GIT_SIGNING_PUBKEY_FILE");
     }
-    // Asked last: git runs only when no variable names the key.
-    let Some(value) = configured() else { return Ok(String::new()) };
+    let Some(value) = configured else { return Ok(String::new()) };
     let value = value.strip_prefix("key::").unwrap_or(&value).to_string();
     if ["ssh-", "ecdsa-", "sk-ssh-", "sk-ecdsa-"].iter().any(|p| value.starts_with(p)) {
         return check_public_key(&value, "git config user.signingkey");
@@ -100,6 +182,13 @@ fn check_public_key(key: &str, source: &str) -> Result<String, Error> {
         return Err(Error::usage(format!("{source} holds a PRIVATE key; machine only needs the public one"))
             .hint("use the matching .pub file: private keys never enter the VM"));
     }
+    if let Some(c) = control_character(key) {
+        let what = if matches!(c, '\n' | '\r') { "a line break" } else { "a control character" };
+        return Err(Error::usage(format!(
+            "{source} contains {what} ({c:?}): it must be one public-key line, with no control character"
+        ))
+        .hint(format!("set {source} to a single line such as `ssh-ed25519 AAAA… you@host`")));
+    }
     let mut words = key.split_whitespace();
     let valid = matches!((words.next(), words.next()), (Some(kind), Some(blob))
         if (kind.starts_with("ssh-") || kind.starts_with("ecdsa-") || kind.starts_with("sk-"))
@@ -115,6 +204,16 @@ mod tests {
     use super::*;
 
     #[test]
+    fn names_and_addresses() {
+        assert!(check_name("Ann \"Q\" O'Neil").is_ok());
+        assert!(check_name("Ann\rB").is_err());
+        assert!(check_email("ann+dev@example.com").is_ok());
+        for bad in ["ann example.com", "ann@ex ample.com", "@example.com", "ann@", "a@b@c", "<a@b>", "a@b\n"] {
+            assert!(check_email(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
     fn public_keys() {
         assert!(check_public_key("ssh-ed25519 AAAAC3Nza me@host", "x").is_ok());
         assert!(
@@ -125,5 +224,9 @@ mod tests {
         );
         assert!(check_public_key("hello", "x").is_err());
         assert!(check_public_key("ssh-ed25519 AAAA\nssh-rsa BBBB", "x").is_err());
+        let multi =
+            check_public_key("ssh-ed25519 AAAA me\n[core]\n\tsshCommand = evil", "GIT_SIGNING_KEY").unwrap_err();
+        assert!(multi.to_string().contains("GIT_SIGNING_KEY contains a line break"), "{multi}");
+        assert_eq!(multi.exit_code(), 2);
     }
 }

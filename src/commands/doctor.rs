@@ -375,10 +375,16 @@ fn add_key_hint() -> String {
 
 fn identity_checks(ctx: &Ctx<'_>) -> [Check; 2] {
     let resolved = identity::resolve(ctx.env, ctx.runner);
-    let (git_problems, key_problems): (Vec<Error>, Vec<Error>) =
+    let (git_problems, mut key_problems): (Vec<Error>, Vec<Error>) =
         resolved.problems.into_iter().partition(is_git_missing);
+    let (bad_key, bad_who): (Vec<Error>, Vec<Error>) =
+        resolved.invalid.into_iter().partition(|e| e.message().to_ascii_lowercase().contains("signing"));
+    key_problems.splice(0..0, bad_key);
     let id = resolved.identity;
-    let who = if id.name.is_empty() || id.email.is_empty() {
+    let who = if let Some(bad) = bad_who.first() {
+        let (detail, fix) = split(bad);
+        Check::fail("git-identity", detail, fix.unwrap_or_default())
+    } else if id.name.is_empty() || id.email.is_empty() {
         let fix = match git_problems.first() {
             Some(_) => install_hint("git"),
             None => "run `git config --global user.name 'Your Name'` and \

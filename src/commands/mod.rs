@@ -89,6 +89,9 @@ impl<'a> Ctx<'a> {
     /// signing key that cannot be resolved is a warning: commits are then unsigned.
     pub fn identity(&mut self, strict: bool) -> Result<Identity> {
         let resolved = identity::resolve(self.env, self.runner);
+        if let Some(invalid) = resolved.invalid.into_iter().next() {
+            return Err(invalid);
+        }
         for problem in resolved.problems {
             self.ui.warn(&format!("{problem}\n  (the VM's commits will not be signed until this is fixed)"));
         }

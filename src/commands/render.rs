@@ -36,6 +36,9 @@ pub fn run(args: &Args, ctx: &mut Ctx<'_>) -> Result<()> {
             .hint(format!("configured projects: {listed}; `default` always exists"))
     })?;
     let resolved = identity::resolve(ctx.env, ctx.runner);
+    if let Some(invalid) = resolved.invalid.into_iter().next() {
+        return Err(invalid);
+    }
     for problem in &resolved.problems {
         ctx.ui.warn(&problem.to_string());
     }

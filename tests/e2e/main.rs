@@ -244,7 +244,8 @@ fn expected_environment(snippets: &str, home: &str) -> Vec<(String, &'static str
 }
 
 /// The facts `expected_environment` speaks of, as one shell prints them.
-const ENVIRONMENT_REPORT: &str = r#"IFS=:; for d in $PATH; do echo "PATH has $d"; done; echo "MACHINE_E2E_MARK=${MACHINE_E2E_MARK:-}"; echo "COREPACK_ENABLE_DOWNLOAD_PROMPT=${COREPACK_ENABLE_DOWNLOAD_PROMPT:-}""#;
+// (No word splitting: zsh does not split `$PATH` on IFS as sh does.)
+const ENVIRONMENT_REPORT: &str = r#"printf '%s\n' "$PATH" | tr ':' '\n' | sed 's/^/PATH has /'; echo "MACHINE_E2E_MARK=${MACHINE_E2E_MARK:-}"; echo "COREPACK_ENABLE_DOWNLOAD_PROMPT=${COREPACK_ENABLE_DOWNLOAD_PROMPT:-}""#;
 
 fn assert_environment(report: &str, expected: &[(String, &str)], context: &str) {
     for (line, snippet) in expected {
@@ -277,8 +278,9 @@ fn project_vm_lifecycle(shell: &str) {
     }
 
     // The environment reaches `run` (a login shell that is not interactive) in the project's shell.
-    vm.sh("printf 'export MACHINE_E2E_MARK=snippet-read\\nPATH=\"$PATH:/opt/machine-e2e/bin\"\\n' \
-         | sudo tee /etc/profile.d/machine-e2e.sh >/dev/null");
+    // Idempotent, as machine's own snippets are: shells read the environment more than once.
+    vm.sh("printf 'export MACHINE_E2E_MARK=snippet-read\\ncase \":$PATH:\" in *:/opt/machine-e2e/bin:*) ;; \
+         *) PATH=\"$PATH:/opt/machine-e2e/bin\" ;; esac\\n' | sudo tee /etc/profile.d/machine-e2e.sh >/dev/null");
     let snippets = vm.sh("ls /etc/profile.d/machine-*.sh");
     let expected = expected_environment(&snippets, &home);
     let report = vm.guest(&[shell, "-c", ENVIRONMENT_REPORT]);

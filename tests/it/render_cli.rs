@@ -119,3 +119,26 @@ fn version_and_help() {
     assert_eq!(String::from_utf8(out).unwrap(), format!("machine {}\n", env!("CARGO_PKG_VERSION")));
     machine(home.path()).assert().code(2);
 }
+
+/// An identity value that would corrupt the guest's git config is refused (exit 2), naming the
+/// variable it came from; before, a multi-line key became an empty one and commits went unsigned.
+#[test]
+fn identity_values_with_control_characters_are_refused() {
+    let home = tempfile::tempdir().unwrap();
+    for (var, value, says) in [
+        (
+            "GIT_SIGNING_KEY",
+            "ssh-ed25519 AAAAC3Nza ada\n[core]\n\tsshCommand = evil",
+            "GIT_SIGNING_KEY contains a line break",
+        ),
+        ("GIT_SIGNING_KEY", "ssh-ed25519 AAAAC3Nza ada\rx", "GIT_SIGNING_KEY contains a line break"),
+        ("GIT_NAME", "Ada\u{1b}[2K", "GIT_NAME contains the control character"),
+        ("GIT_EMAIL", "ada @example.com", "GIT_EMAIL is `ada @example.com`, not an email address"),
+        ("GIT_EMAIL", "ada@example.com\nx", "GIT_EMAIL contains the control character"),
+    ] {
+        let out = machine(home.path()).env(var, value).arg("render").output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{var}={value:?}");
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert!(stderr.contains(says), "{var}={value:?}: {stderr}");
+    }
+}

@@ -70,7 +70,7 @@ impl Host {
             firmware_dirs: Vec::new(),
             // Generous: on a loaded machine the fake ssh-add can take seconds to start, and a
             // timed-out agent check would fail tests about other checks.
-            agent_timeout: Duration::from_secs(60),
+            agent_timeout: Duration::from_mins(1),
         };
         Self { env, vars, probes }
     }

@@ -13,7 +13,6 @@
 
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
-use std::fs::{File, TryLockError};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -29,7 +28,7 @@ use crate::yaml::{self, Mapping, Value};
 use crate::{host, lima, stack};
 
 /// Every bake instance's name starts with this; the rest is the prefix's short key.
-pub const INSTANCE_PREFIX: &str = "machine-bake-";
+pub const INSTANCE_PREFIX: &str = crate::config::model::RESERVED_PREFIX;
 
 /// Files being written in `<cache>/disks` start with this, then the full key.
 const TMP_PREFIX: &str = ".tmp-";
@@ -70,10 +69,7 @@ pub struct Removed {
 }
 
 /// Held while a key is baked or removed; released on drop (and by the OS if machine dies).
-#[derive(Debug)]
-pub struct KeyLock {
-    _file: File,
-}
+pub type KeyLock = crate::lock::Lock;
 
 /// How many layers of the stack its base has: everything below the project's profiles.
 pub fn base_len(project: &Project, stack: &Stack) -> usize {
@@ -349,33 +345,12 @@ fn remove_file_if_exists(path: &Path) -> Result<()> {
 
 /// Takes the key's lock, calling `on_wait` while another machine holds it.
 pub fn lock_key(disks: &Path, full_key: &str, on_wait: &mut dyn FnMut()) -> Result<KeyLock> {
-    let path = disks.join(format!("{full_key}.lock"));
-    loop {
-        let file = open_lock(&path)?;
-        match file.try_lock() {
-            Ok(()) => {}
-            Err(TryLockError::WouldBlock) => {
-                on_wait();
-                file.lock().map_err(|e| io_error("lock", &path, &e))?;
-            }
-            Err(TryLockError::Error(e)) => return Err(io_error("lock", &path, &e)),
-        }
-        // `cache prune` may have removed the file while we waited: then lock the new one.
-        if is_same_file(&file, &path) {
-            return Ok(KeyLock { _file: file });
-        }
-    }
+    crate::lock::exclusive(&disks.join(format!("{full_key}.lock")), on_wait)
 }
 
 /// The key's lock if nobody holds it, else `None`.
 pub fn try_lock_key(disks: &Path, full_key: &str) -> Result<Option<KeyLock>> {
-    let path = disks.join(format!("{full_key}.lock"));
-    let file = open_lock(&path)?;
-    match file.try_lock() {
-        Ok(()) if is_same_file(&file, &path) => Ok(Some(KeyLock { _file: file })),
-        Ok(()) | Err(TryLockError::WouldBlock) => Ok(None),
-        Err(TryLockError::Error(e)) => Err(io_error("lock", &path, &e)),
-    }
+    crate::lock::try_exclusive(&disks.join(format!("{full_key}.lock")))
 }
 
 /// Every lock whose key starts with `short`, if none is held (`Some(empty)` when there are none).
@@ -389,18 +364,6 @@ fn try_lock_short(disks: &Path, short: &str) -> Result<Option<Vec<KeyLock>>> {
         }
     }
     Ok(Some(locks))
-}
-
-fn open_lock(path: &Path) -> Result<File> {
-    File::options().create(true).truncate(false).write(true).open(path).map_err(|e| io_error("open", path, &e))
-}
-
-fn is_same_file(file: &File, path: &Path) -> bool {
-    use std::os::unix::fs::MetadataExt as _;
-    match (file.metadata(), std::fs::metadata(path)) {
-        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
-        _ => false,
-    }
 }
 
 // --- debris ------------------------------------------------------------------------------------

@@ -230,20 +230,35 @@ impl RepoUrl {
         if s.starts_with('-') {
             return Err("starts with `-`, which git would read as an option");
         }
+        let transport = s.split_once("::").is_some_and(|(name, _)| {
+            name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'.' | b'-'))
+        });
+        if transport {
+            // `ext::<command>`, `fd::<n>` and other `<transport>::<address>` forms run programs.
+            return Err("uses git's `<transport>::<address>` form (`ext::`, `fd::`), which runs a program");
+        }
         if s.chars().any(|c| c.is_control() || c.is_whitespace()) {
             return Err("contains whitespace or control characters");
         }
         let not_a_url = "is not an https://, ssh://, git:// or scp-style (user@host:path) URL";
         let path = if let Some(rest) = ["https://", "ssh://", "git://"].iter().find_map(|p| s.strip_prefix(p)) {
-            let (host, path) = rest.split_once('/').ok_or("names no repository path")?;
-            if host.is_empty() || host.ends_with('@') || host.ends_with(':') {
-                return Err("has no host");
+            let (authority, path) = rest.split_once('/').ok_or("names no repository path")?;
+            let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+            let host = host.rsplit_once(':').filter(|(_, port)| port.bytes().all(|b| b.is_ascii_digit())).map_or(host, |(h, _)| h);
+            check_host(host)?;
+            if authority.starts_with('-') {
+                return Err("has a user starting with `-`, which ssh would read as an option");
             }
             path
         } else if let Some((user_host, path)) = s.split_once(':') {
             if user_host.is_empty() || user_host.contains('/') || path.starts_with("//") {
                 return Err(not_a_url);
             }
+            let (user, host) = user_host.rsplit_once('@').map_or(("", user_host), |(u, h)| (u, h));
+            if user.starts_with('-') {
+                return Err("has a user starting with `-`, which ssh would read as an option");
+            }
+            check_host(host)?;
             path
         } else {
             return Err(not_a_url);
@@ -267,15 +282,52 @@ impl RepoUrl {
     }
 }
 
+/// A host name or address ssh and git take as one: never empty, never option-shaped
+/// (`-oProxyCommand=…`), only the characters host names and IP addresses use.
+fn check_host(host: &str) -> Result<(), &'static str> {
+    if host.is_empty() {
+        return Err("has no host");
+    }
+    if host.starts_with('-') {
+        return Err("has a host starting with `-`, which ssh would read as an option");
+    }
+    let bracketed = host.strip_prefix('[').and_then(|h| h.strip_suffix(']'));
+    let ok = match bracketed {
+        Some(v6) => !v6.is_empty() && v6.bytes().all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.'),
+        None => host.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_')),
+    };
+    if ok { Ok(()) } else { Err("has a host that is not a host name or IP address") }
+}
+
 impl fmt::Display for RepoUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
     }
 }
 
-/// Lima's instance-name rule (`[A-Za-z0-9]+([._-][A-Za-z0-9]+)*`, at most 76 characters, not
-/// ending in `.yaml`/`.yml`), which also makes the name a safe path component.
+/// The names machine gives its own Lima instances; no project may take one.
+pub const RESERVED_PREFIX: &str = "machine-bake-";
+
+/// A project name: a Lima instance name in lowercase (folders named after projects must not
+/// collide on case-insensitive file systems, such as macOS's), not one of machine's own.
 pub fn check_project_name(name: &str) -> Result<(), String> {
+    check_instance_name(name)?;
+    if name.bytes().any(|b| b.is_ascii_uppercase()) {
+        return Err(format!(
+            "has uppercase letters; use lowercase (`{}`): names that differ only in case would share a folder on macOS",
+            name.to_ascii_lowercase()
+        ));
+    }
+    if name.starts_with(RESERVED_PREFIX) {
+        return Err(format!("starts with `{RESERVED_PREFIX}`, which machine keeps for its bake VMs"));
+    }
+    Ok(())
+}
+
+/// Lima's instance-name rule (`[A-Za-z0-9]+([._-][A-Za-z0-9]+)*`, at most 76 characters, not
+/// ending in `.yaml`/`.yml`), which also makes the name a safe path component. Lima applies it to
+/// the names of the files a template embeds, too.
+pub fn check_instance_name(name: &str) -> Result<(), String> {
     if name.is_empty() {
         return Err("is empty".into());
     }
@@ -341,6 +393,8 @@ mod tests {
             ("ssh://git@host:2222/srv/repo.git", "repo"),
             ("git://host/x/y", "y"),
             ("git@host:repo", "repo"),
+            ("ssh://git@[::1]:22/x.git", "x"),
+            ("https://user@gitlab.example.com:8443/g/p.git", "p"),
         ] {
             assert_eq!(RepoUrl::parse(url).unwrap().dir_name(), dir, "{url}");
         }
@@ -356,6 +410,15 @@ mod tests {
             "host:",
             "ftp://host/x",
             "https://host/..",
+            "ext::sh -c touch% /tmp/pwned",
+            "ext::sh",
+            "fd::0",
+            "fd::7,8",
+            "ssh://-oProxyCommand=touch/x",
+            "ssh://git@-oProxyCommand=x/y",
+            "a@-oProxyCommand=x:y",
+            "-a@host:y",
+            "https://ho$t/x",
         ] {
             assert!(RepoUrl::parse(bad).is_err(), "{bad}");
         }
@@ -363,12 +426,16 @@ mod tests {
 
     #[test]
     fn project_names_follow_lima() {
-        for ok in ["default", "blog", "my-app", "a.b_c", "A1", &"x".repeat(76)] {
+        for ok in ["default", "blog", "my-app", "a.b_c", "a1", "machine-bakery", &"x".repeat(76)] {
             assert!(check_project_name(ok).is_ok(), "{ok}");
         }
         for bad in ["", "-a", "a-", "a--b", "a/b", "..", ".", "a b", "é", "x.yaml", &"x".repeat(77)] {
             assert!(check_project_name(bad).is_err(), "{bad}");
+            assert!(check_instance_name(bad).is_err(), "{bad}");
         }
+        assert!(check_project_name("Blog").unwrap_err().contains("use lowercase (`blog`)"));
+        assert!(check_instance_name("Blog").is_ok(), "Lima itself allows uppercase");
+        assert!(check_project_name("machine-bake-0123456789abcdef").unwrap_err().contains("bake VMs"));
     }
 
     #[test]

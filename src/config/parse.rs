@@ -93,7 +93,7 @@ pub fn parse_projects_file(src: &Source, catalog: &Catalog) -> Result<ProjectsFi
             w.push(
                 w.src
                     .error(span_of_key(key), format!("invalid project name `{name}`: it {why}"))
-                    .hint("project names are Lima instance names, e.g. `my-app`"),
+                    .hint("project names are lowercase Lima instance names, e.g. `my-app`"),
             );
             continue;
         }

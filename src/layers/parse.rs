@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use super::{LayerDef, LayerKind, Origin};
-use crate::config::model::check_project_name;
+use crate::config::model::check_instance_name;
 use crate::config::source::{Diagnostic, Source, did_you_mean};
 use crate::lima_keys;
 use crate::yaml::{self, Mapping, Value};
@@ -203,7 +203,7 @@ fn check_entry(
         return None;
     }
     let base = loc.rsplit('/').next().unwrap_or(loc);
-    if check_project_name(base).is_err() {
+    if check_instance_name(base).is_err() {
         let d = at(
             src,
             loc,

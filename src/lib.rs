@@ -17,6 +17,7 @@ pub mod identity;
 pub mod layers;
 pub mod lima;
 pub mod lima_keys;
+pub mod lock;
 pub mod paths;
 pub mod project_state;
 pub mod repo_access;

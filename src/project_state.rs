@@ -3,7 +3,6 @@
 //!
 //! `applied.json` records the stack a VM was created from, so a later `up` can say what changed.
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -40,11 +39,8 @@ pub struct Applied {
     pub provision: Vec<String>,
 }
 
-/// Held while a command changes a project's VM; released on drop (and by the OS on a crash).
-#[derive(Debug)]
-pub struct Lock {
-    _file: File,
-}
+/// Held while a command changes a project's VM or record.
+pub type Lock = crate::lock::Lock;
 
 impl ProjectDir {
     pub fn new(state_dir: &Path, project: &str) -> Self {
@@ -60,24 +56,20 @@ impl ProjectDir {
     /// while holding it.
     pub fn lock(&self, on_wait: impl FnOnce()) -> Result<Lock> {
         let locks = self.dir.parent().expect("a project folder has a parent").join("locks");
-        std::fs::create_dir_all(&locks).map_err(|e| io_error("create", &locks, &e))?;
         let name = self.dir.file_name().expect("a project folder has a name");
-        let path = locks.join(name).with_extension("lock");
-        let file = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(|e| io_error("open", &path, &e))?;
-        match file.try_lock() {
-            Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => {
-                on_wait();
-                file.lock().map_err(|e| io_error("lock", &path, &e))?;
+        let mut on_wait = Some(on_wait);
+        crate::lock::exclusive(&locks.join(name).with_extension("lock"), &mut || {
+            if let Some(f) = on_wait.take() {
+                f();
             }
-            Err(std::fs::TryLockError::Error(e)) => return Err(io_error("lock", &path, &e)),
-        }
-        Ok(Lock { _file: file })
+        })
+    }
+
+    /// The lock if no other command holds it (read-only commands never wait).
+    pub fn try_lock(&self) -> Result<Option<Lock>> {
+        let locks = self.dir.parent().expect("a project folder has a parent").join("locks");
+        let name = self.dir.file_name().expect("a project folder has a name");
+        crate::lock::try_exclusive(&locks.join(name).with_extension("lock"))
     }
 
     pub fn applied(&self) -> Result<Option<Applied>> {
@@ -132,7 +124,7 @@ mod tests {
         assert_eq!(dir.applied().unwrap(), Some(applied));
 
         let held = dir.lock(|| panic!("the first lock never waits")).unwrap();
-        let file = File::options().write(true).open(tmp.path().join("locks/p.lock")).unwrap();
+        let file = std::fs::File::options().write(true).open(tmp.path().join("locks/p.lock")).unwrap();
         assert!(matches!(file.try_lock(), Err(std::fs::TryLockError::WouldBlock)));
         dir.remove().unwrap();
         assert!(!dir.path().exists(), "the folder goes while the lock is held");

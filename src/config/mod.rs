@@ -110,11 +110,23 @@ fn origin_remote(folder: &Path, runner: &dyn Runner) -> Result<Option<RepoUrl>> 
 }
 
 fn read_optional(path: &Path) -> Result<Option<String>> {
-    match std::fs::read_to_string(path) {
-        Ok(text) => Ok(Some(text)),
+    match std::fs::read(path) {
+        Ok(bytes) => text_of(path, bytes).map(Some),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(io_error("read", path, &e)),
     }
+}
+
+/// A configuration file is UTF-8 text (TOML requires it); anything else is the user's to fix.
+fn text_of(path: &Path, bytes: Vec<u8>) -> Result<String> {
+    String::from_utf8(bytes).map_err(|e| {
+        let bytes = e.as_bytes();
+        let at = e.utf8_error().valid_up_to();
+        let line = 1 + bytes[..at].iter().filter(|b| **b == b'\n').count();
+        let column = 1 + at - bytes[..at].iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+        Error::usage(format!("{}:{line}:{column}: not UTF-8 text (byte {at} of the file)", path.display()))
+            .hint("a configuration file must be UTF-8 text; save it as UTF-8 (is it the right file?)")
+    })
 }
 
 /// One error listing every diagnostic, in file order.

@@ -9,7 +9,7 @@ use crate::config::model::{DEFAULT_PROJECT, RepoUrl, Shell, Size, check_project_
 use crate::config::parse::{ProjectsFile, parse_projects_file};
 use crate::config::source::Source;
 use crate::config::{self, diagnostics_error};
-use crate::error::{Result, io_error};
+use crate::error::{Error, Result};
 use crate::layers::Catalog;
 use crate::wizard::prompt::{Closed, Terminal};
 use crate::wizard::{self, Answers, Env, Given};
@@ -122,7 +122,7 @@ fn undefined(ctx: &mut Ctx<'_>, name: Option<&str>) -> Result<bool> {
 fn write_entry(ctx: &mut Ctx<'_>, given: &Given, suggested_name: Option<&str>) -> Result<String> {
     let catalog = ctx.catalog()?;
     let path = ctx.cwd.join(&ctx.paths.projects_file);
-    let text = read_optional(&path)?.unwrap_or_default();
+    let text = config::read_text(&path)?.unwrap_or_default();
     let file = parse_existing(&path, &text, &catalog)?;
     let runner = ctx.runner;
     let user_ssh = (ctx.env)("GIT_SSH_COMMAND");
@@ -140,6 +140,12 @@ fn write_entry(ctx: &mut Ctx<'_>, given: &Given, suggested_name: Option<&str>) -
     } else {
         wizard::run(&env, given, &mut Closed::new(ctx.ui))?
     };
+    // Read, edit and write under the projects file's lock, reading it again: another `create`
+    // may have written it while the wizard asked (its project must not be lost).
+    let waiting = format!("waiting for another machine command that edits {}…", path.display());
+    let _lock = crate::lock::exclusive(&edit_lock_path(&path), &mut || ctx.ui.note(&waiting))?;
+    let text = config::read_text(&path)?.unwrap_or_default();
+    let file = parse_existing(&path, &text, &catalog)?;
     let old = Answers::current(&answers.name, file.projects.get(&answers.name), &file.defaults);
     let new_text = edit::apply(&text, &old, &answers)?;
     let entry = edit::entry_text(&new_text, &answers.name).unwrap_or_default();
@@ -152,10 +158,30 @@ fn write_entry(ctx: &mut Ctx<'_>, given: &Given, suggested_name: Option<&str>) -
         diagnostics_error(&d)
             .hint(format!("nothing was written to {}; run `machine create` again with other answers", path.display()))
     })?;
+    refuse_read_only(&path)?;
     stack::write_atomic(&path, new_text.as_bytes())?;
     ctx.ui.data(&entry);
     ctx.ui.note(&format!("wrote [{}] to {}", answers.name, path.display()));
     Ok(answers.name)
+}
+
+/// `.projects.toml.lock` beside the file: the file itself is replaced by rename, its lock not.
+fn edit_lock_path(path: &Path) -> std::path::PathBuf {
+    let name = path.file_name().map_or_else(|| "projects.toml".into(), |n| n.to_string_lossy().into_owned());
+    path.with_file_name(format!(".{name}.lock"))
+}
+
+/// A file the user made read-only is theirs to change, not machine's.
+fn refuse_read_only(path: &Path) -> Result<()> {
+    match std::fs::metadata(path) {
+        Ok(meta) if meta.permissions().readonly() => {
+            Err(Error::usage(format!("{} is read-only, so machine does not replace it", path.display())).hint(format!(
+                "make it writable (`chmod u+w {}`) and run `machine create` again, or edit it yourself",
+                path.display()
+            )))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// The file as it is; an invalid file is not edited.
@@ -163,12 +189,4 @@ fn parse_existing(path: &Path, text: &str, catalog: &Catalog) -> Result<Projects
     parse_projects_file(&Source::new(path, text), catalog).map_err(|d| {
         diagnostics_error(&d).hint(format!("fix {} first: `machine create` only edits a valid file", path.display()))
     })
-}
-
-fn read_optional(path: &Path) -> Result<Option<String>> {
-    match std::fs::read_to_string(path) {
-        Ok(text) => Ok(Some(text)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(io_error("read", path, &e)),
-    }
 }

@@ -31,7 +31,7 @@ pub fn load(paths: &Paths, catalog: &Catalog, cwd: &Path, runner: &dyn Runner) -
         notes: Vec::new(),
     };
     let mut defaults = Defaults::default();
-    if let Some(text) = read_optional(&paths.projects_file)? {
+    if let Some(text) = read_text(&paths.projects_file)? {
         let parsed = parse_projects_file(&Source::new(&paths.projects_file, text), catalog)
             .map_err(|d| diagnostics_error(&d))?;
         defaults = parsed.defaults;
@@ -52,7 +52,7 @@ fn load_local(
     catalog: &Catalog,
     runner: &dyn Runner,
 ) -> Result<()> {
-    let text = read_optional(path)?.unwrap_or_default();
+    let text = read_text(path)?.unwrap_or_default();
     let folder = path.parent().unwrap_or(Path::new("/"));
     let slug = folder.file_name().map(|n| slugify(&n.to_string_lossy())).unwrap_or_default();
     let local =
@@ -109,7 +109,8 @@ fn origin_remote(folder: &Path, runner: &dyn Runner) -> Result<Option<RepoUrl>> 
     })
 }
 
-fn read_optional(path: &Path) -> Result<Option<String>> {
+/// A configuration file's text, or `None` when it does not exist.
+pub fn read_text(path: &Path) -> Result<Option<String>> {
     match std::fs::read(path) {
         Ok(bytes) => text_of(path, bytes).map(Some),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),

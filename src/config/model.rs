@@ -244,7 +244,10 @@ impl RepoUrl {
         let path = if let Some(rest) = ["https://", "ssh://", "git://"].iter().find_map(|p| s.strip_prefix(p)) {
             let (authority, path) = rest.split_once('/').ok_or("names no repository path")?;
             let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-            let host = host.rsplit_once(':').filter(|(_, port)| port.bytes().all(|b| b.is_ascii_digit())).map_or(host, |(h, _)| h);
+            let host = host
+                .rsplit_once(':')
+                .filter(|(_, port)| port.bytes().all(|b| b.is_ascii_digit()))
+                .map_or(host, |(h, _)| h);
             check_host(host)?;
             if authority.starts_with('-') {
                 return Err("has a user starting with `-`, which ssh would read as an option");

@@ -142,3 +142,16 @@ fn identity_values_with_control_characters_are_refused() {
         assert!(stderr.contains(says), "{var}={value:?}: {stderr}");
     }
 }
+
+/// A projects.toml that is not UTF-8 is the user's to fix: exit 2, naming where.
+#[test]
+fn a_binary_projects_file_is_a_configuration_error() {
+    let home = tempfile::tempdir().unwrap();
+    let config = home.path().join(".config/machine");
+    std::fs::create_dir_all(&config).unwrap();
+    std::fs::write(config.join("projects.toml"), b"[blog]\nrepos = [\"\xff\xfe\"]\n").unwrap();
+    let out = machine(home.path()).arg("render").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stderr.contains("projects.toml:2:11: not UTF-8 text (byte 17 of the file)"), "{stderr}");
+}

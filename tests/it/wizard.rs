@@ -284,8 +284,10 @@ fn create_with_flags_writes_the_entry_atomically() {
         "{}",
         stderr(&out)
     );
-    let files: Vec<_> = std::fs::read_dir(env.path().join("config")).unwrap().map(|e| e.unwrap().file_name()).collect();
-    assert_eq!(files, ["projects.toml"], "no temp file is left behind");
+    let mut files: Vec<_> =
+        std::fs::read_dir(env.path().join("config")).unwrap().map(|e| e.unwrap().file_name()).collect();
+    files.sort();
+    assert_eq!(files, [".projects.toml.lock", "projects.toml"], "no temp file is left behind (only the edit lock)");
     let checks = env.calls_text();
     assert!(checks.contains("git ls-remote git@github.com:you/blog.git HEAD"), "{checks}");
     assert!(checks.contains("git ls-remote https://github.com/you/api.git HEAD"), "{checks}");
@@ -349,4 +351,45 @@ fn up_of_an_unknown_project_without_a_terminal_keeps_its_error() {
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("error: no project `nosuch` in"), "{}", stderr(&out));
     assert!(!projects_toml(&env).exists());
+}
+
+/// Every read-modify-write of projects.toml happens under its lock and re-reads the file:
+/// ten `create`s at once keep all ten projects (before, most were lost).
+#[test]
+fn concurrent_creates_keep_every_project() {
+    let env = FakeEnv::new();
+    std::fs::create_dir_all(env.path().join("config")).unwrap();
+    std::thread::scope(|s| {
+        let runs: Vec<_> = (0..10)
+            .map(|i| {
+                let env = &env;
+                s.spawn(move || {
+                    env.machine().args(["create", &format!("p{i}"), "--cpus", "2", "--yes"]).output().unwrap()
+                })
+            })
+            .collect();
+        for run in runs {
+            let out = run.join().unwrap();
+            assert!(out.status.success(), "{}", stderr(&out));
+        }
+    });
+    let parsed = parse(&std::fs::read_to_string(projects_toml(&env)).unwrap());
+    let names: Vec<&str> = parsed.projects.keys().map(String::as_str).collect();
+    assert_eq!(names, ["p0", "p1", "p2", "p3", "p4", "p5", "p6", "p7", "p8", "p9"]);
+}
+
+/// A projects.toml the user made read-only is not replaced.
+#[test]
+fn a_read_only_projects_file_is_not_replaced() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let env = FakeEnv::new();
+    let path = projects_toml(&env);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(&path, "[blog]\n").unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o444)).unwrap();
+    let out = env.machine().args(["create", "app", "--yes"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("is read-only, so machine does not replace it"), "{}", stderr(&out));
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), "[blog]\n");
+    assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o444);
 }

@@ -123,7 +123,8 @@ fn text_of(path: &Path, bytes: Vec<u8>) -> Result<String> {
     String::from_utf8(bytes).map_err(|e| {
         let bytes = e.as_bytes();
         let at = e.utf8_error().valid_up_to();
-        let line = 1 + bytes[..at].iter().filter(|b| **b == b'\n').count();
+        // The pieces between newlines before the bad byte: its line is the last of them.
+        let line = bytes[..at].split(|b| *b == b'\n').count();
         let column = 1 + at - bytes[..at].iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
         Error::usage(format!("{}:{line}:{column}: not UTF-8 text (byte {at} of the file)", path.display()))
             .hint("a configuration file must be UTF-8 text; save it as UTF-8 (is it the right file?)")

@@ -391,7 +391,7 @@ _machine() {
             return 0
             ;;
         machine__subcmd__destroy)
-            opts="-y -v -h --yes --verbose --help"
+            opts="-y -v -h --yes --force --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

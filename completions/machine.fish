@@ -80,6 +80,7 @@ complete -c machine -n "__fish_machine_using_subcommand list" -l json -d 'Print 
 complete -c machine -n "__fish_machine_using_subcommand list" -s v -l verbose -d 'Print every external command machine runs (-v), and more detail (-vv)'
 complete -c machine -n "__fish_machine_using_subcommand list" -s h -l help -d 'Print help'
 complete -c machine -n "__fish_machine_using_subcommand destroy" -s y -l yes -d 'Do not ask for confirmation'
+complete -c machine -n "__fish_machine_using_subcommand destroy" -l force -d 'Delete the Lima VM of that name even when machine did not create it'
 complete -c machine -n "__fish_machine_using_subcommand destroy" -s v -l verbose -d 'Print every external command machine runs (-v), and more detail (-vv)'
 complete -c machine -n "__fish_machine_using_subcommand destroy" -s h -l help -d 'Print help'
 complete -c machine -n "__fish_machine_using_subcommand render" -l json -d 'Print one JSON object instead of YAML'

@@ -27,7 +27,7 @@
 //! {
 //!   "start":          {"<instance>": "<fault>" | ["<fault>", …]},
 //!   "start_delay_ms": 250 | {"<instance>": 250},
-//!   "create":         {"<instance>": "fail:<message>"},
+//!   "create":         {"<instance>": "fail:<message>" | "kill-caller"},
 //!   "ssh_add":        "keys" | "keys:<fingerprint line>" | "no-keys" | "no-agent" | "hang",
 //!   "ssh_add_guest":  same as ssh_add, for ssh-add run inside a fake guest (default: ssh_add),
 //!   "git_config":     {"user.name": "Ada"},
@@ -1066,6 +1066,12 @@ mod lima {
                 log::info("Terminal is not available, proceeding without opening an editor");
                 log_download(&inst);
                 log::info(&format!("Run `limactl start {}` to start the instance.", inst.name));
+                if lima.ctx.fault_str("create", &inst.name) == Some("kill-caller") {
+                    // The caller dies (`kill -9`) right after the instance exists.
+                    let _ = std::process::Command::new("kill")
+                        .args(["-9", &std::os::unix::process::parent_id().to_string()])
+                        .status();
+                }
                 0
             }
             Err(fail) => finish(fail, args),
@@ -2345,7 +2351,7 @@ mod op {
         match words.as_slice() {
             ["read", reference] => read(ctx, reference, true),
             ["read", "-n" | "--no-newline", reference] => read(ctx, reference, false),
-            ["environment", "read", id] => environment(ctx, id),
+            ["environment", "read", id] | ["environment", "read", "--", id] => environment(ctx, id),
             _ => unsupported("op", args),
         }
     }

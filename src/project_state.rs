@@ -37,6 +37,10 @@ pub struct Applied {
     /// failed script Lima names by index is reported by layer.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub provision: Vec<String>,
+    /// Written before `limactl create` and cleared once it returns: a record that still says so
+    /// belongs to a create that was interrupted, whose VM (if any) never booted.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub creating: bool,
 }
 
 /// Held while a command changes a project's VM or record.

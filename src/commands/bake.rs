@@ -28,6 +28,7 @@ pub struct Args {
 
 pub fn run(args: &Args, ctx: &mut Ctx<'_>) -> Result<i32> {
     let (catalog, project) = ctx.project(args.project.as_deref())?;
+    let _lock = ctx.lock_project(&project.name)?;
     // Bakes take no params; the identity only makes the written instance file match `render`'s.
     let identity = identity::resolve(ctx.env, ctx.runner).identity;
     let stack = compile::compile(&project, &catalog, &host::facts(&ctx.paths, identity)?)?;

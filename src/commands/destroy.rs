@@ -14,16 +14,23 @@ pub struct Args {
     /// Do not ask for confirmation.
     #[arg(short = 'y', long = "yes")]
     pub yes: bool,
+    /// Delete the Lima VM of that name even when machine did not create it.
+    #[arg(long)]
+    pub force: bool,
 }
 
 pub fn run(args: &Args, ctx: &mut Ctx<'_>) -> Result<i32> {
     let (_, project) = ctx.project(args.project.as_deref())?;
     let name = project.name.clone();
     let dir = ProjectDir::new(&ctx.paths.state_dir, &name);
-    let waiting = format!("waiting for another machine command on project `{name}` to finish…");
-    let lock = dir.lock(|| ctx.ui.note(&waiting))?;
+    let lock = ctx.lock_project(&name)?;
     let lima = ctx.lima()?;
     let exists = lima.instance(&name)?.is_some();
+    if exists && dir.applied()?.is_none() && !args.force {
+        // Lima's own `default`, or a VM another tool made: never machine's to delete.
+        return Err(Error::usage(format!("the Lima VM `{name}` was not created by machine, so it is not deleted"))
+            .hint(format!("delete it with `limactl delete {name}`, or `machine destroy {name} --force`")));
+    }
     if exists && !args.yes && !ctx.confirm(&format!("Destroy VM `{name}`, its disk and everything in it?"))? {
         return Err(Error::failure("aborted: nothing was deleted"));
     }

@@ -12,6 +12,8 @@ pub struct Args {
 
 pub fn run(args: &Args, ctx: &mut Ctx<'_>) -> Result<i32> {
     let (_, project) = ctx.project(args.project.as_deref())?;
+    // Not in the middle of an `up` (a clone, a provisioning boot) of the same VM.
+    let _lock = ctx.lock_project(&project.name)?;
     let lima = ctx.lima()?;
     let Some(instance) = lima.instance(&project.name)? else {
         return Err(Error::failure(format!("there is no VM `{}`", project.name))

@@ -33,6 +33,7 @@ use crate::error::{Error, Result};
 use crate::exec::Runner;
 use crate::layers::Catalog;
 use crate::paths::Paths;
+use crate::project_state::ProjectDir;
 use crate::ui::Ui;
 use crate::vm::Lima;
 use crate::{host, identity, lima};
@@ -77,6 +78,14 @@ impl<'a> Ctx<'a> {
             return Ok((catalog, config.implicit_project(&name)));
         }
         Err(unknown_project(&config, &name))
+    }
+
+    /// Takes the project's lock (see [`ProjectDir::lock`]), saying so while another machine
+    /// command on the same project holds it. Every command that changes a VM or its record
+    /// takes it; read-only ones never wait for it.
+    pub fn lock_project(&mut self, name: &str) -> Result<crate::lock::Lock> {
+        let waiting = format!("waiting for another machine command on project `{name}` to finish…");
+        ProjectDir::new(&self.paths.state_dir, name).lock(|| self.ui.note(&waiting))
     }
 
     /// Lima, through this context's runner (borrowing the runner, not the context).

@@ -45,6 +45,8 @@ pub fn run(args: &Args, ctx: &mut Ctx<'_>) -> Result<i32> {
         )
         .hint(install_hint("op")));
     }
+    // Writing into the VM while an `up` reboots or clones it would race it.
+    let _lock = ctx.lock_project(&name)?;
     let lima = ctx.lima()?;
     lima.require_running(&name)?;
     let repo = args.repo.as_deref();
@@ -69,7 +71,7 @@ fn check_repo(repo: &str) -> Result<()> {
 
 /// Fails, saying how to start it, unless the project's VM runs.
 fn sync(ctx: &mut Ctx<'_>, lima: &Lima<'_>, name: &str, repo: Option<&str>) -> Result<i32> {
-    let wanted = environments(lima, name, repo)?;
+    let wanted = environments(ctx, lima, name, repo)?;
     let mut synced = 0;
     let mut failures = Vec::new();
     for (dir, id) in &wanted {
@@ -91,13 +93,18 @@ fn sync(ctx: &mut Ctx<'_>, lima: &Lima<'_>, name: &str, repo: Option<&str>) -> R
 }
 
 /// `(repo folder, environment id)` pairs, each id once; an error when there is nothing to do.
-fn environments(lima: &Lima<'_>, name: &str, repo: Option<&str>) -> Result<Vec<(String, String)>> {
+fn environments(ctx: &mut Ctx<'_>, lima: &Lima<'_>, name: &str, repo: Option<&str>) -> Result<Vec<(String, String)>> {
     let listed = envrc_ids(lima, name, repo)?;
     let mut wanted: Vec<(String, String)> = Vec::new();
     for (dir, id) in &listed {
-        if let Some(id) = id
-            && !wanted.iter().any(|(_, seen)| seen == id)
-        {
+        let Some(id) = id else { continue };
+        // The guest names the ids: only what has 1Password's id shape is ever handed to `op`.
+        if !is_environment_id(id) {
+            ctx.ui
+                .warn(&format!("~/code/{dir}/.envrc in VM `{name}`: not a 1Password Environment id: `{id}` (skipped)"));
+            continue;
+        }
+        if !wanted.iter().any(|(_, seen)| seen == id) {
             wanted.push((dir.clone(), id.clone()));
         }
     }
@@ -134,8 +141,13 @@ fn envrc_ids(lima: &Lima<'_>, name: &str, repo: Option<&str>) -> Result<Vec<(Str
         .collect())
 }
 
+/// 1Password's ids (Environments' too) are 26 lowercase letters and digits.
+fn is_environment_id(id: &str) -> bool {
+    id.len() == 26 && id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+}
+
 fn read_environment(ctx: &Ctx<'_>, id: &str) -> Result<Vec<u8>> {
-    let cmd = Cmd::new("op").args(["environment", "read", id]).timeout(OP_TIMEOUT);
+    let cmd = Cmd::new("op").args(["environment", "read", "--", id]).timeout(OP_TIMEOUT);
     let out = ctx.runner.output(&cmd)?;
     if out.success() {
         return Ok(out.stdout);
@@ -176,7 +188,7 @@ fn clear_all(ctx: &mut Ctx<'_>, lima: &Lima<'_>, name: &str) -> Result<i32> {
 
 fn clear_repo(ctx: &mut Ctx<'_>, lima: &Lima<'_>, name: &str, repo: &str) -> Result<i32> {
     let mut cleared = 0;
-    for (_, id) in environments(lima, name, Some(repo))? {
+    for (_, id) in environments(ctx, lima, name, Some(repo))? {
         let out = lima.guest(name, &["secrets-clear", &id])?;
         if !out.success() {
             return Err(guest_failed(name, &format!("cannot clear environment {id}"), &out));

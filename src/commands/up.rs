@@ -30,13 +30,21 @@ pub fn run(args: &Args, ctx: &mut Ctx<'_>) -> Result<i32> {
     let name = super::create::before_up(ctx, args.project.as_deref())?;
     let (catalog, project) = ctx.project(name.as_deref())?;
     let dir = ProjectDir::new(&ctx.paths.state_dir, &project.name);
-    let waiting = format!("waiting for another machine command on project `{}` to finish…", project.name);
-    let _lock = dir.lock(|| ctx.ui.note(&waiting))?;
+    let _lock = ctx.lock_project(&project.name)?;
     let identity = ctx.identity(true)?;
     let stack = ctx.compile(&project, &catalog, identity.clone())?;
     let lima = ctx.lima()?;
     let mut instance = lima.instance(&project.name)?;
     let mut applied = dir.applied()?;
+    if applied.as_ref().is_some_and(|a| a.creating) {
+        // An interrupted create: nothing ever ran in that VM, so it is made again.
+        if instance.is_some() {
+            ctx.ui.note(&format!("removing VM `{}`, left by an interrupted create", project.name));
+            lima.delete(&project.name, true)?;
+        }
+        dir.forget_applied()?;
+        (instance, applied) = (None, None);
+    }
     if instance.is_some() && applied.is_none() && !args.recreate {
         // Maybe Lima's own `default` VM, or one machine's record of which is gone: never adopt it.
         return Err(Error::usage(format!(
@@ -113,17 +121,22 @@ fn create(ctx: &mut Ctx<'_>, lima: &Lima<'_>, stack: &Stack, dir: &ProjectDir) -
         ctx.ui.note(&format!("removing {}, left by an earlier failed create", leftover.display()));
         std::fs::remove_dir_all(&leftover).map_err(|e| crate::error::io_error("remove", &leftover, &e))?;
     }
-    let step = ctx.ui.step(&format!("creating VM `{}`", stack.project));
-    let created = lima.create(&stack.project, &stack.instance_path);
-    ctx.ui.end_step(step, created.is_ok());
-    created?;
-    let applied = Applied {
+    // The intent goes first: a machine killed during or right after `limactl create` leaves a
+    // record that says so, and the next `up` makes the VM again instead of refusing it.
+    let intent = Applied {
         key: stack.key().full().to_string(),
         layers: stack.layers.iter().map(|l| l.name.clone()).collect(),
         instance_yaml: stack.instance_yaml.clone(),
         provision: stack.provision_owners(),
+        creating: true,
         ..Applied::default()
     };
+    dir.record(&intent)?;
+    let step = ctx.ui.step(&format!("creating VM `{}`", stack.project));
+    let created = lima.create(&stack.project, &stack.instance_path);
+    ctx.ui.end_step(step, created.is_ok());
+    created?;
+    let applied = Applied { creating: false, ..intent };
     dir.record(&applied)?;
     boot(ctx, lima, &stack.project, &applied.provision)?;
     let applied = Applied { provisioned: true, ..applied };

@@ -224,7 +224,8 @@ fn the_next_bake_cleans_up_after_a_crash() {
 
 #[test]
 fn a_second_baker_waits_for_the_first_and_bakes_nothing() {
-    let env = world(BASE);
+    // Two projects with the same base: the key's lock (not the project's) makes the second wait.
+    let env = world("[p]\n[q]\n");
     env.faults(serde_json::json!({ "start_delay_ms": 2500 }));
     let s = stack(&env, "p");
     let instance = env.lima_home().join(format!("machine-bake-{}", s.key().short()));
@@ -235,13 +236,14 @@ fn a_second_baker_waits_for_the_first_and_bakes_nothing() {
             assert!(started.elapsed().as_secs() < 30, "the first bake never created its VM");
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
-        let second = env.machine().args(["bake", "p"]).output().unwrap();
+        let second = env.machine().args(["bake", "q"]).output().unwrap();
         (first.join().unwrap(), second)
     });
     assert!(first.status.success() && second.status.success());
     let stderr = String::from_utf8_lossy(&second.stderr);
     assert!(stderr.contains("waiting for another machine to finish baking ubuntu-24.04 → core"), "{stderr}");
     assert!(stderr.contains("nothing to bake"), "{stderr}");
+    assert!(!stderr.contains("another machine command on project"), "different projects: {stderr}");
     let creates = limactl_calls(&env, &[&s]).iter().filter(|c| c.contains(" create ")).count();
     assert_eq!(creates, 1, "the key was baked once");
 }

@@ -532,3 +532,61 @@ fn config_values_in_errors_are_escaped() {
     assert!(!err.contains('\u{1b}'), "{err:?}");
     assert!(err.contains("unknown profile `\\u{1b}[2Kcypress`"), "{err}");
 }
+
+/// `down` during an `up` of the same project waits for it (before, it stopped the VM mid-clone).
+#[test]
+fn down_waits_for_an_up_of_the_same_project() {
+    let env = env_with(BLOG);
+    env.faults(json!({"start_delay_ms": {"blog": 1500}}));
+    std::thread::scope(|s| {
+        let up = s.spawn(|| machine(&env).args(["up", "blog"]).output().unwrap());
+        // Until `up` holds the lock (it takes it before anything else), `down` has nothing to stop.
+        while !env.calls_text().contains("limactl --tty=false start blog") {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let down = machine(&env).args(["down", "blog"]).output().unwrap();
+        let up = up.join().unwrap();
+        assert!(up.status.success(), "up: {}", stderr(&up));
+        assert!(down.status.success(), "down: {}", stderr(&down));
+        assert!(
+            stderr(&down).contains("waiting for another machine command on project `blog` to finish"),
+            "{}",
+            stderr(&down)
+        );
+    });
+    assert!(env.guest_home("blog").join("code/blog/.git").is_dir(), "the clone finished");
+    assert_eq!(env.instance_status("blog").as_deref(), Some("Stopped"), "then down stopped it");
+}
+
+/// Killed right after `limactl create`: the next `up` makes the VM again by itself (before, it
+/// refused it as a VM machine did not create, and only `--recreate` got out).
+#[test]
+fn an_up_killed_after_create_is_recovered_by_the_next_up() {
+    let env = env_with(BLOG);
+    env.faults(json!({"create": {"blog": "kill-caller"}}));
+    let killed = machine(&env).args(["up", "blog"]).output().unwrap();
+    assert_eq!(killed.status.code(), None, "killed by a signal: {}", stderr(&killed));
+    assert_eq!(env.instance_status("blog").as_deref(), Some("Stopped"), "the VM was created");
+    env.faults(json!({}));
+    let again = machine(&env).args(["up", "blog"]).output().unwrap();
+    assert!(again.status.success(), "{}", stderr(&again));
+    assert!(stderr(&again).contains("removing VM `blog`, left by an interrupted create"), "{}", stderr(&again));
+    assert_eq!(env.instance_status("blog").as_deref(), Some("Running"));
+}
+
+/// `destroy` never deletes a VM machine did not make (Lima's own `default`) unless told to.
+#[test]
+fn destroy_refuses_a_vm_machine_did_not_create() {
+    let env = env_with(BLOG);
+    env.given_instance("default", false);
+    let out = machine(&env).args(["destroy", "-y", "default"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("the Lima VM `default` was not created by machine, so it is not deleted"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(env.instance_status("default").as_deref(), Some("Stopped"), "still there");
+    machine(&env).args(["destroy", "-y", "--force", "default"]).assert().success();
+    assert_eq!(env.instance_status("default"), None);
+}

@@ -22,7 +22,7 @@ fn world(running: bool, envrc: Option<&str>) -> FakeEnv {
     if let Some(text) = envrc {
         std::fs::write(repo.join(".envrc"), text).unwrap();
     }
-    env.faults(json!({"op_env": {"env-blog": {"API_TOKEN": SECRET, "REGION": "eu"}}}));
+    env.faults(json!({"op_env": {"blogenvironmentid000000001": {"API_TOKEN": SECRET, "REGION": "eu"}}}));
     env
 }
 
@@ -54,19 +54,24 @@ fn guest_secret_file(env: &FakeEnv, id: &str) -> Option<PathBuf> {
 
 #[test]
 fn sync_sends_the_secret_on_stdin_only() {
-    let env = world(true, Some("dotenv_if_exists\nuse op_env env-blog\n"));
+    let env = world(true, Some("dotenv_if_exists\nuse op_env blogenvironmentid000000001\n"));
     let (code, stdout, stderr) = secrets(&env, &["blog"]);
     assert_eq!(code, Some(0), "{stderr}");
     assert_eq!(stdout, "synced 1 environment(s)\n");
-    assert!(stderr.contains("[secrets] blog (env-blog)"), "{stderr}");
+    assert!(stderr.contains("[secrets] blog (blogenvironmentid000000001)"), "{stderr}");
 
-    let file = guest_secret_file(&env, "env-blog").expect("the guest has the environment");
+    let file = guest_secret_file(&env, "blogenvironmentid000000001").expect("the guest has the environment");
     assert_eq!(std::fs::read_to_string(&file).unwrap(), format!("API_TOKEN={SECRET}\nREGION=eu\n"));
     assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600);
     assert_eq!(std::fs::metadata(file.parent().unwrap()).unwrap().permissions().mode() & 0o777, 0o700);
 
     let calls = env.calls();
-    assert!(calls.iter().any(|c| c["tool"] == "op" && c["args"] == json!(["environment", "read", "env-blog"])));
+    assert!(
+        calls
+            .iter()
+            .any(|c| c["tool"] == "op"
+                && c["args"] == json!(["environment", "read", "--", "blogenvironmentid000000001"]))
+    );
     for call in &calls {
         assert!(!call.to_string().contains(SECRET), "the secret is in a recorded call: {call}");
     }
@@ -87,17 +92,21 @@ fn sync_sends_the_secret_on_stdin_only() {
 
 #[test]
 fn every_repo_and_each_id_once() {
-    let env = world(true, Some("use op_env env-blog\n"));
+    let env = world(true, Some("use op_env blogenvironmentid000000001\n"));
     let api = env.guest_home("blog").join("code/api");
     std::fs::create_dir_all(api.join(".git")).unwrap();
-    std::fs::write(api.join(".envrc"), "use op_env env-api\nuse op_env env-blog\n").unwrap();
-    env.faults(json!({"op_env": {"env-blog": {"A": "1"}, "env-api": {"B": "2"}}}));
+    std::fs::write(
+        api.join(".envrc"),
+        "use op_env apienvironmentid0000000002\nuse op_env blogenvironmentid000000001\n",
+    )
+    .unwrap();
+    env.faults(json!({"op_env": {"blogenvironmentid000000001": {"A": "1"}, "apienvironmentid0000000002": {"B": "2"}}}));
     let (code, stdout, stderr) = secrets(&env, &["blog"]);
     assert_eq!(code, Some(0), "{stderr}");
     assert_eq!(stdout, "synced 2 environment(s)\n");
     let reads = env.calls().iter().filter(|c| c["tool"] == "op").count();
-    assert_eq!(reads, 2, "env-blog is read once although two repos use it");
-    assert!(guest_secret_file(&env, "env-api").is_some());
+    assert_eq!(reads, 2, "blogenvironmentid000000001 is read once although two repos use it");
+    assert!(guest_secret_file(&env, "apienvironmentid0000000002").is_some());
 
     let (code, stdout, _) = secrets(&env, &["blog", "--repo", "api"]);
     assert_eq!(code, Some(0));
@@ -106,21 +115,21 @@ fn every_repo_and_each_id_once() {
 
 #[test]
 fn clear_removes_everything_or_one_repo_s_ids() {
-    let env = world(true, Some("use op_env env-blog\n"));
+    let env = world(true, Some("use op_env blogenvironmentid000000001\n"));
     secrets(&env, &["blog"]);
-    assert!(guest_secret_file(&env, "env-blog").is_some());
+    assert!(guest_secret_file(&env, "blogenvironmentid000000001").is_some());
 
     let (code, stdout, stderr) = secrets(&env, &["blog", "--clear", "--repo", "blog"]);
     assert_eq!(code, Some(0), "{stderr}");
     assert_eq!(stdout, "cleared 1 environment(s)\n");
-    assert!(guest_secret_file(&env, "env-blog").is_none());
+    assert!(guest_secret_file(&env, "blogenvironmentid000000001").is_none());
 
     secrets(&env, &["blog"]);
     env.clear_calls();
     let (code, stdout, _) = secrets(&env, &["blog", "--clear"]);
     assert_eq!(code, Some(0));
     assert_eq!(stdout, "cleared every environment in VM `blog`\n");
-    assert!(guest_secret_file(&env, "env-blog").is_none());
+    assert!(guest_secret_file(&env, "blogenvironmentid000000001").is_none());
     assert!(!env.calls().iter().any(|c| c["tool"] == "op"), "clearing never asks 1Password");
 
     let (_, stdout, _) = secrets(&env, &["blog", "--clear"]);
@@ -129,7 +138,7 @@ fn clear_removes_everything_or_one_repo_s_ids() {
 
 #[test]
 fn clear_works_without_op() {
-    let env = world(true, Some("use op_env env-blog\n"));
+    let env = world(true, Some("use op_env blogenvironmentid000000001\n"));
     std::fs::remove_file(env.bin().join("op")).unwrap();
     let (code, _, stderr) = secrets(&env, &["blog", "--clear"]);
     assert_eq!(code, Some(0), "{stderr}");
@@ -137,7 +146,7 @@ fn clear_works_without_op() {
 
 #[test]
 fn op_missing() {
-    let env = world(true, Some("use op_env env-blog\n"));
+    let env = world(true, Some("use op_env blogenvironmentid000000001\n"));
     std::fs::remove_file(env.bin().join("op")).unwrap();
     let (code, _, stderr) = secrets(&env, &["blog"]);
     assert_eq!(code, Some(1));
@@ -147,7 +156,7 @@ fn op_missing() {
 
 #[test]
 fn vm_not_running_or_absent() {
-    let env = world(false, Some("use op_env env-blog\n"));
+    let env = world(false, Some("use op_env blogenvironmentid000000001\n"));
     let (code, _, stderr) = secrets(&env, &["blog"]);
     assert_eq!(code, Some(1));
     assert!(stderr.contains("VM `blog` is not running (it is stopped)"), "{stderr}");
@@ -185,24 +194,51 @@ fn no_op_env_line() {
 
 #[test]
 fn an_op_failure_shows_its_stderr_and_what_to_do() {
-    let env = world(true, Some("use op_env env-blog\n"));
-    env.faults(json!({"op_env": {"env-blog": "fail:authorization prompt dismissed, please try again"}}));
+    let env = world(true, Some("use op_env blogenvironmentid000000001\n"));
+    env.faults(
+        json!({"op_env": {"blogenvironmentid000000001": "fail:authorization prompt dismissed, please try again"}}),
+    );
     let (code, stdout, stderr) = secrets(&env, &["blog"]);
     assert_eq!(code, Some(1));
     assert_eq!(stdout, "synced 0 environment(s)\n");
-    assert!(stderr.contains("error: `op environment read env-blog` failed"), "{stderr}");
+    assert!(stderr.contains("error: `op environment read blogenvironmentid000000001` failed"), "{stderr}");
     assert!(stderr.contains("authorization prompt dismissed"), "{stderr}");
     assert!(stderr.contains("hint: unlock 1Password and turn on its CLI integration"), "{stderr}");
-    assert!(guest_secret_file(&env, "env-blog").is_none());
+    assert!(guest_secret_file(&env, "blogenvironmentid000000001").is_none());
 }
 
 #[test]
 fn one_failure_does_not_stop_the_others() {
-    let env = world(true, Some("use op_env env-bad\nuse op_env env-blog\n"));
-    env.faults(json!({"op_env": {"env-bad": "fail:no such environment", "env-blog": {"A": "1"}}}));
+    let env = world(true, Some("use op_env badenvironmentid0000000003\nuse op_env blogenvironmentid000000001\n"));
+    env.faults(json!({"op_env": {"badenvironmentid0000000003": "fail:no such environment", "blogenvironmentid000000001": {"A": "1"}}}));
     let (code, stdout, stderr) = secrets(&env, &["blog"]);
     assert_eq!(code, Some(1), "{stderr}");
     assert_eq!(stdout, "synced 1 environment(s)\n");
-    assert!(guest_secret_file(&env, "env-blog").is_some());
+    assert!(guest_secret_file(&env, "blogenvironmentid000000001").is_some());
     assert!(stderr.contains("no such environment"), "{stderr}");
+}
+
+/// The ids come from the guest, which the host does not trust: only 1Password's id shape (26
+/// lowercase letters and digits) is read, after `--`, and anything else is shown escaped.
+#[test]
+fn ids_from_the_guest_that_are_not_1password_ids_are_not_read() {
+    let env = world(true, Some("use op_env blogenvironmentid000000001\n"));
+    // A guest whose helper answers with an option-shaped id and one with an escape sequence.
+    let helper = env.guest_bin().join("machine-guest");
+    std::fs::rename(&helper, env.guest_bin().join("machine-guest.real")).unwrap();
+    std::fs::write(
+        &helper,
+        "#!/bin/sh\nif [ \"$1\" = envrc-ids ]; then\n  printf 'blog p --format=json\\nblog \\033]52;c;x\\007\\nblog blogenvironmentid000000001\\n'\n  exit 0\nfi\nexec \"$0.real\" \"$@\"\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&helper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    env.faults(json!({"op_env": {"blogenvironmentid000000001": {"A": "1"}}}));
+    let (code, stdout, stderr) = secrets(&env, &["blog"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(stdout, "synced 1 environment(s)\n");
+    assert!(stderr.contains("not a 1Password Environment id: `p --format=json`"), "{stderr}");
+    assert!(!stderr.contains('\u{1b}'), "{stderr:?}");
+    let calls = env.calls();
+    let op: Vec<_> = calls.iter().filter(|c| c["tool"] == "op").collect();
+    assert_eq!(op.len(), 1, "only the real id is read: {op:?}");
 }

@@ -46,9 +46,9 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
     let mut ui = ui::Ui::stdio(cli.verbose > 0);
     let env = |k: &str| std::env::var_os(k);
     let result = (|| {
-        let paths = paths::Paths::from_env(env)?;
         let cwd = std::env::current_dir()
             .map_err(|e| error::Error::failure("cannot read the current directory").caused_by(e))?;
+        let paths = paths::Paths::from_env(env)?.absolute(&cwd);
         let mut runner = exec::SystemRunner::default();
         if let Some(sock) = ssh_agent::select(&env) {
             tracing::info!("using the 1Password SSH agent at {}", sock.display());

@@ -60,6 +60,19 @@ impl Paths {
         Ok(Self { projects_file, config_dir, state_dir, cache_dir })
     }
 
+    /// Every path made absolute against `cwd`: `base:` locators and Lima's own paths must not
+    /// depend on the folder a later command runs in (a relative `MACHINE_STATE_DIR=state`).
+    #[must_use]
+    pub fn absolute(self, cwd: &Path) -> Self {
+        let abs = |p: PathBuf| if p.is_absolute() { p } else { cwd.join(p) };
+        Self {
+            projects_file: abs(self.projects_file),
+            config_dir: abs(self.config_dir),
+            state_dir: abs(self.state_dir),
+            cache_dir: abs(self.cache_dir),
+        }
+    }
+
     pub fn profiles_dir(&self) -> PathBuf {
         self.config_dir.join("profiles")
     }

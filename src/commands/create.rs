@@ -121,7 +121,7 @@ fn undefined(ctx: &mut Ctx<'_>, name: Option<&str>) -> Result<bool> {
 /// Runs the wizard (asking only on a terminal), writes the entry, and returns its name.
 fn write_entry(ctx: &mut Ctx<'_>, given: &Given, suggested_name: Option<&str>) -> Result<String> {
     let catalog = ctx.catalog()?;
-    let path = ctx.cwd.join(&ctx.paths.projects_file);
+    let path = ctx.paths.projects_file.clone();
     let text = config::read_text(&path)?.unwrap_or_default();
     let file = parse_existing(&path, &text, &catalog)?;
     let runner = ctx.runner;

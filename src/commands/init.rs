@@ -18,7 +18,7 @@ pub struct Args {
 }
 
 pub fn run(args: &Args, ctx: &mut Ctx<'_>) -> Result<i32> {
-    let path = ctx.cwd.join(&ctx.paths.projects_file);
+    let path = ctx.paths.projects_file.clone();
     if path.exists() {
         if !args.force {
             return Err(Error::usage(format!("{} already exists", path.display()))

@@ -155,3 +155,17 @@ fn a_binary_projects_file_is_a_configuration_error() {
     let stderr = String::from_utf8(out.stderr).unwrap();
     assert!(stderr.contains("projects.toml:2:11: not UTF-8 text (byte 17 of the file)"), "{stderr}");
 }
+
+/// A relative `MACHINE_STATE_DIR` is made absolute at startup: Lima resolves `base:` paths
+/// itself, from wherever it runs.
+#[test]
+fn a_relative_state_dir_gives_absolute_base_paths() {
+    let home = tempfile::tempdir().unwrap();
+    let out = machine(home.path()).env("MACHINE_STATE_DIR", "state").args(["render", "--json"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let instance = json["instance"]["content"].as_str().unwrap();
+    let base = instance.lines().find_map(|l| l.strip_prefix("base: ")).unwrap();
+    let cwd = home.path().canonicalize().unwrap();
+    assert!(std::path::Path::new(base).starts_with(cwd.join("state/layers")), "{base}");
+}

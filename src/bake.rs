@@ -262,6 +262,7 @@ fn publish(
     let tmp = disks.join(format!("{TMP_PREFIX}{key}.img"));
     remove_file_if_exists(&tmp)?;
     copy_disk(b.lima, &src, &tmp)?;
+    stack::sync_file(&tmp)?;
     let size = std::fs::metadata(&tmp).map_err(|e| io_error("read", &tmp, &e))?.len();
     let sidecar = Sidecar {
         key: key.to_string(),
@@ -277,6 +278,7 @@ fn publish(
     write_sidecar(&b.cache_dir, &sidecar)?;
     let published = host::disk_path(&b.cache_dir, key);
     std::fs::rename(&tmp, &published).map_err(|e| io_error("publish", &published, &e))?;
+    stack::sync_dir(&disks)?;
     Ok(published)
 }
 
@@ -309,7 +311,9 @@ fn write_sidecar(cache_dir: &Path, sidecar: &Sidecar) -> Result<()> {
     let tmp = disks_dir(cache_dir).join(format!("{TMP_PREFIX}{}.json", sidecar.key));
     let bytes = serde_json::to_vec_pretty(sidecar).expect("plain data serialises");
     std::fs::write(&tmp, bytes).map_err(|e| io_error("write", &tmp, &e))?;
-    std::fs::rename(&tmp, &path).map_err(|e| io_error("write", &path, &e))
+    stack::sync_file(&tmp)?;
+    std::fs::rename(&tmp, &path).map_err(|e| io_error("write", &path, &e))?;
+    stack::sync_dir(&disks_dir(cache_dir))
 }
 
 /// The sidecar of a cached disk, if it has a readable one.

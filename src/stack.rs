@@ -13,27 +13,32 @@ pub fn write(stack: &Stack) -> Result<()> {
     write_atomic(&stack.instance_path, stack.instance_yaml.as_bytes())
 }
 
+/// A temp folder of an interrupted render older than this is debris (a live one is seconds old).
+const DEBRIS_AGE: std::time::Duration = std::time::Duration::from_hours(1);
+
 fn write_layer(layer: &CompiledLayer) -> Result<()> {
     if std::fs::read(layer.path()).is_ok_and(|existing| existing == layer.yaml.as_bytes()) {
         return Ok(());
     }
     let parent = layer.dir.parent().expect("layer folders live under the state dir");
     std::fs::create_dir_all(parent).map_err(|e| io_error("create", parent, &e))?;
+    remove_debris(parent, DEBRIS_AGE);
     let tmp = tempfile::Builder::new()
-        .prefix(".tmp-")
+        .prefix(TMP_PREFIX)
         .tempdir_in(parent)
         .map_err(|e| io_error("create a folder in", parent, &e))?;
     put(&tmp.path().join("lima.yaml"), layer.yaml.as_bytes())?;
     for (rel, bytes) in &layer.files {
         put(&tmp.path().join(rel), bytes)?;
     }
+    sync_tree(tmp.path())?;
     // A stale, partial folder (from a machine older than the rename protocol) is replaced.
     if layer.dir.exists() {
         std::fs::remove_dir_all(&layer.dir).map_err(|e| io_error("remove", &layer.dir, &e))?;
     }
     let tmp_path = tmp.keep();
     match std::fs::rename(&tmp_path, &layer.dir) {
-        Ok(()) => Ok(()),
+        Ok(()) => sync_dir(parent),
         // Another machine process published the same content first.
         Err(_) if layer.path().is_file() => {
             let _ = std::fs::remove_dir_all(&tmp_path);
@@ -50,6 +55,62 @@ fn put(path: &Path, bytes: &[u8]) -> Result<()> {
     std::fs::write(path, bytes).map_err(|e| io_error("write", path, &e))
 }
 
+/// How a layer folder being written is named until it is published by rename.
+pub const TMP_PREFIX: &str = ".tmp-";
+
+/// Removes `.tmp-*` folders under `layers/` that interrupted renders left, when older than `age`
+/// (a render in progress owns a young one). Best effort: debris never fails a render.
+/// Returns what was removed, with its size in bytes.
+pub fn remove_debris(layers: &Path, age: std::time::Duration) -> Vec<(std::path::PathBuf, u64)> {
+    let mut removed = Vec::new();
+    let Ok(entries) = std::fs::read_dir(layers) else { return removed };
+    for entry in entries.flatten() {
+        let old = entry.metadata().ok().and_then(|m| m.modified().ok()).and_then(|t| t.elapsed().ok());
+        if !entry.file_name().to_string_lossy().starts_with(TMP_PREFIX) || old.is_none_or(|o| o < age) {
+            continue;
+        }
+        let bytes = tree_size(&entry.path());
+        if std::fs::remove_dir_all(entry.path()).is_ok() {
+            removed.push((entry.path(), bytes));
+        }
+    }
+    removed
+}
+
+fn tree_size(path: &Path) -> u64 {
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.is_dir() => {
+            std::fs::read_dir(path).map_or(0, |entries| entries.flatten().map(|e| tree_size(&e.path())).sum())
+        }
+        Ok(meta) => meta.len(),
+        Err(_) => 0,
+    }
+}
+
+/// fsyncs every file under `dir`, then the folders, so a rename publishes complete data.
+fn sync_tree(dir: &Path) -> Result<()> {
+    let entries = std::fs::read_dir(dir).map_err(|e| io_error("read", dir, &e))?;
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            sync_tree(&path)?;
+        } else {
+            sync_file(&path)?;
+        }
+    }
+    sync_dir(dir)
+}
+
+/// fsyncs a file's data.
+pub fn sync_file(path: &Path) -> Result<()> {
+    std::fs::File::open(path).and_then(|f| f.sync_all()).map_err(|e| io_error("sync", path, &e))
+}
+
+/// fsyncs a folder, making the renames and creations in it durable.
+pub fn sync_dir(dir: &Path) -> Result<()> {
+    std::fs::File::open(dir).and_then(|f| f.sync_all()).map_err(|e| io_error("sync", dir, &e))
+}
+
 /// Replaces `path` with `bytes` so that readers see the old or the new file, never a mix. A
 /// symlink (a dotfile manager's) is written through, and an existing file keeps its mode.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
@@ -63,7 +124,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         tmp.as_file().set_permissions(meta.permissions()).map_err(|e| io_error("set the mode of", tmp.path(), &e))?;
     }
     tmp.persist(&target).map_err(|e| io_error("replace", &target, &e.error))?;
-    Ok(())
+    sync_dir(dir)
 }
 
 /// The file a symlink points at (following chains), or the path itself.
@@ -99,5 +160,24 @@ mod tests {
         let fresh = dir.path().join("new/file");
         write_atomic(&fresh, b"x").unwrap();
         assert_eq!(std::fs::read(&fresh).unwrap(), b"x");
+    }
+}
+
+#[cfg(test)]
+mod debris_tests {
+    use super::*;
+
+    #[test]
+    fn old_temp_folders_go_and_young_ones_and_layers_stay() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in [".tmp-old", ".tmp-young", "0123456789abcdef"] {
+            std::fs::create_dir_all(dir.path().join(name)).unwrap();
+            std::fs::write(dir.path().join(name).join("lima.yaml"), "x: 1\n").unwrap();
+        }
+        let old = std::time::SystemTime::now() - std::time::Duration::from_hours(2);
+        std::fs::File::open(dir.path().join(".tmp-old")).unwrap().set_modified(old).unwrap();
+        let removed = remove_debris(dir.path(), DEBRIS_AGE);
+        assert_eq!(removed, [(dir.path().join(".tmp-old"), 5)]);
+        assert!(dir.path().join(".tmp-young").is_dir() && dir.path().join("0123456789abcdef").is_dir());
     }
 }

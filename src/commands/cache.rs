@@ -112,6 +112,11 @@ fn prune(args: &PruneArgs, ctx: &mut Ctx<'_>) -> Result<i32> {
     }
     let lima = ctx.lima()?;
     removed.extend(bake::clean_debris(&lima, &ctx.paths.cache_dir, &ctx.paths.state_dir)?);
+    // Layer folders an interrupted render left (a render in progress owns one seconds old).
+    let layers = ctx.paths.state_dir.join("layers");
+    for (dir, bytes) in crate::stack::remove_debris(&layers, std::time::Duration::from_mins(1)) {
+        removed.push(Removed { what: format!("{}, left by an interrupted render", dir.display()), bytes });
+    }
     report(ctx, &removed);
     Ok(0)
 }

@@ -359,3 +359,19 @@ fn editing_one_layers_script_changes_exactly_its_key_and_those_above() {
         assert_eq!(old != new, i >= node, "layer {i} `{name}`");
     }
 }
+
+/// Layer folders an interrupted render left are removed by `cache prune` (before, by nothing).
+#[test]
+fn cache_prune_removes_what_an_interrupted_render_left() {
+    let env = world(BASE);
+    let debris = env.path().join("state/layers/.tmp-a1b2c3");
+    std::fs::create_dir_all(&debris).unwrap();
+    std::fs::write(debris.join("lima.yaml"), "x: 1\n").unwrap();
+    let old = std::time::SystemTime::now() - std::time::Duration::from_mins(5);
+    std::fs::File::open(&debris).unwrap().set_modified(old).unwrap();
+    let out = env.machine().args(["cache", "prune", "-y"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!debris.exists());
+    let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(said.contains(".tmp-a1b2c3, left by an interrupted render"), "{said}");
+}

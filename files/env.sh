@@ -1,6 +1,6 @@
 # shellcheck shell=sh
 # machine: the environment every shell in the VM gets, placed at
-# /usr/local/lib/machine/env.sh and rewritten on every boot. It sources the
+# /usr/local/lib/machine/env.sh by the core layer. It sources the
 # layers' snippets in /etc/profile.d/machine-*.sh (PATH for ~/.local/bin,
 # ~/.cargo/bin and Go, the corepack settings, ...).
 #

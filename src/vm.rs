@@ -12,6 +12,9 @@ use crate::lima::{self, ControlOp, Instance, Status};
 /// The guest helper the core layer installs; the host only ever calls it with argv.
 pub const GUEST_HELPER: &str = "machine-guest";
 
+/// How often `start` asks the guest whether a provision step failed.
+const STATUS_INTERVAL: Duration = Duration::from_secs(10);
+
 /// How long a guest probe (agent check, status) may take before it counts as "no answer".
 const GUEST_PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -74,7 +77,9 @@ impl<'a> Lima<'a> {
                 progress(&describe(line));
                 Flow::Continue
             }
-            Event::Tick if last_check.elapsed() >= Duration::from_secs(5) && self.has_master(name) => {
+            // Each check is a guest command, which takes CPU from the boot it watches: often
+            // enough to stop early on a failed layer, not more.
+            Event::Tick if last_check.elapsed() >= STATUS_INTERVAL && self.has_master(name) => {
                 last_check = Instant::now();
                 match self.provisioning(name) {
                     Provisioning::Failed(lines) => {

@@ -101,10 +101,6 @@ pub fn run(args: &Args, ctx: &mut Ctx<'_>) -> Result<i32> {
             applied
         }
     };
-    if applied.guest_home.is_none() {
-        applied.guest_home = lima.guest_home(&project.name);
-        dir.record(&applied)?;
-    }
     if project.forward_agent && !pending.is_empty() && !booted {
         lima.heal_agent(&project.name);
     }

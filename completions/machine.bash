@@ -73,6 +73,9 @@ _machine() {
             machine,ssh-config)
                 cmd="machine__subcmd__ssh__subcmd__config"
                 ;;
+            machine,trust)
+                cmd="machine__subcmd__trust"
+                ;;
             machine,up)
                 cmd="machine__subcmd__up"
                 ;;
@@ -151,6 +154,9 @@ _machine() {
             machine__subcmd__help,ssh-config)
                 cmd="machine__subcmd__help__subcmd__ssh__subcmd__config"
                 ;;
+            machine__subcmd__help,trust)
+                cmd="machine__subcmd__help__subcmd__trust"
+                ;;
             machine__subcmd__help,up)
                 cmd="machine__subcmd__help__subcmd__up"
                 ;;
@@ -167,7 +173,7 @@ _machine() {
 
     case "${cmd}" in
         machine)
-            opts="-v -h -V --verbose --help --version init create up down ssh run claude codex list destroy render profiles bake cache doctor secrets ssh-config code completions help"
+            opts="-v -h -V --verbose --help --version init create up down ssh run claude codex list destroy render profiles bake cache doctor secrets trust ssh-config code completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -433,7 +439,7 @@ _machine() {
             return 0
             ;;
         machine__subcmd__help)
-            opts="init create up down ssh run claude codex list destroy render profiles bake cache doctor secrets ssh-config code completions help"
+            opts="init create up down ssh run claude codex list destroy render profiles bake cache doctor secrets trust ssh-config code completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -740,6 +746,20 @@ _machine() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        machine__subcmd__help__subcmd__trust)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         machine__subcmd__help__subcmd__up)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -858,6 +878,20 @@ _machine() {
             ;;
         machine__subcmd__ssh__subcmd__config)
             opts="-v -h --install --verbose --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        machine__subcmd__trust)
+            opts="-v -h --revoke --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

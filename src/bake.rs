@@ -529,6 +529,7 @@ mod tests {
             default_profiles: profiles.iter().map(ToString::to_string).collect(),
             default_shell: crate::config::model::Shell::Zsh,
             local_project: None,
+            local_file: None,
             notes: Vec::new(),
         };
         let project = config.implicit_project("p");

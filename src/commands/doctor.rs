@@ -461,8 +461,8 @@ fn config_check(ctx: &Ctx<'_>) -> Check {
             } else {
                 format!("no {} (zero-config: the `default` project)", file.display())
             };
-            if let Some(local) = &config.local_project {
-                detail.push_str(&format!("; {} here defines `{local}`", config::LOCAL_FILE));
+            if let (Some(local), Some(file)) = (&config.local_project, config.local_file_status()) {
+                detail.push_str(&format!("; project `{local}` comes from {file}"));
             }
             Check::ok(NAME, detail)
         }

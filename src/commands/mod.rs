@@ -18,6 +18,7 @@ pub mod secrets;
 mod session;
 pub mod ssh;
 pub mod ssh_config;
+pub mod trust;
 pub mod up;
 
 use std::ffi::OsString;
@@ -66,8 +67,21 @@ impl<'a> Ctx<'a> {
     /// The named project, else the `.machine.toml` project here, else `default`. A name with no
     /// entry is accepted when a VM of that name exists (it gets the defaults).
     pub fn project(&mut self, name: Option<&str>) -> Result<(Catalog, Project)> {
+        self.project_from(name, false)
+    }
+
+    /// As [`Self::project`], first saying which `.machine.toml` was read and whether it is
+    /// trusted (for `up`, which builds from it).
+    pub fn project_noting_source(&mut self, name: Option<&str>) -> Result<(Catalog, Project)> {
+        self.project_from(name, true)
+    }
+
+    fn project_from(&mut self, name: Option<&str>, note_source: bool) -> Result<(Catalog, Project)> {
         let catalog = self.catalog()?;
         let config = self.config(&catalog)?;
+        if let Some(note) = config.local_file_note().filter(|_| note_source) {
+            self.ui.note(&note);
+        }
         let name =
             name.map(str::to_string).or_else(|| config.local_project.clone()).unwrap_or_else(|| DEFAULT_PROJECT.into());
         check_project_name(&name).map_err(|why| Error::usage(format!("invalid project name `{name}`: it {why}")))?;
@@ -161,6 +175,7 @@ pub fn dispatch(command: &Command, ctx: &mut Ctx<'_>) -> Result<i32> {
         Command::Cache(args) => cache::run(args, ctx),
         Command::Doctor(args) => doctor::run(args, ctx),
         Command::Secrets(args) => secrets::run(args, ctx),
+        Command::Trust(args) => trust::run(args, ctx),
         Command::SshConfig(args) => ssh_config::run(args, ctx),
         Command::Code(args) => code::run(args, ctx),
         Command::Completions(args) => completions::run(args, ctx),

@@ -27,6 +27,9 @@ pub struct Args {
 pub fn run(args: &Args, ctx: &mut Ctx<'_>) -> Result<()> {
     let catalog = ctx.catalog()?;
     let config = ctx.config(&catalog)?;
+    if let Some(note) = config.local_file_note() {
+        ctx.ui.note(&note);
+    }
     let name =
         args.project.clone().or_else(|| config.local_project.clone()).unwrap_or_else(|| DEFAULT_PROJECT.to_string());
     let project = config.project(&name).ok_or_else(|| {

@@ -28,7 +28,7 @@ pub struct Args {
 pub fn run(args: &Args, ctx: &mut Ctx<'_>) -> Result<i32> {
     // A project nobody has defined yet goes through the `create` wizard first (on a terminal).
     let name = super::create::before_up(ctx, args.project.as_deref())?;
-    let (catalog, project) = ctx.project(name.as_deref())?;
+    let (catalog, project) = ctx.project_noting_source(name.as_deref())?;
     let dir = ProjectDir::new(&ctx.paths.state_dir, &project.name);
     let _lock = ctx.lock_project(&project.name)?;
     let identity = ctx.identity(true)?;

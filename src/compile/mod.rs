@@ -145,7 +145,10 @@ pub fn compile(project: &Project, catalog: &Catalog, host: &HostFacts) -> Result
     if cached_disk.is_some() {
         check_disk_fits(project)?;
     }
-    let mut warnings = Vec::new();
+    let mut warnings: Vec<String> = crate::config::reach::host_reach(&project.lima, project.config_dir())
+        .into_iter()
+        .map(|what| format!("project `{}` lets its VM reach the host: {what}", project.name))
+        .collect();
     let params = declared_params(project, host, &chain, &mut warnings)?;
     let top = layers.last().expect("the chain has at least two layers").path();
     let instance = instance_yaml(project, vm_type, arch, &top, cached_disk.as_ref().map(|(_, p)| p.as_path()), params);

@@ -5,7 +5,9 @@
 
 pub mod model;
 pub mod parse;
+pub mod reach;
 pub mod source;
+pub mod trust;
 
 use std::path::{Path, PathBuf};
 
@@ -13,6 +15,7 @@ pub use model::Config;
 use model::{RepoUrl, slugify};
 use parse::{Defaults, parse_local_file, parse_projects_file};
 use source::{Diagnostic, Source};
+pub use trust::Trust;
 
 use crate::error::{Error, Result, io_error};
 use crate::exec::{Cmd, Runner};
@@ -28,6 +31,7 @@ pub fn load(paths: &Paths, catalog: &Catalog, cwd: &Path, runner: &dyn Runner) -
         default_profiles: Vec::new(),
         default_shell: model::Shell::Zsh,
         local_project: None,
+        local_file: None,
         notes: Vec::new(),
     };
     let mut defaults = Defaults::default();
@@ -40,25 +44,59 @@ pub fn load(paths: &Paths, catalog: &Catalog, cwd: &Path, runner: &dyn Runner) -
     config.default_profiles.clone_from(&defaults.profiles);
     config.default_shell = defaults.shell;
     if let Some(local_path) = find_local_file(cwd) {
-        load_local(&mut config, &local_path, &defaults, catalog, runner)?;
+        load_local(&mut config, &local_path, &paths.state_dir, &defaults, catalog, runner)?;
     }
     Ok(config)
+}
+
+/// The top-level defaults of projects.toml (for reading a `.machine.toml` on its own).
+pub fn defaults(paths: &Paths, catalog: &Catalog) -> Result<Defaults> {
+    let Some(text) = read_text(&paths.projects_file)? else { return Ok(Defaults::default()) };
+    let parsed =
+        parse_projects_file(&Source::new(&paths.projects_file, text), catalog).map_err(|d| diagnostics_error(&d))?;
+    Ok(parsed.defaults)
+}
+
+/// The project a `.machine.toml` defines, read as if trusted (for `machine trust`, which shows
+/// what trusting it would allow).
+pub fn read_local_file(path: &Path, defaults: &Defaults, catalog: &Catalog) -> Result<(parse::LocalProject, Vec<u8>)> {
+    let text = read_text(path)?.ok_or_else(|| Error::usage(format!("there is no {}", path.display())))?;
+    let folder = path.parent().unwrap_or(Path::new("/"));
+    let slug = folder.file_name().map(|n| slugify(&n.to_string_lossy())).unwrap_or_default();
+    let bytes = text.clone().into_bytes();
+    let local = parse_local_file(&Source::new(path, text), catalog, defaults, &slug, Trust::Trusted)
+        .map_err(|d| diagnostics_error(&d))?;
+    Ok((local, bytes))
 }
 
 fn load_local(
     config: &mut Config,
     path: &Path,
+    state_dir: &Path,
     defaults: &Defaults,
     catalog: &Catalog,
     runner: &dyn Runner,
 ) -> Result<()> {
     let text = read_text(path)?.unwrap_or_default();
+    let trust = trust::status(state_dir, path, text.as_bytes())?;
     let folder = path.parent().unwrap_or(Path::new("/"));
     let slug = folder.file_name().map(|n| slugify(&n.to_string_lossy())).unwrap_or_default();
-    let local =
-        parse_local_file(&Source::new(path, text), catalog, defaults, &slug).map_err(|d| diagnostics_error(&d))?;
-    let mut project = local.project;
-    if !local.has_repos {
+    let local = parse_local_file(&Source::new(path, text), catalog, defaults, &slug, trust)
+        .map_err(|d| diagnostics_error(&d))?;
+    let mut project = match config.projects.get(&local.project.name) {
+        Some(own) => {
+            config.notes.push(format!(
+                "{} sets {} of [{}] over {}",
+                path.display(),
+                if local.keys.is_empty() { "nothing".to_string() } else { local.keys.join(", ") },
+                own.name,
+                config.projects_file.display()
+            ));
+            overlay(own, &local)
+        }
+        None => local.project.clone(),
+    };
+    if !local.has_repos && project.repos.is_empty() {
         match origin_remote(folder, runner)? {
             Some(url) => project.repos = vec![url],
             None => config.notes.push(format!(
@@ -68,17 +106,36 @@ fn load_local(
             )),
         }
     }
-    if config.projects.contains_key(&project.name) {
-        config.notes.push(format!(
-            "{} replaces [{}] from {}",
-            path.display(),
-            project.name,
-            config.projects_file.display()
-        ));
-    }
     config.local_project = Some(project.name.clone());
+    config.local_file = Some((path.to_path_buf(), trust));
     config.projects.insert(project.name.clone(), project);
     Ok(())
+}
+
+/// The user's own entry with the keys a `.machine.toml` sets laid over it. The file may only
+/// tighten what the user said: agent forwarding the user turned off stays off.
+fn overlay(own: &model::Project, local: &parse::LocalProject) -> model::Project {
+    let mut out = own.clone();
+    let from = &local.project;
+    for key in &local.keys {
+        match key.as_str() {
+            "repos" => out.repos.clone_from(&from.repos),
+            "profiles" => out.profiles.clone_from(&from.profiles),
+            "without" => out.without.clone_from(&from.without),
+            "shell" => out.shell = from.shell,
+            "forward_agent" => out.forward_agent = own.forward_agent && from.forward_agent,
+            "cpus" => out.cpus = from.cpus,
+            "memory" => out.memory.clone_from(&from.memory),
+            "disk" => out.disk.clone_from(&from.disk),
+            "image" => out.image.clone_from(&from.image),
+            "arch" => out.arch = from.arch,
+            "vm_type" => out.vm_type = from.vm_type,
+            "lima" => out.lima.extend(from.lima.clone()),
+            _ => {}
+        }
+    }
+    out.defined_in.clone_from(&from.defined_in);
+    out
 }
 
 /// `.machine.toml` in `cwd` or a parent, stopping at the git root (only `cwd` outside a repo).

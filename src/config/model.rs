@@ -24,11 +24,33 @@ pub struct Config {
     pub default_shell: Shell,
     /// The project a `.machine.toml` near the current directory defines, if any.
     pub local_project: Option<String>,
+    /// That `.machine.toml`, and whether the user trusts it.
+    pub local_file: Option<(PathBuf, super::trust::Trust)>,
     /// Things the user should know that are not errors (e.g. a local file shadowing an entry).
     pub notes: Vec<String>,
 }
 
 impl Config {
+    /// `<path> (trusted)` or `<path> (untrusted: …)`: the `.machine.toml` that was read.
+    pub fn local_file_status(&self) -> Option<String> {
+        let (path, trust) = self.local_file.as_ref()?;
+        Some(format!("{} ({})", path.display(), trust.describe()))
+    }
+
+    /// Which `.machine.toml` was read and whether it is trusted, for `render` and `up`.
+    pub fn local_file_note(&self) -> Option<String> {
+        let (path, trust) = self.local_file.as_ref()?;
+        let mut note = format!("using {}", self.local_file_status()?);
+        if !trust.is_trusted() {
+            note.push_str(&format!(
+                "; it may set only {}; `machine trust {}` lets it set the rest",
+                super::trust::UNTRUSTED_KEYS.join(", "),
+                path.display()
+            ));
+        }
+        Some(note)
+    }
+
     /// The project of that name, or the implicit default project every zero-config user has.
     pub fn project(&self, name: &str) -> Option<Project> {
         if let Some(p) = self.projects.get(name) {
@@ -90,6 +112,11 @@ impl Project {
     /// The standard layers this project keeps, in chain order.
     pub fn standard_layers(&self) -> Vec<&'static str> {
         STANDARD_LAYERS.into_iter().filter(|l| !self.without.iter().any(|w| w == l)).collect()
+    }
+
+    /// The folder of the file that defines the project: where its own relative files live.
+    pub fn config_dir(&self) -> Option<&std::path::Path> {
+        self.defined_in.as_deref().and_then(std::path::Path::parent)
     }
 
     /// The primary repo's folder name under `~/code`, if the project has repos.

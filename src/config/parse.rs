@@ -10,6 +10,7 @@ use toml_edit::{Array, Document, Item, Key, TableLike, Value as TomlValue};
 
 use super::model::{Arch, Image, Project, RepoUrl, STANDARD_LAYERS, Shell, Size, VmType, check_project_name};
 use super::source::{Diagnostic, Source, did_you_mean};
+use super::trust::{Trust, UNTRUSTED_KEYS};
 use crate::layers::Catalog;
 use crate::lima_keys;
 use crate::yaml::{self, Value as Yaml};
@@ -67,6 +68,8 @@ pub struct LocalProject {
     pub project: Project,
     /// False when the file lists no `repos`: the caller fills in the `origin` remote.
     pub has_repos: bool,
+    /// The project keys the file sets (it overrides only these of a `projects.toml` entry).
+    pub keys: Vec<String>,
 }
 
 pub fn parse_projects_file(src: &Source, catalog: &Catalog) -> Result<ProjectsFile, Vec<Diagnostic>> {
@@ -104,16 +107,21 @@ pub fn parse_projects_file(src: &Source, catalog: &Catalog) -> Result<ProjectsFi
     w.finish(ProjectsFile { defaults, projects })
 }
 
-/// Parses a `.machine.toml`: one project's keys, plus an optional `name`.
+/// Parses a `.machine.toml`: one project's keys, plus an optional `name`. Unless the user
+/// trusts the file, it may set only what cannot reach the host (see [`trust::UNTRUSTED_KEYS`]).
 pub fn parse_local_file(
     src: &Source,
     catalog: &Catalog,
     defaults: &Defaults,
     folder_slug: &str,
+    trust: Trust,
 ) -> Result<LocalProject, Vec<Diagnostic>> {
     let doc = parse_toml(src)?;
     let mut w = Walker { src, catalog, errors: Vec::new() };
     let table = doc.as_table();
+    if !trust.is_trusted() {
+        w.untrusted_keys(table, trust);
+    }
     let name = match table.get("name") {
         Some(item) => {
             let Some(n) = item.as_str() else {
@@ -134,11 +142,26 @@ pub fn parse_local_file(
         None => folder_slug.to_string(),
     };
     let has_repos = table.contains_key("repos");
+    let keys = table.iter().map(|(k, _)| k.to_string()).filter(|k| k != "name").collect();
     let project = w.project(&name, table, defaults, None, true);
     w.finish(LocalProject {
         project: project.unwrap_or_else(|| Project::with_defaults(&name, defaults.shell, &defaults.profiles)),
         has_repos,
+        keys,
     })
+}
+
+/// An untrusted `.machine.toml` setting `what`, and how to trust the file.
+fn untrusted(src: &Source, span: Option<Range<usize>>, what: &str, trust: Trust) -> Diagnostic {
+    let why = match trust {
+        Trust::Changed => "this .machine.toml changed since you trusted it",
+        _ => "this .machine.toml came with the repository and is not trusted",
+    };
+    src.error(span, format!("{what} needs a trusted .machine.toml: {why}")).hint(format!(
+        "an untrusted file may set only {}; review the file, then run `machine trust {}` (any change to it makes it untrusted again)",
+        UNTRUSTED_KEYS.join(", "),
+        src.path.display()
+    ))
 }
 
 fn parse_toml(src: &Source) -> Result<Document<String>, Vec<Diagnostic>> {
@@ -183,6 +206,49 @@ struct Walker<'a> {
 }
 
 impl Walker<'_> {
+    /// What an untrusted `.machine.toml` may not set: anything that could reach the host, or
+    /// loosen the user's own settings.
+    fn untrusted_keys(&mut self, table: &toml_edit::Table, trust: Trust) {
+        for (key, item) in table {
+            let refused = match key {
+                "forward_agent" if item.as_bool() == Some(true) => {
+                    Some(("`forward_agent = true` (turning agent forwarding on)".to_string(), item.span()))
+                }
+                "image" => item.as_str().filter(|s| self.catalog.image(s).is_none()).map(|s| {
+                    let what =
+                        format!("`image = \"{}\"` (an image path or URL; named images are fine)", s.escape_debug());
+                    (what, item.span())
+                }),
+                "profiles" => {
+                    for v in item.as_array().into_iter().flatten() {
+                        if let Some(name) = v.as_str().filter(|n| self.is_user_profile(n)) {
+                            let what = format!("profile `{name}` (your own, from {})", self.profile_origin(name));
+                            self.push(untrusted(self.src, v.span(), &what, trust));
+                        }
+                    }
+                    None
+                }
+                "forward_agent" => None,
+                _ if UNTRUSTED_KEYS.contains(&key) || !PROJECT_KEYS.contains(&key) => None,
+                _ => Some((format!("`{key}`"), span_of_key(table.key(key)))),
+            };
+            if let Some((what, span)) = refused {
+                self.push(untrusted(self.src, span, &what, trust));
+            }
+        }
+    }
+
+    fn is_user_profile(&self, name: &str) -> bool {
+        self.catalog.profile(name).is_some_and(|p| matches!(p.origin, crate::layers::Origin::User(_)))
+    }
+
+    fn profile_origin(&self, name: &str) -> String {
+        match self.catalog.profile(name).map(|p| &p.origin) {
+            Some(crate::layers::Origin::User(path)) => path.display().to_string(),
+            _ => "your profiles folder".to_string(),
+        }
+    }
+
     fn push(&mut self, d: Diagnostic) {
         self.errors.push(d);
     }

@@ -135,6 +135,7 @@ fn keys_depend_on_content_not_on_paths() {
         default_profiles: Vec::new(),
         default_shell: machine::config::model::Shell::Zsh,
         local_project: None,
+        local_file: None,
         notes: Vec::new(),
     }
     .project("default")

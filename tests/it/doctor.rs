@@ -476,7 +476,14 @@ fn a_valid_config_and_a_local_project_are_described() {
     write(&host.env.home().join(".machine.toml"), "name = \"app\"\nrepos = [\"https://github.com/you/app.git\"]\n");
     let config = host.checks().into_iter().find(|c| c.name == "config").unwrap();
     assert_eq!(config.status, Status::Ok);
-    assert!(config.detail.ends_with("parses (3 project(s) in all); .machine.toml here defines `app`"), "{config:?}");
+    let local = host.env.home().join(".machine.toml");
+    assert!(
+        config.detail.ends_with(&format!(
+            "parses (3 project(s) in all); project `app` comes from {} (untrusted: it came with the repository)",
+            local.display()
+        )),
+        "{config:?}"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -20,4 +20,5 @@ mod provision_harness;
 mod render_cli;
 mod secrets;
 mod transcripts;
+mod trust;
 mod wizard;

@@ -115,3 +115,98 @@ proptest! {
         }
     }
 }
+
+/// One host-reaching (or harmless) `lima` entry, as a TOML `key = value` line.
+fn lima_entry() -> impl Strategy<Value = String> {
+    let path =
+        prop_oneof![Just("~".to_string()), Just("/".to_string()), Just("~/.ssh/id_ed25519".to_string()), nasty()];
+    (path, any::<bool>(), 0u16..65535).prop_flat_map(|(p, b, port)| {
+        let p = toml_string(&p);
+        prop_oneof![
+            Just(format!("mounts = [{{ location = {p}, writable = {b} }}]")),
+            Just(format!("copyToHost = [{{ guest = \"/etc/x\", host = {p} }}]")),
+            Just(format!("portForwards = [{{ guestSocket = \"/run/x.sock\", hostSocket = {p}, reverse = {b} }}]")),
+            Just(format!("portForwards = [{{ guestPort = {port}, hostIP = \"0.0.0.0\" }}]")),
+            Just(format!("caCerts = {{ files = [{p}] }}")),
+            Just(format!("provision = [{{ mode = \"data\", path = \"/x\", file = {p} }}]")),
+            Just(format!("probes = [{{ file = {p} }}]")),
+            Just(format!("additionalDisks = [{p}]")),
+            Just("networks = [{ lima = \"shared\" }]".to_string()),
+            Just("user = { name = \"root\" }".to_string()),
+            Just(format!("ssh = {{ loadDotSSHPubKeys = {b} }}")),
+            Just("env = { A = \"b\" }".to_string()),
+        ]
+    })
+}
+
+/// An arbitrary `.machine.toml`: some keys an untrusted file may set, some it may not.
+fn local_file() -> impl Strategy<Value = String> {
+    let image = prop_oneof![
+        Just("debian-12".to_string()),
+        Just("../../disk.qcow2".to_string()),
+        Just("/srv/disk.img".to_string()),
+        Just("https://example.com/x.qcow2".to_string()),
+        nasty(),
+    ];
+    (
+        prop::option::of(image),
+        prop::option::of(any::<bool>()),
+        prop::option::of(prop::sample::select(vec!["x86_64", "aarch64"])),
+        prop::collection::vec(lima_entry(), 0..4),
+        prop::option::of(prop::sample::select(vec!["cypress", "mine"])),
+    )
+        .prop_map(|(image, forward, arch, lima, profile)| {
+            let mut text = String::from("repos = []\n");
+            if let Some(i) = image {
+                text.push_str(&format!("image = {}\n", toml_string(&i)));
+            }
+            if let Some(f) = forward {
+                text.push_str(&format!("forward_agent = {f}\n"));
+            }
+            if let Some(a) = arch {
+                text.push_str(&format!("arch = \"{a}\"\n"));
+            }
+            if let Some(p) = profile {
+                text.push_str(&format!("profiles = [\"{p}\"]\n"));
+            }
+            if !lima.is_empty() {
+                text.push_str(&format!("[lima]\n{}\n", lima.join("\n")));
+            }
+            text
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// Whatever an untrusted `.machine.toml` says, the stack compiled from it reaches no host
+    /// path, socket or port, boots only a named image and does not turn forwarding on.
+    #[test]
+    fn an_untrusted_local_file_never_reaches_the_host(text in local_file()) {
+        use machine::config::parse::{Defaults, parse_local_file};
+        use machine::config::trust::Trust;
+        let profiles = tempfile::tempdir().unwrap();
+        std::fs::write(profiles.path().join("mine.sh"), "#!/bin/sh\n").unwrap();
+        let mut catalog = machine::layers::Catalog::builtin();
+        catalog.add_user_profiles(profiles.path()).unwrap();
+        let src = Source::new("/repo/.machine.toml", text.clone());
+        let Ok(local) = parse_local_file(&src, &catalog, &Defaults::default(), "repo", Trust::Untrusted) else {
+            return Ok(());
+        };
+        let project = local.project;
+        prop_assert!(project.lima.is_empty(), "{}", text);
+        prop_assert!(matches!(project.image, machine::config::model::Image::Named(_)), "{}", text);
+        prop_assert!(project.profiles.iter().all(|p| p != "mine"), "{}", text);
+        prop_assert!(!text.contains("forward_agent = true"), "forwarding is never turned on: {}", text);
+        let stack = compile::compile(&project, &catalog, &host(HostOs::Linux, Arch::X86_64)).unwrap();
+        let instance = yaml::parse(&stack.instance_yaml).unwrap();
+        let keys: std::collections::BTreeMap<String, Value> = instance
+            .as_mapping()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| (k.as_str().unwrap().to_string(), v.clone()))
+            .collect();
+        prop_assert_eq!(machine::config::reach::host_reach(&keys, None), Vec::<String>::new(), "{}", text);
+        prop_assert!(stack.warnings.iter().all(|w| !w.contains("reach the host")), "{}", text);
+    }
+}

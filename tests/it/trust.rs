@@ -1,0 +1,191 @@
+//! The trust boundary: a `.machine.toml` comes with a repository, so until the user trusts it,
+//! nothing it says may reach the host or loosen the user's own settings.
+
+use std::path::PathBuf;
+
+use crate::fake::FakeEnv;
+
+/// A repo folder holding `.machine.toml`, and the user's projects.toml.
+struct World {
+    env: FakeEnv,
+    repo: PathBuf,
+}
+
+impl World {
+    fn new(local: &str, projects: &str) -> Self {
+        let env = FakeEnv::new();
+        let config = env.path().join("config");
+        std::fs::create_dir_all(&config).unwrap();
+        std::fs::write(config.join("projects.toml"), projects).unwrap();
+        let repo = env.path().join("src/app");
+        std::fs::create_dir_all(repo.join(".git")).unwrap();
+        std::fs::write(repo.join(".machine.toml"), local).unwrap();
+        Self { env, repo }
+    }
+
+    fn local_file(&self) -> PathBuf {
+        self.repo.join(".machine.toml")
+    }
+
+    fn machine(&self, args: &[&str]) -> std::process::Output {
+        let mut cmd = self.env.machine();
+        cmd.current_dir(&self.repo).env("GIT_NAME", "Ada").env("GIT_EMAIL", "ada@example.com").args(args);
+        cmd.output().unwrap()
+    }
+
+    fn render(&self) -> (Option<i32>, String, String) {
+        let out = self.machine(&["render"]);
+        (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned(), stderr(&out))
+    }
+}
+
+fn stderr(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Each reproduced attack from the report: all refused, naming the key and how to trust.
+#[test]
+fn an_untrusted_file_cannot_reach_the_host() {
+    for (case, local) in [
+        ("mount", "repos = []\n[lima]\nmounts = [{ location = \"~\", writable = true }]\n"),
+        ("copy-to-host", "repos = []\n[lima]\ncopyToHost = [{ guest = \"/x\", host = \"~/.bashrc\" }]\n"),
+        (
+            "private key as data",
+            "repos = []\n[lima]\nprovision = [{ mode = \"data\", path = \"/tmp/k\", file = \"~/.ssh/id_ed25519\" }]\n",
+        ),
+        (
+            "docker socket",
+            "repos = []\n[lima]\nportForwards = [{ guestSocket = \"/run/d.sock\", hostSocket = \"/var/run/docker.sock\", reverse = true }]\n",
+        ),
+        ("lan port", "repos = []\n[lima]\nportForwards = [{ guestPort = 22, hostIP = \"0.0.0.0\" }]\n"),
+        ("ca files", "repos = []\n[lima]\ncaCerts = { files = [\"/etc/shadow\"] }\n"),
+        ("probe", "repos = []\n[lima]\nprobes = [{ file = \"/etc/passwd\" }]\n"),
+        ("disks", "repos = []\n[lima]\nadditionalDisks = [\"data\"]\n"),
+        ("networks", "repos = []\n[lima]\nnetworks = [{ lima = \"shared\" }]\n"),
+        ("root", "repos = []\n[lima]\nuser = { name = \"root\" }\n"),
+    ] {
+        let world = World::new(local, "");
+        let (code, _, err) = world.render();
+        assert_eq!(code, Some(2), "{case}: {err}");
+        assert!(err.contains("`lima` needs a trusted .machine.toml"), "{case}: {err}");
+        assert!(err.contains(&format!("machine trust {}", world.local_file().display())), "{case}: {err}");
+        assert!(!world.env.path().join("state/app/lima.yaml").exists(), "{case}: nothing is written");
+    }
+}
+
+#[test]
+fn an_untrusted_file_cannot_name_image_paths_own_profiles_or_turn_forwarding_on() {
+    let world = World::new(
+        "repos = []\nimage = \"../../disk.qcow2\"\nforward_agent = true\nprofiles = [\"mine\"]\narch = \"x86_64\"\n",
+        "",
+    );
+    let profiles = world.env.path().join("config/profiles");
+    std::fs::create_dir_all(&profiles).unwrap();
+    std::fs::write(profiles.join("mine.sh"), "#!/bin/sh\necho mine\n").unwrap();
+    let (code, _, err) = world.render();
+    assert_eq!(code, Some(2), "{err}");
+    for what in [
+        "`image = \"../../disk.qcow2\"` (an image path or URL; named images are fine) needs a trusted .machine.toml",
+        "`forward_agent = true` (turning agent forwarding on) needs a trusted .machine.toml",
+        "profile `mine` (your own, from",
+        "`arch` needs a trusted .machine.toml",
+    ] {
+        assert!(err.contains(what), "{what}: {err}");
+    }
+    // What cannot reach the host is fine untrusted, and render says the file is untrusted.
+    let world = World::new(
+        "repos = []\nimage = \"debian-12\"\nprofiles = [\"cypress\"]\ncpus = 2\nforward_agent = false\n",
+        "",
+    );
+    let (code, _, err) = world.render();
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        err.contains(&format!("using {} (untrusted: it came with the repository)", world.local_file().display())),
+        "{err}"
+    );
+}
+
+/// A `.machine.toml` with only repos used to replace a projects.toml entry with
+/// `forward_agent = false`, turning forwarding back on. It may only tighten the user's settings.
+#[test]
+fn a_local_file_never_loosens_the_users_own_settings() {
+    let world = World::new("repos = [\"https://github.com/x/app.git\"]\n", "[app]\nforward_agent = false\ncpus = 3\n");
+    let (code, out, err) = world.render();
+    assert_eq!(code, Some(0), "{err}");
+    let instance = out.rsplit("<==\n").next().unwrap();
+    assert!(instance.contains("forwardAgent: false"), "{instance}");
+    assert!(instance.contains("cpus: 3"), "the user's keys the file does not set stay: {instance}");
+    assert!(err.contains("sets repos of [app] over"), "{err}");
+    // Trusted, and saying `forward_agent = true`, it still cannot turn it back on.
+    std::fs::write(world.local_file(), "forward_agent = true\n").unwrap();
+    assert!(world.machine(&["trust"]).status.success());
+    let (code, out, err) = world.render();
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.rsplit("<==\n").next().unwrap().contains("forwardAgent: false"), "{out}");
+}
+
+#[test]
+fn trusting_records_the_content_and_any_change_undoes_it() {
+    let local = "repos = []\n[lima]\nmounts = [{ location = \"/srv/data\" }]\n";
+    let world = World::new(local, "");
+    let out = world.machine(&["trust"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let said = stderr(&out);
+    assert!(
+        said.contains("once trusted,") && said.contains("`lima.mounts`: the VM can read these host folders: /srv/data"),
+        "{said}"
+    );
+    assert!(said.contains(&format!("✓ trusted {} (sha256 ", world.local_file().display())), "{said}");
+    let store = std::fs::read_to_string(world.env.path().join("state/trusted.json")).unwrap();
+    assert!(store.contains(&world.local_file().canonicalize().unwrap().display().to_string()), "{store}");
+    assert!(
+        !world.repo.join(".machine-trust").exists() && std::fs::read_dir(&world.repo).unwrap().count() == 2,
+        "nothing is written in the repo"
+    );
+
+    let (code, _, err) = world.render();
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains(&format!("using {} (trusted)", world.local_file().display())), "{err}");
+    assert!(err.contains("warning: project `app` lets its VM reach the host: `lima.mounts`"), "{err}");
+
+    std::fs::write(world.local_file(), format!("{local}# one more line\n")).unwrap();
+    let (code, _, err) = world.render();
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("this .machine.toml changed since you trusted it"), "{err}");
+
+    assert!(world.machine(&["trust"]).status.success());
+    let out = world.machine(&["trust", "--revoke"]);
+    assert!(stderr(&out).contains("is no longer trusted"), "{}", stderr(&out));
+    assert_eq!(world.render().0, Some(2), "revoked: untrusted again");
+}
+
+#[test]
+fn trust_refuses_other_files_and_broken_ones() {
+    let world = World::new("repos = 3\n", "");
+    let out = world.machine(&["trust"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("`repos` must be an array of strings"), "{}", stderr(&out));
+    assert!(!world.env.path().join("state/trusted.json").exists(), "a broken file is not trusted");
+    let projects = world.env.path().join("config/projects.toml");
+    let out = world.machine(&["trust", projects.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("is not a .machine.toml file"), "{}", stderr(&out));
+}
+
+/// In the user's own projects.toml, host-reaching keys are allowed, each with a warning line.
+#[test]
+fn the_users_own_host_reaching_keys_are_allowed_with_a_warning_each() {
+    let world = World::new(
+        "",
+        "[app]\n[app.lima]\nmounts = [{ location = \"~/data\" }]\nportForwards = [{ guestPort = 80, hostIP = \"0.0.0.0\" }]\nenv = { A = \"b\" }\n",
+    );
+    std::fs::remove_file(world.local_file()).unwrap();
+    let out =
+        world.env.machine().args(["render", "app"]).env("GIT_NAME", "A").env("GIT_EMAIL", "a@b.c").output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let warnings: Vec<String> =
+        stderr(&out).lines().filter(|l| l.contains("lets its VM reach the host")).map(String::from).collect();
+    assert_eq!(warnings.len(), 2, "{warnings:?}");
+    assert!(warnings[0].contains("`lima.mounts`: the VM can read these host folders: ~/data"), "{warnings:?}");
+    assert!(warnings[1].contains("`lima.portForwards`: a host port bound to 0.0.0.0"), "{warnings:?}");
+}

@@ -27,10 +27,14 @@ pub fn parse(text: &str) -> Result<Value, YamlError> {
     if text.trim().is_empty() {
         return Ok(Value::Mapping(Mapping::new()));
     }
-    let value = serde_yaml_ng::from_str(text).map_err(|err| {
+    let to_error = |err: serde_yaml_ng::Error| {
         let (line, column) = err.location().map_or((1, 1), |l| (l.line(), l.column()));
         YamlError { line, column, message: strip_position(&err.to_string()) }
-    })?;
+    };
+    let mut value: Value = serde_yaml_ng::from_str(text).map_err(to_error)?;
+    // Merge keys (`<<: *defaults`) are resolved here: emitted as a plain `<<` key again, they
+    // would mean whatever the next reader makes of them.
+    value.apply_merge().map_err(to_error)?;
     Ok(if value == Value::Null { Value::Mapping(Mapping::new()) } else { value })
 }
 
@@ -76,6 +80,12 @@ mod tests {
         let err = parse("a: 1\nb: [1, 2\n").unwrap_err();
         assert!(err.line >= 2, "{err:?}");
         assert!(!err.message.contains(" at line "), "{err:?}");
+    }
+
+    #[test]
+    fn merge_keys_are_resolved_when_read() {
+        let value = parse("base: &b {a: 1, b: 2}\nmine:\n  <<: *b\n  b: 3\n").unwrap();
+        assert_eq!(to_string(get(&value, "mine").unwrap()), "b: 3\na: 1\n");
     }
 
     #[test]

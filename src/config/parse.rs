@@ -569,12 +569,14 @@ impl Walker<'_> {
         out
     }
 
-    /// Converts passthrough TOML to YAML, refusing `{{` so no text reaches Lima's Go templates.
+    /// Converts passthrough TOML to YAML, refusing `{{` (in keys too) so no text reaches
+    /// Lima's Go templates, and the key `<<`, which YAML readers take for a merge key.
     fn passthrough(&mut self, path: &str, item: &Item) -> Option<Yaml> {
         if let Some(table) = item.as_table_like() {
             let mut map = yaml::Mapping::new();
             for (k, v) in table.iter() {
-                map.insert(yaml::string(k), self.passthrough(&format!("{path}.{k}"), v)?);
+                let key = self.passthrough_key(path, k, span_of_key(table.key(k)))?;
+                map.insert(key, self.passthrough(&format!("{path}.{k}"), v)?);
             }
             return Some(Yaml::Mapping(map));
         }
@@ -583,7 +585,8 @@ impl Walker<'_> {
             for t in tables {
                 let mut map = yaml::Mapping::new();
                 for (k, v) in t {
-                    map.insert(yaml::string(k), self.passthrough(&format!("{path}.{k}"), v)?);
+                    let key = self.passthrough_key(path, k, span_of_key(t.key(k)))?;
+                    map.insert(key, self.passthrough(&format!("{path}.{k}"), v)?);
                 }
                 seq.push(Yaml::Mapping(map));
             }
@@ -591,6 +594,19 @@ impl Walker<'_> {
         }
         let value = item.as_value()?;
         self.value_to_yaml(path, value)
+    }
+
+    fn passthrough_key(&mut self, path: &str, key: &str, span: Option<Range<usize>>) -> Option<Yaml> {
+        let refused = if key == "<<" {
+            "is `<<`, which Lima's YAML reader takes for a merge key"
+        } else if key.contains("{{") {
+            "contains `{{`, which Lima would expand as a Go template"
+        } else {
+            return Some(yaml::string(key));
+        };
+        let d = self.src.error(span, format!("a key in `lima.{path}` {refused}"));
+        self.push(d.hint("rename the key"));
+        None
     }
 
     fn value_to_yaml(&mut self, path: &str, value: &TomlValue) -> Option<Yaml> {
@@ -623,7 +639,8 @@ impl Walker<'_> {
             TomlValue::InlineTable(t) => {
                 let mut map = yaml::Mapping::new();
                 for (k, v) in t {
-                    map.insert(yaml::string(k), self.value_to_yaml(&format!("{path}.{k}"), v)?);
+                    let key = self.passthrough_key(path, k, t.key(k).and_then(Key::span))?;
+                    map.insert(key, self.value_to_yaml(&format!("{path}.{k}"), v)?);
                 }
                 Yaml::Mapping(map)
             }

@@ -91,6 +91,15 @@ fn main() {
             black_box(compile::compile(project, &catalog, &facts).unwrap());
         }
     });
+    // One project with many repos: the duplicate-folder check must stay linear.
+    let many: String = std::iter::once("[many]\nrepos = [\n".to_string())
+        .chain((0..10_000).map(|i| format!("  \"https://github.com/org/repo-{i}.git\",\n")))
+        .chain(std::iter::once("]\n".to_string()))
+        .collect();
+    let many = Source::new("projects.toml", many);
+    measure("parse one project with 10 000 repos", || {
+        black_box(parse_projects_file(&many, &catalog).unwrap());
+    });
     measure("end to end: catalog + parse + compile all", || {
         let catalog = Catalog::builtin();
         let parsed = parse_projects_file(&source, &catalog).unwrap();

@@ -365,15 +365,17 @@ impl Walker<'_> {
     fn repos(&mut self, item: &Item) -> Vec<RepoUrl> {
         let Some(entries) = self.string_array("repos", item) else { return Vec::new() };
         let mut repos: Vec<RepoUrl> = Vec::new();
+        // Folder name → the repo that takes it (a map: a list search is quadratic in the repos).
+        let mut folders: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
         for (s, span) in entries {
             match RepoUrl::parse(s) {
                 Ok(url) => {
-                    if let Some(other) = repos.iter().find(|r| r.dir_name() == url.dir_name()) {
-                        let d = self
-                            .src
-                            .error(span, format!("`{s}` would clone into ~/code/{} like `{other}`", url.dir_name()));
+                    if let Some(&other) = folders.get(url.dir_name()) {
+                        let (other, dir) = (&repos[other], url.dir_name());
+                        let d = self.src.error(span, format!("`{s}` would clone into ~/code/{dir} like `{other}`"));
                         self.push(d.hint("each repo of a project needs its own folder name"));
                     } else {
+                        folders.insert(url.dir_name().to_string(), repos.len());
                         repos.push(url);
                     }
                 }

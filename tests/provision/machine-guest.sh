@@ -254,9 +254,11 @@ log=$MG_ROOT/var/log/cloud-init-output.log
 lima_boot 0 >"$log"
 mg status
 expect "status: ok when Lima's boot script exited 0" 0 "ok"
-lima_boot 1 /mnt/lima-cidata/provision.system/00000012 >>"$log"
-printf 'LIMA 2026-11-23T01:09:19+00:00| Executing /mnt/lima-cidata/provision.user/00000013 (as user dev)\n' >>"$log"
-printf 'LIMA 2026-11-23T01:09:19+00:00| WARNING: Failed to execute /mnt/lima-cidata/provision.user/00000013 (as user dev)\n' >>"$log"
+{
+	lima_boot 1 /mnt/lima-cidata/provision.system/00000012
+	printf 'LIMA 2026-11-23T01:09:19+00:00| Executing /mnt/lima-cidata/provision.user/00000013 (as user dev)\n'
+	printf 'LIMA 2026-11-23T01:09:19+00:00| WARNING: Failed to execute /mnt/lima-cidata/provision.user/00000013 (as user dev)\n'
+} >>"$log"
 mg status
 expect "status: running while Lima's lines follow its last exit (boot-done is written just before)" 3 "running"
 printf 'LIMA 2026-11-23T01:09:20+00:00| Exiting with code 1\n' >>"$log"

@@ -50,6 +50,7 @@ make_payloads() {
 	mkdir -p "$d/pkg/bin" "$d/pkg/runtime/queries"
 	# A downloaded installer run with arguments (Claude Code's: `bash install.sh <version>`)
 	# records them, so the claude stub then reports that version.
+	# shellcheck disable=SC2016 # the payload's own variables, expanded when it runs
 	printf '#!/bin/sh\n[ -n "${STUB_INSTALLED:-}" ] && [ "$#" -gt 0 ] && echo "$*" >"$STUB_INSTALLED"\nexit 0\n' >"$PAYLOAD_BIN"
 	for f in supabase supabase-go flyctl fzf lazygit pkg/bat pkg/delta pkg/hx pkg/uv pkg/uvx pkg/bin/go pkg/bin/gofmt; do
 		cp "$PAYLOAD_BIN" "$d/$f"

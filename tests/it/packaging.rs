@@ -83,3 +83,22 @@ fn the_release_workflow_is_locked_pinned_and_least_privileged() {
         assert!(!major.is_empty() && major.bytes().all(|b| b.is_ascii_digit()), "`{line}`: pin a major version (@vN)");
     }
 }
+
+/// The nightly real-Lima run: the e2e suite, on a schedule and on demand, against Lima's release.
+#[test]
+fn the_e2e_workflow_runs_the_suite_on_a_real_lima() {
+    let workflow = read(".github/workflows/e2e.yml");
+    for needed in [
+        "schedule:",
+        "workflow_dispatch",
+        "releases/download/v${LIMA_VERSION}/lima-${LIMA_VERSION}-Linux-x86_64.tar.gz",
+        "qemu-system-x86",
+        "/dev/kvm",
+        "MACHINE_E2E: \"1\"",
+        "cargo test --locked --test e2e",
+        "MACHINE_E2E=1 cargo test --locked --test it lima_rules",
+    ] {
+        assert!(workflow.contains(needed), ".github/workflows/e2e.yml lacks {needed:?}");
+    }
+    assert!(workflow.contains("contents: read"), "read-only token");
+}

@@ -112,10 +112,14 @@ pub fn sync_dir(dir: &Path) -> Result<()> {
 }
 
 /// Replaces `path` with `bytes` so that readers see the old or the new file, never a mix. A
-/// symlink (a dotfile manager's) is written through, and an existing file keeps its mode.
+/// symlink (a dotfile manager's) is written through, and an existing file keeps its mode. A file
+/// that already holds `bytes` is left alone (no temp file, no fsync, no rename).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     use std::io::Write as _;
     let target = resolve_link(path);
+    if std::fs::read(&target).is_ok_and(|existing| existing == bytes) {
+        return Ok(());
+    }
     let dir = target.parent().expect("an absolute file path has a parent");
     std::fs::create_dir_all(dir).map_err(|e| io_error("create", dir, &e))?;
     let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| io_error("create a file in", dir, &e))?;
@@ -160,6 +164,11 @@ mod tests {
         let fresh = dir.path().join("new/file");
         write_atomic(&fresh, b"x").unwrap();
         assert_eq!(std::fs::read(&fresh).unwrap(), b"x");
+        // The same content again is not written again.
+        let before = std::fs::metadata(&fresh).unwrap().modified().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        write_atomic(&fresh, b"x").unwrap();
+        assert_eq!(std::fs::metadata(&fresh).unwrap().modified().unwrap(), before);
     }
 }
 

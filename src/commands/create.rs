@@ -8,7 +8,7 @@ use super::Ctx;
 use crate::config::model::{DEFAULT_PROJECT, RepoUrl, Shell, Size, check_project_name};
 use crate::config::parse::{ProjectsFile, parse_projects_file};
 use crate::config::source::Source;
-use crate::config::{self, diagnostics_error};
+use crate::config::{self, Config, diagnostics_error};
 use crate::error::{Error, Result};
 use crate::layers::Catalog;
 use crate::wizard::prompt::{Closed, Terminal};
@@ -87,30 +87,29 @@ impl Args {
 }
 
 pub fn run(args: &Args, ctx: &mut Ctx<'_>) -> Result<i32> {
-    let name = write_entry(ctx, &args.given(), None)?;
+    let catalog = ctx.catalog()?;
+    let name = write_entry(ctx, &catalog, &args.given(), None)?;
     ctx.ui.note(&format!("run `machine up {name}` to create and start it"));
     Ok(0)
 }
 
 /// For `up`: on a terminal, a project nobody has defined yet (`up NEW`, or the first bare `up`)
-/// goes through the wizard first. Returns the project `up` should use.
-pub fn before_up(ctx: &mut Ctx<'_>, name: Option<&str>) -> Result<Option<String>> {
-    if !std::io::stdin().is_terminal() || !undefined(ctx, name)? {
-        return Ok(name.map(str::to_string));
+/// goes through the wizard first. Returns the project it wrote, if it ran.
+pub fn before_up(ctx: &mut Ctx<'_>, catalog: &Catalog, config: &Config, name: Option<&str>) -> Result<Option<String>> {
+    if !std::io::stdin().is_terminal() || !undefined(ctx, config, name)? {
+        return Ok(None);
     }
     let shown = name.unwrap_or(DEFAULT_PROJECT);
     ctx.ui.note(&format!("project `{shown}` is not defined yet: let's define it"));
     let given = Given { name: name.map(str::to_string), ..Given::default() };
-    write_entry(ctx, &given, Some(DEFAULT_PROJECT)).map(Some)
+    write_entry(ctx, catalog, &given, Some(DEFAULT_PROJECT)).map(Some)
 }
 
 /// `up NEW` of a valid name with no entry and no VM, or a bare `up` with no projects at all.
-fn undefined(ctx: &mut Ctx<'_>, name: Option<&str>) -> Result<bool> {
+fn undefined(ctx: &mut Ctx<'_>, config: &Config, name: Option<&str>) -> Result<bool> {
     if name.is_some_and(|n| n == DEFAULT_PROJECT || check_project_name(n).is_err()) {
         return Ok(false);
     }
-    let catalog = ctx.catalog()?;
-    let config = config::load(&ctx.paths, &catalog, &ctx.cwd, ctx.runner)?;
     let fresh = match name {
         Some(n) => !config.projects.contains_key(n),
         None => config.local_project.is_none() && config.projects.is_empty(),
@@ -119,16 +118,15 @@ fn undefined(ctx: &mut Ctx<'_>, name: Option<&str>) -> Result<bool> {
 }
 
 /// Runs the wizard (asking only on a terminal), writes the entry, and returns its name.
-fn write_entry(ctx: &mut Ctx<'_>, given: &Given, suggested_name: Option<&str>) -> Result<String> {
-    let catalog = ctx.catalog()?;
+fn write_entry(ctx: &mut Ctx<'_>, catalog: &Catalog, given: &Given, suggested_name: Option<&str>) -> Result<String> {
     let path = ctx.paths.projects_file.clone();
     let text = config::read_text(&path)?.unwrap_or_default();
-    let file = parse_existing(&path, &text, &catalog)?;
+    let file = parse_existing(&path, &text, catalog)?;
     let runner = ctx.runner;
     let user_ssh = (ctx.env)("GIT_SSH_COMMAND");
     let check = |url: &RepoUrl| crate::repo_access::check(runner, url, user_ssh.as_ref());
     let env = Env {
-        catalog: &catalog,
+        catalog,
         defaults: &file.defaults,
         projects: &file.projects,
         projects_file: &path,
@@ -145,7 +143,7 @@ fn write_entry(ctx: &mut Ctx<'_>, given: &Given, suggested_name: Option<&str>) -
     let waiting = format!("waiting for another machine command that edits {}…", path.display());
     let _lock = crate::lock::exclusive(&edit_lock_path(&path), &mut || ctx.ui.note(&waiting))?;
     let text = config::read_text(&path)?.unwrap_or_default();
-    let file = parse_existing(&path, &text, &catalog)?;
+    let file = parse_existing(&path, &text, catalog)?;
     let old = Answers::current(&answers.name, file.projects.get(&answers.name), &file.defaults);
     let new_text = edit::apply(&text, &old, &answers)?;
     let entry = edit::entry_text(&new_text, &answers.name).unwrap_or_default();
@@ -154,7 +152,7 @@ fn write_entry(ctx: &mut Ctx<'_>, given: &Given, suggested_name: Option<&str>) -
         ctx.ui.note(&format!("[{}] in {} is unchanged", answers.name, path.display()));
         return Ok(answers.name);
     }
-    parse_projects_file(&Source::new(&path, new_text.as_str()), &catalog).map_err(|d| {
+    parse_projects_file(&Source::new(&path, new_text.as_str()), catalog).map_err(|d| {
         diagnostics_error(&d)
             .hint(format!("nothing was written to {}; run `machine create` again with other answers", path.display()))
     })?;

@@ -70,15 +70,16 @@ impl<'a> Ctx<'a> {
         self.project_from(name, false)
     }
 
-    /// As [`Self::project`], first saying which `.machine.toml` was read and whether it is
-    /// trusted (for `up`, which builds from it).
-    pub fn project_noting_source(&mut self, name: Option<&str>) -> Result<(Catalog, Project)> {
-        self.project_from(name, true)
-    }
-
     fn project_from(&mut self, name: Option<&str>, note_source: bool) -> Result<(Catalog, Project)> {
         let catalog = self.catalog()?;
         let config = self.config(&catalog)?;
+        let project = self.project_in(&config, name, note_source)?;
+        Ok((catalog, project))
+    }
+
+    /// The project `name` (or the default one) of a configuration already loaded; with
+    /// `note_source`, first says which `.machine.toml` was read and whether it is trusted.
+    pub fn project_in(&mut self, config: &Config, name: Option<&str>, note_source: bool) -> Result<Project> {
         if let Some(note) = config.local_file_note().filter(|_| note_source) {
             self.ui.note(&note);
         }
@@ -86,12 +87,12 @@ impl<'a> Ctx<'a> {
             name.map(str::to_string).or_else(|| config.local_project.clone()).unwrap_or_else(|| DEFAULT_PROJECT.into());
         check_project_name(&name).map_err(|why| Error::usage(format!("invalid project name `{name}`: it {why}")))?;
         if let Some(project) = config.project(&name) {
-            return Ok((catalog, project));
+            return Ok(project);
         }
         if self.lima()?.instance(&name)?.is_some() {
-            return Ok((catalog, config.implicit_project(&name)));
+            return Ok(config.implicit_project(&name));
         }
-        Err(unknown_project(&config, &name))
+        Err(unknown_project(config, &name))
     }
 
     /// Takes the project's lock (see [`ProjectDir::lock`]), saying so while another machine

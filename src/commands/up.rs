@@ -27,8 +27,17 @@ pub struct Args {
 
 pub fn run(args: &Args, ctx: &mut Ctx<'_>) -> Result<i32> {
     // A project nobody has defined yet goes through the `create` wizard first (on a terminal).
-    let name = super::create::before_up(ctx, args.project.as_deref())?;
-    let (catalog, project) = ctx.project_noting_source(name.as_deref())?;
+    let catalog = ctx.catalog()?;
+    let mut config = ctx.config(&catalog)?;
+    let name = match super::create::before_up(ctx, &catalog, &config, args.project.as_deref())? {
+        Some(created) => {
+            // The wizard wrote the project: read the file it wrote.
+            config = ctx.config(&catalog)?;
+            Some(created)
+        }
+        None => args.project.clone(),
+    };
+    let project = ctx.project_in(&config, name.as_deref(), true)?;
     let dir = ProjectDir::new(&ctx.paths.state_dir, &project.name);
     let _lock = ctx.lock_project(&project.name)?;
     let identity = ctx.identity(true)?;

@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 pub use key::ChainKey;
-pub use params::{PARAMS, uses_param};
+pub use params::{PARAMS, param_references, uses_param};
 
 use crate::config::model::{Arch, Image, Project, VmType};
 use crate::error::{Error, Result};
@@ -307,6 +307,7 @@ fn location_image(location: &str, arch: Option<Arch>) -> LayerDef {
         text,
         body,
         files: BTreeMap::new(),
+        param_refs: Vec::new(),
     }
 }
 
@@ -342,7 +343,7 @@ fn declared_params(
     let passthrough = project.lima.iter().map(|(k, v)| (yaml::string(k.as_str()), v.clone())).collect::<Mapping>();
     let texts: Vec<String> = chain
         .iter()
-        .flat_map(|d| params::layer_texts(d))
+        .flat_map(|d| d.param_refs.iter().cloned())
         .chain(params::value_texts(&Value::Mapping(passthrough)))
         .collect();
     let mut out = Mapping::new();

@@ -34,11 +34,36 @@ pub fn uses_param(text: &str, key: &str) -> bool {
     false
 }
 
-/// The texts Lima searches for param use in one layer: its YAML and the files it inlines.
-pub(super) fn layer_texts(layer: &LayerDef) -> Vec<String> {
+/// What of one layer Lima searches for param use (its YAML and the files it inlines), cut down
+/// to the only parts [`uses_param`] can match: every `PARAM_…` word and every `{{ … }}` action.
+/// Computed once per layer when the catalog is built; the layer texts are large, these are not.
+pub fn param_references(layer: &LayerDef) -> Vec<String> {
     let mut texts = value_texts(&Value::Mapping(layer.body.clone()));
     texts.extend(layer.files.values().map(|b| String::from_utf8_lossy(b).into_owned()));
-    texts
+    texts.iter().flat_map(|t| references(t)).collect()
+}
+
+fn references(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let is_word = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
+    let bytes = text.as_bytes();
+    let mut from = 0;
+    while let Some(i) = text[from..].find("PARAM_") {
+        let start = from + i;
+        let end = start + bytes[start..].iter().position(|b| !is_word(*b)).unwrap_or(bytes.len() - start);
+        // Keep the character before, so a word that starts mid-identifier still does not match.
+        let lead = if start > 0 && is_word(bytes[start - 1]) { "x" } else { "" };
+        out.push(format!("{lead}{}", &text[start..end]));
+        from = end.max(start + 1);
+    }
+    let mut rest = text;
+    while let Some(open) = rest.find("{{") {
+        let inner = &rest[open..];
+        let Some(close) = inner[2..].find("}}") else { break };
+        out.push(inner[..close + 4].to_string());
+        rest = &inner[close + 2..];
+    }
+    out
 }
 
 /// Every string in a YAML value.
@@ -79,6 +104,17 @@ mod tests {
         assert!(!uses_param("X_PARAM_gitName", "gitName"));
         assert!(!uses_param("gitName", "gitName"));
         assert!(!uses_param("{{ .Param.other }} .Param.gitName", "gitName"));
+    }
+
+    #[test]
+    fn references_keep_what_uses_param_matches() {
+        let text = "a $PARAM_gitName b X_PARAM_shell {{ .Param.signingKey }} {{.Home}} c";
+        let refs = references(text);
+        for key in ["gitName", "signingKey"] {
+            assert!(refs.iter().any(|r| uses_param(r, key)), "{key}: {refs:?}");
+        }
+        assert!(!refs.iter().any(|r| uses_param(r, "shell")), "X_PARAM_shell is not a use: {refs:?}");
+        assert_eq!(uses_param(text, "shell"), refs.iter().any(|r| uses_param(r, "shell")));
     }
 
     #[test]

@@ -45,6 +45,8 @@ pub struct LayerDef {
     pub body: Mapping,
     /// Local files the fragment's `file:` locators name, by their relative path.
     pub files: BTreeMap<String, Vec<u8>>,
+    /// The parts of the layer that can name a param (see `compile::param_references`).
+    pub param_refs: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default)]

@@ -80,7 +80,18 @@ pub fn parse_layer(
         inline_probe_scripts(&mut body, &inlined);
     }
     if errors.is_empty() {
-        Ok(LayerDef { name: name.to_string(), kind, origin, header, text: text.to_string(), body, files })
+        let mut layer = LayerDef {
+            name: name.to_string(),
+            kind,
+            origin,
+            header,
+            text: text.to_string(),
+            body,
+            files,
+            param_refs: Vec::new(),
+        };
+        layer.param_refs = crate::compile::param_references(&layer);
+        Ok(layer)
     } else {
         Err(errors)
     }

@@ -205,7 +205,12 @@ fn bake_in_vm(
         publish(b, stack, len, &name, from_key, started.elapsed())
     });
     if let Err(e) = b.lima.delete(&name, true) {
-        tracing::warn!("{e}");
+        // After a failure, cleaning up usually fails the same way: say it only when it is news.
+        if result.is_ok() {
+            tracing::warn!("{e}");
+        } else {
+            tracing::info!("{e}");
+        }
     }
     let _ = std::fs::remove_dir_all(&dir);
     result

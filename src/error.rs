@@ -20,6 +20,8 @@ pub struct Error {
     message: String,
     causes: Vec<String>,
     hints: Vec<String>,
+    /// The program that could not be started because it is not installed.
+    missing: Option<String>,
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -34,7 +36,7 @@ impl Error {
     }
 
     fn new(kind: Kind, message: impl Into<String>) -> Self {
-        Self { kind, message: message.into(), causes: Vec::new(), hints: Vec::new() }
+        Self { kind, message: message.into(), causes: Vec::new(), hints: Vec::new(), missing: None }
     }
 
     #[must_use]
@@ -47,6 +49,18 @@ impl Error {
     pub fn hint(mut self, hint: impl Into<String>) -> Self {
         self.hints.push(hint.into());
         self
+    }
+
+    /// `program` is not on PATH.
+    pub fn missing_program(program: &str, hint: String) -> Self {
+        let mut e = Self::failure(format!("`{program}` was not found on PATH")).hint(hint);
+        e.missing = Some(program.to_string());
+        e
+    }
+
+    /// Whether this says `program` is not installed (a command may then do without it).
+    pub fn is_missing(&self, program: &str) -> bool {
+        self.missing.as_deref() == Some(program)
     }
 
     pub fn kind(&self) -> Kind {

@@ -275,7 +275,7 @@ fn wait_with_timeout(handle: &duct::Handle, limit: Duration) -> std::io::Result<
 fn spawn_error(cmd: &Cmd, err: &std::io::Error) -> Error {
     let program = cmd.program.to_string_lossy();
     if err.kind() == std::io::ErrorKind::NotFound {
-        return Error::failure(format!("`{program}` was not found on PATH")).hint(install_hint(&program));
+        return Error::missing_program(&program, install_hint(&program));
     }
     Error::failure(format!("cannot run `{cmd}`")).caused_by(err)
 }

@@ -35,10 +35,14 @@ use clap::Parser;
 
 /// Runs machine with these arguments and returns the process exit code.
 pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
-    let cli = match cli::Cli::try_parse_from(args) {
+    let args: Vec<OsString> = args.into_iter().collect();
+    let cli = match cli::Cli::try_parse_from(&args) {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
+            if let Some(hint) = run_without_dashes(&e, &args) {
+                eprintln!("\nhint: {}", escape::controls(&hint));
+            }
             return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
         }
     };
@@ -64,6 +68,23 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
             ExitCode::from(e.exit_code())
         }
     }
+}
+
+/// `machine run blog ls` (no `--`): the command line with the `--` it needs.
+fn run_without_dashes(e: &clap::Error, args: &[OsString]) -> Option<String> {
+    if e.kind() != clap::error::ErrorKind::UnknownArgument {
+        return None;
+    }
+    let words: Vec<String> = args.iter().skip(1).map(|a| a.to_string_lossy().into_owned()).collect();
+    let at = words.iter().position(|w| w == "run")?;
+    // Options before the project (`-v`), the project, then the command with its own options.
+    let mut rest = words[at + 1..].iter().skip_while(|w| w.starts_with('-'));
+    let project = rest.next()?;
+    let command: Vec<&str> = rest.map(String::as_str).collect();
+    if command.is_empty() || command.contains(&"--") {
+        return None;
+    }
+    Some(format!("put the command after `--`: `machine run {project} -- {}`", command.join(" ")))
 }
 
 fn init_logging(verbose: u8) {

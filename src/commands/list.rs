@@ -25,7 +25,18 @@ struct Row {
 pub fn run(args: &Args, ctx: &mut Ctx<'_>) -> Result<i32> {
     let catalog = ctx.catalog()?;
     let config = ctx.config(&catalog)?;
-    let instances = ctx.lima()?.instances()?;
+    // Without Lima, the configured projects are still worth showing.
+    let instances = match ctx.lima()?.instances() {
+        Ok(instances) => instances,
+        Err(e) if e.is_missing("limactl") => {
+            ctx.ui.warn(&format!(
+                "limactl is not on PATH, so the VMs' states are unknown\n  hint: {}",
+                crate::exec::install_hint("limactl")
+            ));
+            return unknown_states(args, ctx, &config);
+        }
+        Err(e) => return Err(e),
+    };
     let mut rows: Vec<Row> = instances
         .iter()
         .map(|i| Row {
@@ -47,6 +58,27 @@ pub fn run(args: &Args, ctx: &mut Ctx<'_>) -> Result<i32> {
             disk: None,
         });
     }
+    print(args, ctx, rows)
+}
+
+/// The configured projects, each with its VM's state unknown.
+fn unknown_states(args: &Args, ctx: &mut Ctx<'_>, config: &crate::config::Config) -> Result<i32> {
+    let rows = config
+        .projects
+        .keys()
+        .map(|name| Row {
+            name: name.clone(),
+            status: "unknown".into(),
+            configured: true,
+            cpus: None,
+            memory: None,
+            disk: None,
+        })
+        .collect();
+    print(args, ctx, rows)
+}
+
+fn print(args: &Args, ctx: &mut Ctx<'_>, mut rows: Vec<Row>) -> Result<i32> {
     rows.sort_by(|a, b| a.name.cmp(&b.name));
     if args.json {
         let list: Vec<_> = rows

@@ -590,3 +590,42 @@ fn destroy_refuses_a_vm_machine_did_not_create() {
     machine(&env).args(["destroy", "-y", "--force", "default"]).assert().success();
     assert_eq!(env.instance_status("default"), None);
 }
+
+#[test]
+fn list_without_limactl_shows_the_configured_projects() {
+    let env = env_with(&format!("{BLOG}[wiki]\n"));
+    std::fs::remove_file(env.bin().join("limactl")).unwrap();
+    let out = machine(&env).args(["list", "--json"]).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let states: Vec<(&str, &str)> = v["projects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["name"].as_str().unwrap(), p["status"].as_str().unwrap()))
+        .collect();
+    assert_eq!(states, [("blog", "unknown"), ("wiki", "unknown")]);
+    assert!(stderr(&out).contains("limactl is not on PATH, so the VMs' states are unknown"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("hint: install Lima"), "{}", stderr(&out));
+}
+
+#[test]
+fn bake_without_limactl_says_so_once() {
+    let env = env_with(BLOG);
+    std::fs::remove_file(env.bin().join("limactl")).unwrap();
+    let out = machine(&env).args(["bake", "blog"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(stderr(&out).matches("`limactl` was not found on PATH").count(), 1, "{}", stderr(&out));
+}
+
+#[test]
+fn run_without_dashes_says_where_they_go() {
+    let env = env_with(BLOG);
+    let out = machine(&env).args(["run", "blog", "ls", "-la"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("hint: put the command after `--`: `machine run blog -- ls -la`"),
+        "{}",
+        stderr(&out)
+    );
+}

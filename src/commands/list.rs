@@ -33,7 +33,7 @@ pub fn run(args: &Args, ctx: &mut Ctx<'_>) -> Result<i32> {
                 "limactl is not on PATH, so the VMs' states are unknown\n  hint: {}",
                 crate::exec::install_hint("limactl")
             ));
-            return unknown_states(args, ctx, &config);
+            return Ok(unknown_states(args, ctx, &config));
         }
         Err(e) => return Err(e),
     };
@@ -58,11 +58,11 @@ pub fn run(args: &Args, ctx: &mut Ctx<'_>) -> Result<i32> {
             disk: None,
         });
     }
-    print(args, ctx, rows)
+    Ok(print(args, ctx, rows))
 }
 
 /// The configured projects, each with its VM's state unknown.
-fn unknown_states(args: &Args, ctx: &mut Ctx<'_>, config: &crate::config::Config) -> Result<i32> {
+fn unknown_states(args: &Args, ctx: &mut Ctx<'_>, config: &crate::config::Config) -> i32 {
     let rows = config
         .projects
         .keys()
@@ -78,7 +78,7 @@ fn unknown_states(args: &Args, ctx: &mut Ctx<'_>, config: &crate::config::Config
     print(args, ctx, rows)
 }
 
-fn print(args: &Args, ctx: &mut Ctx<'_>, mut rows: Vec<Row>) -> Result<i32> {
+fn print(args: &Args, ctx: &mut Ctx<'_>, mut rows: Vec<Row>) -> i32 {
     rows.sort_by(|a, b| a.name.cmp(&b.name));
     if args.json {
         let list: Vec<_> = rows
@@ -86,11 +86,11 @@ fn print(args: &Args, ctx: &mut Ctx<'_>, mut rows: Vec<Row>) -> Result<i32> {
             .map(|r| json!({"name": r.name, "status": r.status, "configured": r.configured, "cpus": r.cpus, "memory": r.memory, "disk": r.disk}))
             .collect();
         ctx.ui.data(&format!("{:#}", json!({ "projects": list })));
-        return Ok(0);
+        return 0;
     }
     if rows.is_empty() {
         ctx.ui.note("no VMs and no configured projects yet: `machine up` creates the `default` VM");
-        return Ok(0);
+        return 0;
     }
     let width = rows.iter().map(|r| r.name.len()).max().unwrap_or(4).max(4);
     let mut out =
@@ -108,5 +108,5 @@ fn print(args: &Args, ctx: &mut Ctx<'_>, mut rows: Vec<Row>) -> Result<i32> {
         ));
     }
     ctx.ui.data(&out);
-    Ok(0)
+    0
 }

@@ -54,7 +54,6 @@ pub fn before_create(
     identity: Identity,
     stack: Stack,
 ) -> Result<Stack> {
-    compile::check_disk_fits(project)?;
     let base = bake::base_len(project, &stack);
     if bake::missing(&stack, base, &host::cached_disks(&ctx.paths.cache_dir)).is_empty() {
         return Ok(stack);

@@ -142,9 +142,6 @@ pub fn compile(project: &Project, catalog: &Catalog, host: &HostFacts) -> Result
         .enumerate()
         .rev()
         .find_map(|(i, l)| host.cached_disks.get(l.key.full()).map(|p| (i + 1, p.clone())));
-    if cached_disk.is_some() {
-        check_disk_fits(project)?;
-    }
     let mut warnings: Vec<String> = crate::config::reach::host_reach(&project.lima, project.config_dir())
         .into_iter()
         .map(|what| format!("project `{}` lets its VM reach the host: {what}", project.name))
@@ -169,40 +166,7 @@ fn provision_len(body: &Mapping) -> usize {
     body.get("provision").and_then(Value::as_sequence).map_or(0, Vec::len)
 }
 
-/// The size of every baked disk. Lima cannot shrink a disk, so an instance that boots from a baked
-/// disk needs a `disk` of at least this much.
-pub const BAKE_DISK_GIB: u32 = 20;
-
-/// Refuses a project `disk` smaller than a baked disk (Lima would refuse it at create).
-pub fn check_disk_fits(project: &Project) -> Result<()> {
-    let Some(disk) = &project.disk else { return Ok(()) };
-    let gib = disk_gib(disk.as_str());
-    if gib.is_none_or(|g| g >= f64::from(BAKE_DISK_GIB)) {
-        return Ok(());
-    }
-    Err(Error::usage(format!(
-        "project `{}` sets disk = \"{}\", smaller than the {BAKE_DISK_GIB}GiB baked disks it boots from",
-        project.name,
-        disk.as_str()
-    ))
-    .hint(format!(
-        "set `disk` to at least \"{BAKE_DISK_GIB}GiB\" (or remove it for Lima's 100GiB): Lima cannot shrink a disk"
-    )))
-}
-
-/// `16GiB`, `512MiB`, `1.5TiB` in GiB.
-fn disk_gib(size: &str) -> Option<f64> {
-    let at = size.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
-    let (number, unit) = size.split_at(at);
-    let scale = match unit {
-        "KiB" => 1.0 / (1024.0 * 1024.0),
-        "MiB" => 1.0 / 1024.0,
-        "GiB" => 1.0,
-        "TiB" => 1024.0,
-        _ => return None,
-    };
-    number.parse::<f64>().ok().map(|n| n * scale)
-}
+pub use crate::config::model::BAKE_DISK_GIB;
 
 /// Lima embeds every base and file into one template and refuses more than 4 MiB.
 const LIMA_EMBED_LIMIT: usize = 4 * 1024 * 1024;

@@ -234,6 +234,34 @@ impl Size {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The size in GiB.
+    pub fn gib(&self) -> f64 {
+        let at = self.0.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(self.0.len());
+        let (number, unit) = self.0.split_at(at);
+        let scale = match unit {
+            "KiB" => 1.0 / (1024.0 * 1024.0),
+            "MiB" => 1.0 / 1024.0,
+            "TiB" => 1024.0,
+            _ => 1.0,
+        };
+        number.parse::<f64>().unwrap_or(0.0) * scale
+    }
+}
+
+/// The size of every baked disk. VMs boot from baked disks and Lima cannot shrink a disk, so a
+/// project's `disk` must be at least this much.
+pub const BAKE_DISK_GIB: u32 = 20;
+
+/// The one rule for a project's `disk` (the parser and the wizard both apply it).
+pub fn check_disk(size: &Size) -> Result<(), String> {
+    if size.gib() >= f64::from(BAKE_DISK_GIB) {
+        return Ok(());
+    }
+    Err(format!(
+        "a disk of {} is smaller than the {BAKE_DISK_GIB}GiB baked disks VMs boot from, and Lima cannot shrink a disk: use at least {BAKE_DISK_GIB}GiB (or leave `disk` out for Lima's 100GiB)",
+        size.as_str()
+    ))
 }
 
 /// The guest image: one of the named images machine ships, or a disk image location.

@@ -311,12 +311,11 @@ impl Walker<'_> {
                     None => self.push(self.wrong_type(key, item, "true or false")),
                 },
                 "cpus" => p.cpus = self.cpus(item),
-                "memory" | "disk" => {
-                    let size = self.size(key, item);
-                    if key == "memory" {
-                        p.memory = size;
-                    } else {
-                        p.disk = size;
+                "memory" => p.memory = self.size(key, item),
+                "disk" => {
+                    p.disk = self.size(key, item);
+                    if let Some(Err(why)) = p.disk.as_ref().map(super::model::check_disk) {
+                        self.push(self.src.error(item.span(), format!("`disk`: {why}")));
                     }
                 }
                 "image" => {

@@ -14,7 +14,6 @@ use std::path::Path;
 
 pub use prompt::{Choice, Prompter, stdin_closed};
 
-use crate::compile::BAKE_DISK_GIB;
 use crate::config::model::{Project, RepoUrl, Shell, Size, check_project_name};
 use crate::config::parse::Defaults;
 use crate::error::{Error, Result};
@@ -112,7 +111,7 @@ pub fn run(env: &Env<'_>, given: &Given, p: &mut dyn Prompter) -> Result<Answers
     })?;
     a.cpus = pick(given.cpus.map(Some), given.yes, a.cpus, |c| ask_cpus(c, p))?;
     a.memory = pick(given.memory.clone().map(Some), given.yes, a.memory, |m| ask_size("Memory", m.as_ref(), p))?;
-    if let Some(problem) = given.disk.as_ref().and_then(disk_too_small) {
+    if let Some(Err(problem)) = given.disk.as_ref().map(crate::config::model::check_disk) {
         return Err(Error::usage(problem));
     }
     a.disk = pick(given.disk.clone().map(Some), given.yes, a.disk, |d| ask_size("Disk", d.as_ref(), p))?;
@@ -253,26 +252,10 @@ fn ask_size(what: &str, current: Option<&Size>, p: &mut dyn Prompter) -> Result<
         let size = parse_size(s).ok_or_else(|| {
             format!("`{s}` is not a size: type a number of GiB (16) or a number with KiB, MiB, GiB or TiB (16GiB)")
         })?;
-        match disk_too_small(&size) {
-            Some(problem) if what == "Disk" => Err(problem),
-            _ => Ok(size),
+        if what == "Disk" {
+            crate::config::model::check_disk(&size)?;
         }
-    })
-}
-
-/// VMs boot from baked disks of `BAKE_DISK_GIB`, and Lima cannot shrink a disk.
-fn disk_too_small(size: &Size) -> Option<String> {
-    let s = size.as_str();
-    let (number, unit) = s.split_at(s.find(|c: char| !(c.is_ascii_digit() || c == '.'))?);
-    let per_gib = match unit {
-        "KiB" => 1024.0 * 1024.0,
-        "MiB" => 1024.0,
-        "GiB" => 1.0,
-        _ => return None,
-    };
-    let gib = number.parse::<f64>().ok()? / per_gib;
-    (gib < f64::from(BAKE_DISK_GIB)).then(|| {
-        format!("a disk of {s} is smaller than the {BAKE_DISK_GIB}GiB baked disk VMs boot from (Lima cannot shrink a disk): use at least {BAKE_DISK_GIB}GiB")
+        Ok(size)
     })
 }
 

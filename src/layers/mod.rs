@@ -189,7 +189,16 @@ fn load_user_profile(dir: &Path, name: &str) -> Result<LayerDef, Vec<Diagnostic>
         n if STANDARD_LAYERS.contains(&n) => LayerKind::Standard,
         _ => LayerKind::Profile,
     };
-    parse_layer(name, kind, Origin::User(shown.clone()), &shown, &text, &read, attach)
+    let mut layer = parse_layer(name, kind, Origin::User(shown.clone()), &shown, &text, &read, attach)?;
+    // A script-only profile (or a YAML one without a header) says what it is in the script's
+    // leading comments, after the `#!` line.
+    if layer.header == Header::default()
+        && let Some(script) = attach.and_then(|s| std::fs::read_to_string(dir.join(s)).ok())
+    {
+        let comments: String = script.lines().skip_while(|l| l.starts_with("#!")).map(|l| format!("{l}\n")).collect();
+        layer.header = parse::parse_header(&comments);
+    }
+    Ok(layer)
 }
 
 /// Renders diagnostics one after another, as the CLI prints them.

@@ -106,7 +106,7 @@ pub(super) fn check_layer_name(name: &str) -> Result<(), String> {
     if ok { Ok(()) } else { Err("must use only a-z, 0-9 and inner `-`".to_string()) }
 }
 
-fn parse_header(text: &str) -> Header {
+pub(super) fn parse_header(text: &str) -> Header {
     let mut header = Header::default();
     for line in text.lines().take_while(|l| l.starts_with('#')) {
         let line = line.trim_start_matches('#').trim();

@@ -96,3 +96,21 @@ fn a_probe_file_is_inlined_as_its_script() {
     let probes = core.body.get("probes").and_then(|p| p.as_sequence()).unwrap();
     assert!(probes.iter().all(|p| p.get("file").is_none() && p.get("script").is_some()), "core's probe is inline");
 }
+
+/// A `.sh`-only profile's `# description:` and `# requires:` lines count like a YAML one's.
+#[test]
+fn a_script_profile_header_is_read() {
+    use machine::config::parse::parse_projects_file;
+    use machine::config::source::Source;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("web.sh"), "#!/bin/bash\n# description: builds the web app\n# requires: node\nnpm ci\n")
+        .unwrap();
+    let mut catalog = Catalog::builtin();
+    catalog.add_user_profiles(dir.path()).unwrap();
+    let web = catalog.profile("web").unwrap();
+    assert_eq!(web.header.description, "builds the web app");
+    assert_eq!(catalog.requires("web"), ["node"]);
+    let errors = parse_projects_file(&Source::new("p.toml", "[app]\nwithout = [\"node\"]\nprofiles = [\"web\"]\n"), &catalog)
+        .expect_err("node is left out");
+    assert!(errors.iter().any(|e| e.message.contains("layer `web` needs `node` earlier in the stack")), "{errors:?}");
+}

@@ -970,6 +970,15 @@ _machine_with_config() {
     "create:--profile")
         _machine_config_values profiles "$cur"; return 0
         ;;
+    "create:--without")
+        _machine_config_values layers "$cur"; return 0
+        ;;
+    esac
+    # The word after an option that takes a value is that value: clap completes it (or nothing).
+    case $prev in
+    --cpus | --disk | --memory | --profile | --repo | --shell | --without)
+        _machine "$@"; return
+        ;;
     esac
     if [[ $cur != -* ]] && ((positionals == 0)); then
         case $path in

@@ -72,6 +72,8 @@ pub enum Values {
     Projects,
     /// Built-in and user profiles.
     Profiles,
+    /// The standard layers `without` can leave out, and `standard` for all of them.
+    Layers,
 }
 
 pub fn run(args: &Args, ctx: &mut Ctx<'_>) -> Result<i32> {
@@ -85,6 +87,11 @@ pub fn complete(args: &CompleteArgs, ctx: &mut Ctx<'_>) -> Result<i32> {
     let catalog = ctx.catalog().unwrap_or_else(|_| Catalog::builtin());
     let names: BTreeSet<String> = match args.what {
         Values::Profiles => catalog.profile_names().into_iter().map(String::from).collect(),
+        Values::Layers => crate::config::model::STANDARD_LAYERS
+            .iter()
+            .map(ToString::to_string)
+            .chain(std::iter::once("standard".to_string()))
+            .collect(),
         Values::Projects => {
             let mut names: BTreeSet<String> = config::load(&ctx.paths, &catalog, &ctx.cwd, ctx.runner)
                 .map(|c| c.projects.into_keys().collect())
@@ -130,6 +137,8 @@ struct Targets {
     projects: Vec<String>,
     /// `(subcommand path, long option)` pairs that take a profile name.
     profiles: Vec<(String, String)>,
+    /// `(subcommand path, long option)` pairs that take a standard layer's name (`--without`).
+    layers: Vec<(String, String)>,
     /// Options that take a value: the word after one is not a positional.
     valued: BTreeSet<String>,
     /// Subcommand paths that have subcommands of their own.
@@ -160,6 +169,8 @@ fn mark(cmd: Command, path: &str, targets: &mut Targets) -> Command {
         } else if arg.get_long() == Some("profile") && arg.get_action().takes_values() {
             targets.profiles.push((path.to_string(), "--profile".into()));
             cmd = cmd.mut_arg(&id, |a| a.value_hint(PROFILE_HINT));
+        } else if arg.get_long() == Some("without") && arg.get_action().takes_values() {
+            targets.layers.push((path.to_string(), "--without".into()));
         }
     }
     let names: Vec<String> = cmd.get_subcommands().map(|s| s.get_name().to_string()).collect();
@@ -226,7 +237,10 @@ _machine_with_config() {
         esac
     done
     case "$path:$prev" in
-@PROFILES@    esac
+@PROFILES@@LAYERS@    esac
+    # The word after an option that takes a value is that value: clap completes it (or nothing).
+    case $prev in
+@VALUE_OF@    esac
     if [[ $cur != -* ]] && ((positionals == 0)); then
         case $path in
 @PROJECTS@        esac
@@ -249,12 +263,16 @@ fn bash(mut text: String, t: &Targets) -> String {
         format!("{indent}{})\n{indent}    {body}\n{indent}    ;;\n", patterns.join(" | "))
     };
     let valued = arm(t.valued.iter().cloned().collect(), "        ", "skip=1");
+    let value_of = arm(t.valued.iter().cloned().collect(), "    ", "_machine \"$@\"; return");
     let profiles = t.profiles.iter().map(|(p, o)| format!("\"{p}:{o}\"")).collect();
+    let layers = t.layers.iter().map(|(p, o)| format!("\"{p}:{o}\"")).collect();
     let projects = t.projects.iter().map(|p| format!("\"{p}\"")).collect();
     let hook = BASH_HOOK
         .replace("@PARENTS@", &t.parents.join("|"))
         .replace("@VALUED@", &valued)
         .replace("@PROFILES@", &arm(profiles, "    ", "_machine_config_values profiles \"$cur\"; return 0"))
+        .replace("@LAYERS@", &arm(layers, "    ", "_machine_config_values layers \"$cur\"; return 0"))
+        .replace("@VALUE_OF@", &value_of)
         .replace("@PROJECTS@", &arm(projects, "        ", "_machine_config_values projects \"$cur\"; return 0"));
     let _ = write!(text, "\n# {HOOK_NOTE}.{hook}");
     text

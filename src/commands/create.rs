@@ -11,6 +11,7 @@ use crate::config::source::Source;
 use crate::config::{self, Config, diagnostics_error};
 use crate::error::{Error, Result};
 use crate::layers::Catalog;
+use crate::project_state::ProjectDir;
 use crate::wizard::prompt::{Closed, Terminal};
 use crate::wizard::{self, Answers, Env, Given};
 use crate::{edit, stack};
@@ -89,7 +90,20 @@ impl Args {
 pub fn run(args: &Args, ctx: &mut Ctx<'_>) -> Result<i32> {
     let catalog = ctx.catalog()?;
     let name = write_entry(ctx, &catalog, &args.given(), None)?;
-    ctx.ui.note(&format!("run `machine up {name}` to create and start it"));
+    match ProjectDir::new(&ctx.paths.state_dir, &name).applied()? {
+        // The VM exists: an edit reaches it only through a new VM.
+        Some(applied) => {
+            let change = ctx.project(Some(&name)).and_then(|(catalog, project)| {
+                let identity = ctx.identity(false)?;
+                ctx.compile(&project, &catalog, identity)
+            });
+            match change.ok().and_then(|stack| super::up::drift(&applied, &stack)) {
+                Some(drift) => ctx.ui.note(&format!("VM `{name}` exists; {drift}")),
+                None => ctx.ui.note(&format!("VM `{name}` already runs this configuration")),
+            }
+        }
+        None => ctx.ui.note(&format!("run `machine up {name}` to create and start it")),
+    }
     Ok(0)
 }
 

@@ -167,7 +167,7 @@ fn reboot_hint(name: &str) -> String {
 }
 
 /// Says how the VM's stack differs from the current configuration, if it does.
-fn drift(applied: &Applied, stack: &Stack) -> Option<String> {
+pub(super) fn drift(applied: &Applied, stack: &Stack) -> Option<String> {
     let (old_instance, new_instance) = (comparable(&applied.instance_yaml), comparable(&stack.instance_yaml));
     if applied.key == stack.key().full() && old_instance == new_instance {
         return None;

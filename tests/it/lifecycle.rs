@@ -629,3 +629,17 @@ fn run_without_dashes_says_where_they_go() {
         stderr(&out)
     );
 }
+
+/// Editing a project whose VM exists says what the change is and that it needs `--recreate`.
+#[test]
+fn editing_a_project_with_a_vm_says_it_needs_recreate() {
+    let env = env_with(BLOG);
+    machine(&env).args(["up", "blog"]).assert().success();
+    let out = machine(&env).args(["create", "blog", "--cpus", "6", "--yes"]).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("VM `blog` exists; the VM was created from a different configuration"), "{err}");
+    assert!(err.contains("+ cpus: 6"), "{err}");
+    assert!(err.contains("`machine up blog --recreate`"), "{err}");
+    assert!(!err.contains("to create and start it"), "{err}");
+}

@@ -195,7 +195,7 @@ fn load_user_profile(dir: &Path, name: &str) -> Result<LayerDef, Vec<Diagnostic>
     if layer.header == Header::default()
         && let Some(script) = attach.and_then(|s| std::fs::read_to_string(dir.join(s)).ok())
     {
-        let comments: String = script.lines().skip_while(|l| l.starts_with("#!")).map(|l| format!("{l}\n")).collect();
+        let comments = script.lines().skip_while(|l| l.starts_with("#!")).collect::<Vec<_>>().join("\n");
         layer.header = parse::parse_header(&comments);
     }
     Ok(layer)

@@ -817,7 +817,7 @@ _machine() {
             return 0
             ;;
         machine__subcmd__render)
-            opts="-v -h --json --verbose --help"
+            opts="-v -h --all --json --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

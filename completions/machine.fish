@@ -84,6 +84,7 @@ complete -c machine -n "__fish_machine_using_subcommand destroy" -s y -l yes -d 
 complete -c machine -n "__fish_machine_using_subcommand destroy" -l force -d 'Delete the Lima VM of that name even when machine did not create it'
 complete -c machine -n "__fish_machine_using_subcommand destroy" -s v -l verbose -d 'Print every external command machine runs (-v), and more detail (-vv)'
 complete -c machine -n "__fish_machine_using_subcommand destroy" -s h -l help -d 'Print help'
+complete -c machine -n "__fish_machine_using_subcommand render" -l all -d 'Every configured project (with --json: one array of objects)'
 complete -c machine -n "__fish_machine_using_subcommand render" -l json -d 'Print one JSON object instead of YAML'
 complete -c machine -n "__fish_machine_using_subcommand render" -s v -l verbose -d 'Print every external command machine runs (-v), and more detail (-vv)'
 complete -c machine -n "__fish_machine_using_subcommand render" -s h -l help -d 'Print help (see more with \'--help\')'

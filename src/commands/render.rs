@@ -18,7 +18,11 @@ use crate::{host, identity, stack};
 )]
 pub struct Args {
     /// The project (default: the .machine.toml project here, else `default`).
+    #[arg(conflicts_with = "all")]
     pub project: Option<String>,
+    /// Every configured project (with --json: one array of objects).
+    #[arg(long)]
+    pub all: bool,
     /// Print one JSON object instead of YAML.
     #[arg(long)]
     pub json: bool,
@@ -30,14 +34,23 @@ pub fn run(args: &Args, ctx: &mut Ctx<'_>) -> Result<()> {
     if let Some(note) = config.local_file_note() {
         ctx.ui.note(&note);
     }
-    let name =
-        args.project.clone().or_else(|| config.local_project.clone()).unwrap_or_else(|| DEFAULT_PROJECT.to_string());
-    let project = config.project(&name).ok_or_else(|| {
-        let known: Vec<&str> = config.projects.keys().map(String::as_str).collect();
-        let listed = if known.is_empty() { "none yet".to_string() } else { known.join(", ") };
-        Error::usage(format!("no project `{name}` in {}", config.projects_file.display()))
-            .hint(format!("configured projects: {listed}; `default` always exists"))
-    })?;
+    let names: Vec<String> = if args.all {
+        config.projects.keys().cloned().collect()
+    } else {
+        vec![args.project.clone().or_else(|| config.local_project.clone()).unwrap_or_else(|| DEFAULT_PROJECT.to_string())]
+    };
+    let projects = names
+        .iter()
+        .map(|name| {
+            config.project(name).ok_or_else(|| {
+                let known: Vec<&str> = config.projects.keys().map(String::as_str).collect();
+                let listed = if known.is_empty() { "none yet".to_string() } else { known.join(", ") };
+                Error::usage(format!("no project `{name}` in {}", config.projects_file.display()))
+                    .hint(format!("configured projects: {listed}; `default` always exists"))
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    // One identity and one look at the cache for every project.
     let resolved = identity::resolve(ctx.env, ctx.runner);
     if let Some(invalid) = resolved.invalid.into_iter().next() {
         return Err(invalid);
@@ -46,16 +59,23 @@ pub fn run(args: &Args, ctx: &mut Ctx<'_>) -> Result<()> {
         ctx.ui.warn(&problem.to_string());
     }
     let facts = host::facts(&ctx.paths, resolved.identity)?;
-    let stack = compile::compile(&project, &catalog, &facts)?;
-    stack::write(&stack)?;
-    for warning in &stack.warnings {
-        ctx.ui.warn(warning);
+    let mut stacks = Vec::new();
+    for project in &projects {
+        let stack = compile::compile(project, &catalog, &facts)?;
+        stack::write(&stack)?;
+        for warning in &stack.warnings {
+            ctx.ui.warn(warning);
+        }
+        stacks.push(stack);
     }
     if args.json {
-        ctx.ui.data(&format!("{:#}", to_json(&stack)));
+        let json = if args.all { json!(stacks.iter().map(to_json).collect::<Vec<_>>()) } else { to_json(&stacks[0]) };
+        ctx.ui.data(&format!("{json:#}"));
     } else {
-        ctx.ui.data(&to_text(&stack));
-        ctx.ui.note(&format!("check it with: limactl validate {}", stack.instance_path.display()));
+        for stack in &stacks {
+            ctx.ui.data(&to_text(stack));
+            ctx.ui.note(&format!("check it with: limactl validate {}", stack.instance_path.display()));
+        }
     }
     Ok(())
 }

@@ -169,3 +169,21 @@ fn a_relative_state_dir_gives_absolute_base_paths() {
     let cwd = home.path().canonicalize().unwrap();
     assert!(std::path::Path::new(base).starts_with(cwd.join("state/layers")), "{base}");
 }
+
+#[test]
+fn render_all_compiles_every_project_in_one_run() {
+    let home = tempfile::tempdir().unwrap();
+    let config = home.path().join(".config/machine");
+    std::fs::create_dir_all(&config).unwrap();
+    std::fs::write(config.join("projects.toml"), "[blog]\n[wiki]\nprofiles = [\"cypress\"]\n").unwrap();
+    let out = machine(home.path()).args(["render", "--all", "--json"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let names: Vec<&str> = json.as_array().unwrap().iter().map(|p| p["project"].as_str().unwrap()).collect();
+    assert_eq!(names, ["blog", "wiki"]);
+    let text = machine(home.path()).args(["render", "--all"]).output().unwrap();
+    let stdout = String::from_utf8_lossy(&text.stdout);
+    assert!(stdout.contains("/blog/lima.yaml <==") && stdout.contains("/wiki/lima.yaml <=="), "{stdout}");
+    let both = machine(home.path()).args(["render", "blog", "--all"]).output().unwrap();
+    assert_eq!(both.status.code(), Some(2), "a project and --all conflict");
+}

@@ -12,6 +12,8 @@ pub enum Kind {
     Usage,
     /// Something went wrong while doing the work.
     Failure,
+    /// The user stopped it (Ctrl-C, Esc at a question).
+    Interrupted,
 }
 
 #[derive(Debug)]
@@ -33,6 +35,10 @@ impl Error {
 
     pub fn failure(message: impl Into<String>) -> Self {
         Self::new(Kind::Failure, message)
+    }
+
+    pub fn interrupted(message: impl Into<String>) -> Self {
+        Self::new(Kind::Interrupted, message)
     }
 
     fn new(kind: Kind, message: impl Into<String>) -> Self {
@@ -71,6 +77,7 @@ impl Error {
         match self.kind {
             Kind::Usage => 2,
             Kind::Failure => 1,
+            Kind::Interrupted => 130,
         }
     }
 

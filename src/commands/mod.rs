@@ -37,6 +37,7 @@ use crate::paths::Paths;
 use crate::project_state::ProjectDir;
 use crate::ui::Ui;
 use crate::vm::Lima;
+use crate::wizard::prompt::Prompter as _;
 use crate::{host, identity, lima};
 
 /// What every command gets: where things are, how to run programs, how to print.
@@ -137,16 +138,14 @@ impl<'a> Ctx<'a> {
         Ok(stack)
     }
 
-    /// Asks a yes/no question on the terminal; `false` unless the answer is y or yes.
+    /// Asks a yes/no question on the terminal (default no).
     pub fn confirm(&mut self, question: &str) -> Result<bool> {
         if !std::io::stdin().is_terminal() {
             return Err(Error::usage(format!("{question} — needs confirmation, but stdin is not a terminal"))
                 .hint("pass -y to confirm"));
         }
-        self.ui.note(&format!("{question} [y/N] "));
-        let mut answer = String::new();
-        std::io::stdin().read_line(&mut answer).map_err(|e| Error::failure("cannot read the answer").caused_by(e))?;
-        Ok(matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes"))
+        // The wizard's prompt, so every yes/no question looks the same.
+        crate::wizard::prompt::Terminal::new(self.ui).confirm(question, false)
     }
 }
 

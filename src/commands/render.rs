@@ -37,7 +37,12 @@ pub fn run(args: &Args, ctx: &mut Ctx<'_>) -> Result<()> {
     let names: Vec<String> = if args.all {
         config.projects.keys().cloned().collect()
     } else {
-        vec![args.project.clone().or_else(|| config.local_project.clone()).unwrap_or_else(|| DEFAULT_PROJECT.to_string())]
+        vec![
+            args.project
+                .clone()
+                .or_else(|| config.local_project.clone())
+                .unwrap_or_else(|| DEFAULT_PROJECT.to_string()),
+        ]
     };
     let projects = names
         .iter()

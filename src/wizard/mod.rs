@@ -138,14 +138,17 @@ fn ask_name(env: &Env<'_>, given: &Given, p: &mut dyn Prompter) -> Result<String
     if given.yes {
         return Err(Error::usage("`--yes` needs the project's name").hint("run `machine create NAME --yes …`"));
     }
-    loop {
-        let name = p.input("Project name", env.suggested_name)?;
-        match check_project_name(&name) {
-            Ok(()) => return Ok(name),
-            Err(why) => p.say(&format!("`{name}` cannot be a project name: it {why} (for example `my-app`)")),
+    p.input_checked("Project name", env.suggested_name, &|name| {
+        if name.is_empty() {
+            return Err(format!("a project needs a name\n  {NAME_RULE}"));
         }
-    }
+        check_project_name(name).map_err(|why| format!("`{name}` cannot be a project name: it {why}\n  {NAME_RULE}"))
+    })
 }
+
+/// What a project name may be, for the questions that ask for one.
+const NAME_RULE: &str =
+    "a project name is lowercase letters and digits, with single `-`, `_` or `.` between them (e.g. `my-app`)";
 
 fn introduce(env: &Env<'_>, current: &Answers, exists: bool, p: &mut dyn Prompter) {
     let file = env.projects_file.display();
@@ -266,16 +269,9 @@ fn ask_parsed<T>(
     current: Option<&str>,
     parse: impl Fn(&str) -> Result<T, String>,
 ) -> Result<Option<T>> {
-    loop {
-        let answer = p.input(prompt, current)?;
-        if answer.is_empty() || answer.eq_ignore_ascii_case("default") {
-            return Ok(None);
-        }
-        match parse(&answer) {
-            Ok(value) => return Ok(Some(value)),
-            Err(problem) => p.say(&problem),
-        }
-    }
+    let keeps = |a: &str| a.is_empty() || a.eq_ignore_ascii_case("default");
+    let answer = p.input_checked(prompt, current, &|a| if keeps(a) { Ok(()) } else { parse(a).map(|_| ()) })?;
+    if keeps(&answer) { Ok(None) } else { parse(&answer).map(Some).map_err(Error::usage) }
 }
 
 /// A memory or disk size as the config accepts it: an integer (GiB) or `<number><binary unit>`.

@@ -12,6 +12,9 @@ use dialoguer::{Confirm, Input, MultiSelect, Select};
 use crate::error::{Error, Result};
 use crate::ui::Ui;
 
+/// What makes an answer acceptable: `Err` says why not.
+pub type Check<'a> = &'a dyn Fn(&str) -> std::result::Result<(), String>;
+
 /// One entry of a multi-select: a name, what it is, and whether it starts checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Choice {
@@ -35,6 +38,17 @@ pub trait Prompter {
 
     /// A line of text, trimmed; a blank answer gives `default`, or "" when there is none.
     fn input(&mut self, prompt: &str, default: Option<&str>) -> Result<String>;
+
+    /// As [`Self::input`], asked again until `check` accepts the answer (its error is shown).
+    fn input_checked(&mut self, prompt: &str, default: Option<&str>, check: Check<'_>) -> Result<String> {
+        loop {
+            let answer = self.input(prompt, default)?;
+            match check(&answer) {
+                Ok(()) => return Ok(answer),
+                Err(why) => self.say(&why),
+            }
+        }
+    }
 
     fn confirm(&mut self, prompt: &str, default: bool) -> Result<bool>;
 
@@ -64,10 +78,53 @@ impl<'a> Terminal<'a> {
 
 fn read_error(err: dialoguer::Error) -> Error {
     let io = std::io::Error::from(err);
-    if io.kind() == std::io::ErrorKind::UnexpectedEof {
-        stdin_closed()
-    } else {
-        Error::failure("cannot read the answer from the terminal").caused_by(io)
+    // The prompt left the cursor on its own line: what comes next starts on a new one.
+    let _ = console::Term::stderr().write_line("");
+    match io.kind() {
+        std::io::ErrorKind::UnexpectedEof => stdin_closed(),
+        std::io::ErrorKind::Interrupted => cancelled(),
+        _ => Error::failure("cannot read the answer from the terminal").caused_by(io),
+    }
+}
+
+fn cancelled() -> Error {
+    Error::interrupted("cancelled: nothing was written")
+}
+
+/// While a question is on screen the terminal is the prompt's (raw, cursor hidden), and
+/// `console` turns Ctrl-C into a SIGINT of our own. That signal must then not kill machine before
+/// the terminal is given back; at any other time it does what it always did.
+struct Asking;
+
+fn sigint_default() -> Option<&'static std::sync::Arc<std::sync::atomic::AtomicBool>> {
+    use std::sync::atomic::AtomicBool;
+    use std::sync::{Arc, OnceLock};
+    static DEFAULT: OnceLock<Option<Arc<AtomicBool>>> = OnceLock::new();
+    DEFAULT
+        .get_or_init(|| {
+            let on = Arc::new(AtomicBool::new(true));
+            let id = signal_hook::flag::register_conditional_default(signal_hook::consts::SIGINT, Arc::clone(&on));
+            id.ok().map(|_| on)
+        })
+        .as_ref()
+}
+
+impl Asking {
+    fn start() -> Self {
+        if let Some(on) = sigint_default() {
+            on.store(false, std::sync::atomic::Ordering::SeqCst);
+        }
+        Self
+    }
+}
+
+impl Drop for Asking {
+    fn drop(&mut self) {
+        // Select and check lists hide the cursor; whatever ended the question, it comes back.
+        let _ = console::Term::stderr().show_cursor();
+        if let Some(on) = sigint_default() {
+            on.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
     }
 }
 
@@ -77,7 +134,16 @@ impl Prompter for Terminal<'_> {
     }
 
     fn input(&mut self, prompt: &str, default: Option<&str>) -> Result<String> {
-        let mut question = Input::<String>::with_theme(&self.theme).with_prompt(prompt).allow_empty(true);
+        self.input_checked(prompt, default, &|_| Ok(()))
+    }
+
+    /// dialoguer checks the answer before it accepts it, so a rejected one is never ticked.
+    fn input_checked(&mut self, prompt: &str, default: Option<&str>, check: Check<'_>) -> Result<String> {
+        let _asking = Asking::start();
+        let mut question = Input::<String>::with_theme(&self.theme)
+            .with_prompt(prompt)
+            .allow_empty(true)
+            .validate_with(|answer: &String| check(answer.trim()));
         if let Some(default) = default {
             question = question.default(default.to_string());
         }
@@ -85,24 +151,31 @@ impl Prompter for Terminal<'_> {
     }
 
     fn confirm(&mut self, prompt: &str, default: bool) -> Result<bool> {
-        Confirm::with_theme(&self.theme).with_prompt(prompt).default(default).interact().map_err(read_error)
+        let _asking = Asking::start();
+        let answer = Confirm::with_theme(&self.theme).with_prompt(prompt).default(default).interact_opt();
+        answer.map_err(read_error)?.ok_or_else(cancelled)
     }
 
     fn select(&mut self, prompt: &str, items: &[&str], default: usize) -> Result<usize> {
-        Select::with_theme(&self.theme).with_prompt(prompt).items(items).default(default).interact().map_err(read_error)
+        let _asking = Asking::start();
+        let answer = Select::with_theme(&self.theme).with_prompt(prompt).items(items).default(default).interact_opt();
+        answer.map_err(read_error)?.ok_or_else(cancelled)
     }
 
     fn multi_select(&mut self, prompt: &str, choices: &[Choice]) -> Result<Vec<usize>> {
         let width = choices.iter().map(|c| c.name.len()).max().unwrap_or(0);
         let labels: Vec<String> = choices.iter().map(|c| c.label(width)).collect();
         let checked: Vec<bool> = choices.iter().map(|c| c.checked).collect();
+        let asking = Asking::start();
         let picked = MultiSelect::with_theme(&self.theme)
-            .with_prompt(format!("{prompt} (space toggles, enter accepts)"))
+            .with_prompt(format!("{prompt} (space toggles, enter accepts, esc cancels)"))
             .items(&labels)
             .defaults(&checked)
             .report(false)
-            .interact()
-            .map_err(read_error)?;
+            .interact_opt()
+            .map_err(read_error)?
+            .ok_or_else(cancelled)?;
+        drop(asking);
         // The default report repeats every label with its description: name the picks only.
         let names: Vec<&str> = picked.iter().filter_map(|&i| choices.get(i)).map(|c| c.name.as_str()).collect();
         let names = if names.is_empty() { "none".to_string() } else { names.join(", ") };

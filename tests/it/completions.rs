@@ -135,8 +135,13 @@ fn bash_completes_project_names_from_the_configuration() {
     assert!(bash_offers(&env, &app, "machine up --re").contains(&"--recreate".to_string()));
     assert!(bash_offers(&env, &app, "machine ss").contains(&"ssh-config".to_string()));
     // After an option that takes a value, its own values (or nothing), never project names.
-    for line in ["machine create --shell ", "machine create --repo ", "machine create --cpus ", "machine secrets blog --repo "] {
+    for line in
+        ["machine create --shell ", "machine create --repo ", "machine create --cpus ", "machine secrets blog --repo "]
+    {
         assert!(!bash_offers(&env, &app, line).contains(&"blog".to_string()), "{line}");
     }
-    assert_eq!(bash_offers(&env, &app, "machine create --without "), ["claude", "codex", "docker", "gh", "node", "standard"]);
+    assert_eq!(
+        bash_offers(&env, &app, "machine create --without "),
+        ["claude", "codex", "docker", "gh", "node", "standard"]
+    );
 }

@@ -103,14 +103,18 @@ fn a_script_profile_header_is_read() {
     use machine::config::parse::parse_projects_file;
     use machine::config::source::Source;
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("web.sh"), "#!/bin/bash\n# description: builds the web app\n# requires: node\nnpm ci\n")
-        .unwrap();
+    std::fs::write(
+        dir.path().join("web.sh"),
+        "#!/bin/bash\n# description: builds the web app\n# requires: node\nnpm ci\n",
+    )
+    .unwrap();
     let mut catalog = Catalog::builtin();
     catalog.add_user_profiles(dir.path()).unwrap();
     let web = catalog.profile("web").unwrap();
     assert_eq!(web.header.description, "builds the web app");
     assert_eq!(catalog.requires("web"), ["node"]);
-    let errors = parse_projects_file(&Source::new("p.toml", "[app]\nwithout = [\"node\"]\nprofiles = [\"web\"]\n"), &catalog)
-        .expect_err("node is left out");
+    let errors =
+        parse_projects_file(&Source::new("p.toml", "[app]\nwithout = [\"node\"]\nprofiles = [\"web\"]\n"), &catalog)
+            .expect_err("node is left out");
     assert!(errors.iter().any(|e| e.message.contains("layer `web` needs `node` earlier in the stack")), "{errors:?}");
 }

@@ -393,3 +393,90 @@ fn a_read_only_projects_file_is_not_replaced() {
     assert_eq!(std::fs::read_to_string(&path).unwrap(), "[blog]\n");
     assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o444);
 }
+
+/// Drives `machine ARGS` on a pseudo-terminal (util-linux `script`): each key is typed once the
+/// output so far contains its marker. Returns the exit code and everything the terminal showed.
+fn on_a_terminal(env: &FakeEnv, args: &str, keys: &[(&str, &str)]) -> (Option<i32>, String) {
+    use std::io::{Read as _, Write as _};
+    let machine = assert_cmd::cargo::cargo_bin("machine");
+    let mut child = std::process::Command::new("script")
+        .args(["-qfec", &format!("{} {args}", machine.display()), "/dev/null"])
+        .env("HOME", env.home())
+        .env("MACHINE_CONFIG_DIR", env.path().join("config"))
+        .env("MACHINE_STATE_DIR", env.path().join("state"))
+        .env("TERM", "xterm")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("script runs");
+    let shown = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let mut stdout = child.stdout.take().unwrap();
+    let reader = {
+        let shown = std::sync::Arc::clone(&shown);
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = stdout.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                shown.lock().unwrap().extend_from_slice(&buf[..n]);
+            }
+        })
+    };
+    let mut stdin = child.stdin.take().unwrap();
+    let started = std::time::Instant::now();
+    for (marker, key) in keys {
+        while !String::from_utf8_lossy(&shown.lock().unwrap()).contains(marker) {
+            assert!(
+                started.elapsed().as_secs() < 20,
+                "never saw {marker:?}: {:?}",
+                String::from_utf8_lossy(&shown.lock().unwrap())
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        stdin.write_all(key.as_bytes()).unwrap();
+        stdin.flush().unwrap();
+    }
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed().as_secs() >= 20 {
+            let _ = child.kill();
+            panic!("still waiting after the keys: {:?}", String::from_utf8_lossy(&shown.lock().unwrap()));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    reader.join().unwrap();
+    let text = String::from_utf8_lossy(&shown.lock().unwrap()).into_owned();
+    (status.code(), text)
+}
+
+/// Ctrl-C or Esc at a check list ends the wizard with the terminal given back: the cursor shown
+/// again and the message on a line of its own (exit 130, nothing written).
+#[test]
+fn an_interrupted_question_gives_the_terminal_back() {
+    if !cfg!(target_os = "linux") || which_script().is_none() {
+        return;
+    }
+    for key in ["\u{3}", "\u{1b}"] {
+        let env = FakeEnv::new();
+        let path = projects_toml(&env);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, "[blog]\n").unwrap();
+        let (code, shown) = on_a_terminal(&env, "create blog", &[("Repo URL", "\r"), ("space toggles", key)]);
+        assert_eq!(code, Some(130), "{key:?}: {shown:?}");
+        let hidden = shown.rfind("\u{1b}[?25l").expect("the check list hides the cursor");
+        assert!(
+            shown.rfind("\u{1b}[?25h").is_some_and(|shown_at| shown_at > hidden),
+            "{key:?}: cursor shown again: {shown:?}"
+        );
+        assert!(shown.contains("error: cancelled: nothing was written"), "{key:?}: {shown:?}");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "[blog]\n", "nothing was written");
+    }
+}
+
+fn which_script() -> Option<std::path::PathBuf> {
+    std::env::var_os("PATH").and_then(|p| std::env::split_paths(&p).map(|d| d.join("script")).find(|p| p.is_file()))
+}

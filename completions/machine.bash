@@ -67,6 +67,9 @@ _machine() {
             machine,secrets)
                 cmd="machine__subcmd__secrets"
                 ;;
+            machine,snapshot)
+                cmd="machine__subcmd__snapshot"
+                ;;
             machine,ssh)
                 cmd="machine__subcmd__ssh"
                 ;;
@@ -148,6 +151,9 @@ _machine() {
             machine__subcmd__help,secrets)
                 cmd="machine__subcmd__help__subcmd__secrets"
                 ;;
+            machine__subcmd__help,snapshot)
+                cmd="machine__subcmd__help__subcmd__snapshot"
+                ;;
             machine__subcmd__help,ssh)
                 cmd="machine__subcmd__help__subcmd__ssh"
                 ;;
@@ -173,7 +179,7 @@ _machine() {
 
     case "${cmd}" in
         machine)
-            opts="-v -h -V --verbose --help --version init create up down ssh run claude codex list destroy render profiles bake cache doctor secrets trust ssh-config code completions help"
+            opts="-v -h -V --verbose --help --version init create up down ssh run claude codex list destroy render profiles bake cache doctor secrets snapshot trust ssh-config code completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -439,7 +445,7 @@ _machine() {
             return 0
             ;;
         machine__subcmd__help)
-            opts="init create up down ssh run claude codex list destroy render profiles bake cache doctor secrets trust ssh-config code completions help"
+            opts="init create up down ssh run claude codex list destroy render profiles bake cache doctor secrets snapshot trust ssh-config code completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -718,6 +724,20 @@ _machine() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        machine__subcmd__help__subcmd__snapshot)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         machine__subcmd__help__subcmd__ssh)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -862,6 +882,20 @@ _machine() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        machine__subcmd__snapshot)
+            opts="-v -h --force --verbose --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         machine__subcmd__ssh)
             opts="-v -h --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -982,7 +1016,7 @@ _machine_with_config() {
     esac
     if [[ $cur != -* ]] && ((positionals == 0)); then
         case $path in
-        "create" | "up" | "down" | "ssh" | "run" | "claude" | "codex" | "destroy" | "render" | "bake" | "secrets" | "code")
+        "create" | "up" | "down" | "ssh" | "run" | "claude" | "codex" | "destroy" | "render" | "bake" | "secrets" | "snapshot" | "code")
             _machine_config_values projects "$cur"; return 0
             ;;
         esac

@@ -288,7 +288,7 @@ fn publish(
 }
 
 /// `cp -c` (APFS clone) on macOS, `cp --reflink=auto` on Linux; a plain `cp` if that fails.
-fn copy_disk(lima: &Lima<'_>, src: &Path, dst: &Path) -> Result<()> {
+pub(crate) fn copy_disk(lima: &Lima<'_>, src: &Path, dst: &Path) -> Result<()> {
     let flag = match host::os() {
         HostOs::Macos => "-c",
         HostOs::Linux => "--reflink=auto",
@@ -308,7 +308,7 @@ fn copy_disk(lima: &Lima<'_>, src: &Path, dst: &Path) -> Result<()> {
     let parent = dst.parent().unwrap_or(dst);
     Err(Error::failure(format!("`{plain}` failed"))
         .caused_by(String::from_utf8_lossy(&out.stderr).trim().to_string())
-        .hint(format!("check the free space in {}, then run `machine bake` again", parent.display())))
+        .hint(format!("check the free space in {}, then try again", parent.display())))
 }
 
 fn write_sidecar(cache_dir: &Path, sidecar: &Sidecar) -> Result<()> {

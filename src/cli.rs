@@ -6,7 +6,7 @@ use crate::commands::{create, init};
 
 use crate::commands::{
     agent, bake, cache, code, completions, destroy, doctor, down, list, profiles, render, run, secrets, ssh,
-    ssh_config, trust, up,
+    snapshot, ssh_config, trust, up,
 };
 
 /// One disposable, agent-ready Lima VM per software project.
@@ -41,6 +41,7 @@ pub enum Command {
     Cache(cache::Args),
     Doctor(doctor::Args),
     Secrets(secrets::Args),
+    Snapshot(snapshot::Args),
     Trust(trust::Args),
     SshConfig(ssh_config::Args),
     Code(code::Args),

@@ -41,6 +41,15 @@ pub struct Applied {
     /// belongs to a create that was interrupted, whose VM (if any) never booted.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub creating: bool,
+    /// The project the VM belongs to (the record's folder is the Lima instance's name).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub project: String,
+    /// The branch of a branch instance (`up PROJECT@BRANCH`), as the user wrote it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub branch: Option<String>,
+    /// The golden disk the VM was made from, if any (its key).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub golden: Option<String>,
 }
 
 /// Held while a command changes a project's VM or record.
@@ -94,6 +103,20 @@ impl ProjectDir {
         write_atomic(&self.dir.join("applied.json"), &bytes)
     }
 
+    /// Records that the VM was used now (`up`, `ssh`, `run`, an agent session), for `prune`.
+    pub fn touch(&self) -> Result<()> {
+        let path = self.dir.join("last-used");
+        if !self.dir.is_dir() {
+            return Ok(());
+        }
+        std::fs::write(&path, now_secs().to_string()).map_err(|e| io_error("write", &path, &e))
+    }
+
+    /// When the VM was last used, in seconds since the epoch (`None`: never recorded).
+    pub fn last_used(&self) -> Option<u64> {
+        std::fs::read_to_string(self.dir.join("last-used")).ok()?.trim().parse().ok()
+    }
+
     pub fn forget_applied(&self) -> Result<()> {
         let path = self.dir.join("applied.json");
         match std::fs::remove_file(&path) {
@@ -111,6 +134,10 @@ impl ProjectDir {
             Err(e) => Err(io_error("remove", &self.dir, &e)),
         }
     }
+}
+
+pub fn now_secs() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 #[cfg(test)]

@@ -152,17 +152,18 @@ impl<'a> Lima<'a> {
         Some(out.stdout_text()).filter(|h| h.starts_with('/'))
     }
 
-    /// Fails, saying how to fix it, unless the VM exists and runs.
-    pub fn require_running(&self, name: &str) -> Result<()> {
+    /// Fails, saying how to fix it, unless the VM exists and runs. `shown` is how the user names
+    /// it (`blog@feature` for the Lima instance of a branch).
+    pub fn require_running(&self, name: &str, shown: &str) -> Result<()> {
         match self.instance(name)? {
             Some(i) if i.is_running() => Ok(()),
             Some(i) => {
-                Err(Error::failure(format!("VM `{name}` is not running (it is {})", i.status.as_str().to_lowercase()))
-                    .hint(format!("start it with `machine up {name}`")))
+                Err(Error::failure(format!("VM `{shown}` is not running (it is {})", i.status.as_str().to_lowercase()))
+                    .hint(format!("start it with `machine up {shown}`")))
             }
             None => {
-                Err(Error::failure(format!("there is no VM `{name}`"))
-                    .hint(format!("create it with `machine up {name}`")))
+                Err(Error::failure(format!("there is no VM `{shown}`"))
+                    .hint(format!("create it with `machine up {shown}`")))
             }
         }
     }

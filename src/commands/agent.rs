@@ -23,18 +23,18 @@ impl Agent {
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The project (default: the .machine.toml project here, else `default`).
+    /// The project, or PROJECT@BRANCH for a branch VM (default: the .machine.toml project here, else `default`).
     pub project: Option<String>,
 }
 
 pub fn run(agent: Agent, args: &Args, ctx: &mut Ctx<'_>) -> Result<i32> {
-    let (_, project) = ctx.project(args.project.as_deref())?;
+    let (_, target) = ctx.target(args.project.as_deref())?;
     let lima = ctx.lima()?;
-    let session = session::prepare(ctx, &lima, &project)?;
+    let session = session::prepare(ctx, &lima, &target)?;
     let program = agent.program();
     ctx.ui.note(&format!(
         "detach with ctrl-b d ({program} keeps running); reattach with `machine {program} {}`",
-        project.name
+        target.shown
     ));
     // `-A` attaches when the session exists; the session ends when the agent exits.
     let words = ["tmux", "new-session", "-A", "-s", program, program];

@@ -13,7 +13,7 @@ use crate::lima;
 /// Open VS Code on a project's primary repo in its VM (Remote-SSH).
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The project (default: the .machine.toml project here, else `default`).
+    /// The project, or PROJECT@BRANCH (default: the .machine.toml project here, else `default`).
     pub project: Option<String>,
 }
 
@@ -21,10 +21,10 @@ pub fn run(args: &Args, ctx: &mut Ctx<'_>) -> Result<i32> {
     if find_on_path("code", ctx.env).is_none() {
         return Err(Error::failure("VS Code's `code` command is not on PATH").hint(code_hint()));
     }
-    let (_, project) = ctx.project(args.project.as_deref())?;
-    let name = project.name.clone();
+    let (_, target) = ctx.target(args.project.as_deref())?;
+    let (project, name) = (&target.project, target.instance.clone());
     let lima = ctx.lima()?;
-    lima.require_running(&name)?;
+    lima.require_running(&name, &target.shown)?;
     let host = lima::ssh_host(&name);
     if !installed_here(ctx)? {
         return Err(Error::failure(format!(
@@ -34,7 +34,7 @@ pub fn run(args: &Args, ctx: &mut Ctx<'_>) -> Result<i32> {
     }
     let home = super::session::guest_home(ctx, &lima, &name)?.ok_or_else(|| {
         Error::failure(format!("cannot find the guest user's home in VM `{name}`"))
-            .hint(format!("run `machine up {name}`, which records it"))
+            .hint(format!("run `machine up {}`, which records it", target.shown))
     })?;
     let folder = project.primary_dir().map_or_else(|| home.clone(), |dir| format!("{home}/code/{dir}"));
     let cmd = Cmd::new("code").arg("--remote").arg(format!("ssh-remote+{host}")).arg(&folder);

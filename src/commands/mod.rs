@@ -15,6 +15,7 @@ pub mod profiles;
 pub mod render;
 pub mod run;
 pub mod secrets;
+pub mod snapshot;
 mod session;
 pub mod ssh;
 pub mod ssh_config;
@@ -33,6 +34,7 @@ use crate::config::{self, Config};
 use crate::error::{Error, Result};
 use crate::exec::Runner;
 use crate::layers::Catalog;
+use crate::instance::Spec;
 use crate::paths::Paths;
 use crate::project_state::ProjectDir;
 use crate::ui::Ui;
@@ -96,6 +98,39 @@ impl<'a> Ctx<'a> {
         Err(unknown_project(config, &name))
     }
 
+    /// The VM `arg` names (`PROJECT` or `PROJECT@BRANCH`; none: the `.machine.toml` project
+    /// here, else `default`), with the project it belongs to.
+    pub fn target(&mut self, arg: Option<&str>) -> Result<(Catalog, Target)> {
+        let catalog = self.catalog()?;
+        let config = self.config(&catalog)?;
+        let target = self.target_in(&config, arg, false)?;
+        Ok((catalog, target))
+    }
+
+    /// As [`Self::target`], for a configuration already loaded.
+    pub fn target_in(&mut self, config: &Config, arg: Option<&str>, note_source: bool) -> Result<Target> {
+        let spec = match arg {
+            Some(arg) => Spec::parse(arg).map_err(|why| {
+                Error::usage(format!("`{arg}` names no VM: {why}")).hint("write PROJECT or PROJECT@BRANCH")
+            })?,
+            None => Spec {
+                project: config.local_project.clone().unwrap_or_else(|| DEFAULT_PROJECT.into()),
+                branch: None,
+            },
+        };
+        // A branch instance of a project nobody configured still belongs to that project.
+        let project = match (&spec.branch, config.project(&spec.project)) {
+            (Some(_), None) if self.lima()?.instance(&spec.instance())?.is_some() => {
+                check_project_name(&spec.project)
+                    .map_err(|why| Error::usage(format!("invalid project name `{}`: it {why}", spec.project)))?;
+                config.implicit_project(&spec.project)
+            }
+            _ => self.project_in(config, Some(&spec.project), note_source)?,
+        };
+        let instance = spec.instance();
+        Ok(Target { project, shown: spec.shown(), branch: spec.branch, instance })
+    }
+
     /// Takes the project's lock (see [`ProjectDir::lock`]), saying so while another machine
     /// command on the same project holds it. Every command that changes a VM or its record
     /// takes it; read-only ones never wait for it.
@@ -149,6 +184,25 @@ impl<'a> Ctx<'a> {
     }
 }
 
+/// The VM a command acts on, and the project it belongs to.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub project: Project,
+    /// `None` for the project's own VM.
+    pub branch: Option<String>,
+    /// The Lima instance name (the project's name for its own VM).
+    pub instance: String,
+    /// As the user writes it: `blog` or `blog@feature/x`.
+    pub shown: String,
+}
+
+impl Target {
+    /// Where machine keeps what it knows about this VM.
+    pub fn dir(&self, state_dir: &std::path::Path) -> ProjectDir {
+        ProjectDir::new(state_dir, &self.instance)
+    }
+}
+
 fn unknown_project(config: &Config, name: &str) -> Error {
     let known: Vec<&str> = config.projects.keys().map(String::as_str).collect();
     let listed = if known.is_empty() { "none yet".to_string() } else { known.join(", ") };
@@ -176,6 +230,7 @@ pub fn dispatch(command: &Command, ctx: &mut Ctx<'_>) -> Result<i32> {
         Command::Doctor(args) => doctor::run(args, ctx),
         Command::Secrets(args) => secrets::run(args, ctx),
         Command::Trust(args) => trust::run(args, ctx),
+        Command::Snapshot(args) => snapshot::run(args, ctx),
         Command::SshConfig(args) => ssh_config::run(args, ctx),
         Command::Code(args) => code::run(args, ctx),
         Command::Completions(args) => completions::run(args, ctx),

@@ -10,7 +10,7 @@ use crate::error::Result;
 #[derive(Debug, clap::Args)]
 #[command(after_long_help = "Examples:\n  machine run blog -- npm test\n  machine run blog -- hx src/main.ts")]
 pub struct Args {
-    /// The project.
+    /// The project, or PROJECT@BRANCH for a branch VM.
     pub project: String,
     /// The command and its arguments, passed as they are (no shell in between).
     #[arg(last = true, required = true, num_args = 1..)]
@@ -18,9 +18,9 @@ pub struct Args {
 }
 
 pub fn run(args: &Args, ctx: &mut Ctx<'_>) -> Result<i32> {
-    let (_, project) = ctx.project(Some(&args.project))?;
+    let (_, target) = ctx.target(Some(&args.project))?;
     let lima = ctx.lima()?;
-    let session = session::prepare(ctx, &lima, &project)?;
+    let session = session::prepare(ctx, &lima, &target)?;
     let argv: Vec<&OsStr> = args.command.iter().map(OsString::as_os_str).collect();
     ctx.runner.interactive(&session.command(&argv))
 }

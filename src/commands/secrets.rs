@@ -20,7 +20,7 @@ use crate::vm::Lima;
     after_long_help = "Examples:\n  machine secrets blog                 # every repo's environments\n  machine secrets blog --repo api      # only ~/code/api/.envrc\n  machine secrets blog --clear         # remove them all from the VM"
 )]
 pub struct Args {
-    /// The project (default: the .machine.toml project here, else `default`).
+    /// The project, or PROJECT@BRANCH (default: the .machine.toml project here, else `default`).
     pub project: Option<String>,
     /// Only this repo: its folder name under ~/code in the VM.
     #[arg(long, value_name = "REPO")]
@@ -37,8 +37,8 @@ pub fn run(args: &Args, ctx: &mut Ctx<'_>) -> Result<i32> {
     if let Some(repo) = &args.repo {
         check_repo(repo)?;
     }
-    let (_, project) = ctx.project(args.project.as_deref())?;
-    let name = project.name;
+    let (_, target) = ctx.target(args.project.as_deref())?;
+    let name = target.instance.clone();
     if !args.clear && find_on_path("op", ctx.env).is_none() {
         return Err(Error::failure(
             "the 1Password CLI `op` is not on PATH; `machine secrets` reads Environments with it",
@@ -48,7 +48,7 @@ pub fn run(args: &Args, ctx: &mut Ctx<'_>) -> Result<i32> {
     // Writing into the VM while an `up` reboots or clones it would race it.
     let _lock = ctx.lock_project(&name)?;
     let lima = ctx.lima()?;
-    lima.require_running(&name)?;
+    lima.require_running(&name, &target.shown)?;
     let repo = args.repo.as_deref();
     if args.clear {
         return match repo {

@@ -3,8 +3,8 @@
 
 use std::ffi::OsStr;
 
-use super::Ctx;
-use crate::config::model::{Project, Shell};
+use super::{Ctx, Target};
+use crate::config::model::Shell;
 use crate::error::Result;
 use crate::exec::Cmd;
 use crate::lima;
@@ -27,13 +27,15 @@ impl Session {
     }
 }
 
-/// Checks the VM runs, heals a stale forwarded agent, and finds the folder to open in.
-pub(super) fn prepare(ctx: &mut Ctx<'_>, lima: &Lima<'_>, project: &Project) -> Result<Session> {
-    let name = &project.name;
-    lima.require_running(name)?;
+/// Checks the VM runs, heals a stale forwarded agent, and finds the folder to open in; records
+/// the VM as used now (for `machine prune --older-than`).
+pub(super) fn prepare(ctx: &mut Ctx<'_>, lima: &Lima<'_>, target: &Target) -> Result<Session> {
+    let (project, name) = (&target.project, &target.instance);
+    lima.require_running(name, &target.shown)?;
     if project.forward_agent {
         lima.heal_agent(name);
     }
+    target.dir(&ctx.paths.state_dir).touch()?;
     let workdir = match project.primary_dir() {
         // A clone that failed (e.g. no agent forwarding) leaves no folder to open in: use the home.
         Some(primary) if was_cloned(ctx, name, primary)? => {

@@ -6,13 +6,13 @@ use crate::error::Result;
 /// Open a shell in a project's VM, in its primary repo (heals a stale agent connection first).
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The project (default: the .machine.toml project here, else `default`).
+    /// The project, or PROJECT@BRANCH for a branch VM (default: the .machine.toml project here, else `default`).
     pub project: Option<String>,
 }
 
 pub fn run(args: &Args, ctx: &mut Ctx<'_>) -> Result<i32> {
-    let (_, project) = ctx.project(args.project.as_deref())?;
+    let (_, target) = ctx.target(args.project.as_deref())?;
     let lima = ctx.lima()?;
-    let session = session::prepare(ctx, &lima, &project)?;
+    let session = session::prepare(ctx, &lima, &target)?;
     ctx.runner.interactive(&session.command(&[]))
 }

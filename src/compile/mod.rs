@@ -14,7 +14,7 @@ mod params;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-pub use key::ChainKey;
+pub use key::{ChainKey, hex};
 pub use params::{PARAMS, param_references, uses_param};
 
 use crate::config::model::{Arch, Image, Project, VmType};

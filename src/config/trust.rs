@@ -47,11 +47,7 @@ struct Store {
 }
 
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    Sha256::digest(bytes).iter().fold(String::with_capacity(64), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
+    crate::compile::hex(&Sha256::digest(bytes))
 }
 
 fn store_path(state_dir: &Path) -> PathBuf {

@@ -1,0 +1,155 @@
+//! `machine snapshot [PROJECT] [--force]`, and the golden disk `down` keeps: a copy of the
+//! project's VM disk as it first came up (provisioned, repos cloned, nothing of its own yet),
+//! from which branch VMs and resets start (see [`crate::golden`]).
+
+use std::ffi::OsStr;
+
+use super::{Ctx, Target};
+use crate::error::{Error, Result};
+use crate::golden::{self, Sidecar};
+use crate::lima;
+use crate::project_state::{Applied, now_secs};
+use crate::vm::Lima;
+
+/// Keep the project VM's disk as the project's golden disk (branch VMs and resets start from it).
+#[derive(Debug, clap::Args)]
+#[command(
+    after_long_help = "`machine down` keeps one by itself the first time, when the VM's repos hold no work of their own.\nA running VM is stopped for the copy and started again.\n\nExamples:\n  machine snapshot blog\n  machine snapshot blog --force   # the VM's repos have uncommitted or unpushed work: keep it anyway"
+)]
+pub struct Args {
+    /// The project (default: the .machine.toml project here, else `default`).
+    pub project: Option<String>,
+    /// Keep it even when the VM's repos hold work of their own, or a golden disk exists.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// A golden disk about to be kept.
+pub(super) struct Candidate {
+    sidecar: Sidecar,
+}
+
+pub fn run(args: &Args, ctx: &mut Ctx<'_>) -> Result<i32> {
+    let (_, target) = ctx.target(args.project.as_deref())?;
+    if target.branch.is_some() {
+        return Err(Error::usage("golden disks are made from a project's own VM, not a branch VM")
+            .hint(format!("run `machine snapshot {}`", target.project.name)));
+    }
+    let _lock = ctx.lock_project(&target.instance)?;
+    let lima = ctx.lima()?;
+    let name = target.instance.clone();
+    let Some(applied) = target.dir(&ctx.paths.state_dir).applied()?.filter(|a| a.provisioned) else {
+        return Err(Error::failure(format!("VM `{name}` has not come up provisioned yet"))
+            .hint(format!("run `machine up {name}` first")));
+    };
+    let sidecar = sidecar(&target, &applied);
+    if let Some(existing) = golden::find(&ctx.paths.cache_dir, &sidecar.key) {
+        if !args.force {
+            ctx.ui.note(&format!("`{name}` already has a golden disk for this configuration: {}", existing.display()));
+            return Ok(0);
+        }
+        if let Some(entry) = golden::entries(&ctx.paths.cache_dir).into_iter().find(|e| e.key == sidecar.key) {
+            golden::remove(&ctx.paths.cache_dir, &entry)?;
+        }
+    }
+    let running = lima.instance(&name)?.is_some_and(|i| i.is_running());
+    if running {
+        if !args.force {
+            refuse_own_work(&lima, &target)?;
+        }
+        trim(&lima, &name);
+        let step = ctx.ui.step(&format!("stopping VM `{name}` for the copy"));
+        let stopped = lima.stop(&name, false);
+        ctx.ui.end_step(step, stopped.is_ok());
+        stopped?;
+    }
+    keep(ctx, &lima, &target, sidecar)?;
+    if running {
+        let step = ctx.ui.step(&format!("starting VM `{name}` again"));
+        let outcome = lima.start(&name, &mut |line| step.progress(line));
+        ctx.ui.end_step(step, outcome.is_ok());
+        outcome?;
+    }
+    Ok(0)
+}
+
+/// For `down` of a running VM: the golden disk to keep once it is stopped, when the project has
+/// none for this configuration yet and the VM holds no work of its own (a golden disk is what
+/// every later VM of the project starts from).
+pub(super) fn golden_candidate(ctx: &mut Ctx<'_>, lima: &Lima<'_>, target: &Target) -> Result<Option<Candidate>> {
+    if target.branch.is_some() {
+        return Ok(None);
+    }
+    let Some(applied) = target.dir(&ctx.paths.state_dir).applied()? else { return Ok(None) };
+    let cloned = target.project.repos.iter().all(|r| applied.cloned.iter().any(|c| c == r.dir_name()));
+    if !applied.provisioned || !cloned {
+        return Ok(None);
+    }
+    let sidecar = sidecar(target, &applied);
+    if golden::find(&ctx.paths.cache_dir, &sidecar.key).is_some() {
+        return Ok(None);
+    }
+    if let Err(own_work) = refuse_own_work(lima, target) {
+        ctx.ui.note(&format!("not keeping a golden disk of `{}`: {}", target.instance, own_work.message()));
+        return Ok(None);
+    }
+    trim(lima, &target.instance);
+    Ok(Some(Candidate { sidecar }))
+}
+
+/// For `down`, once the VM is stopped. A failure is a warning: the VM is down either way.
+pub(super) fn keep_golden(ctx: &mut Ctx<'_>, lima: &Lima<'_>, target: &Target, candidate: Candidate) {
+    if let Err(e) = keep(ctx, lima, target, candidate.sidecar) {
+        ctx.ui.warn(&format!("the golden disk of `{}` was not kept:\n{e}", target.instance));
+    }
+}
+
+fn keep(ctx: &mut Ctx<'_>, lima: &Lima<'_>, target: &Target, sidecar: Sidecar) -> Result<()> {
+    let disk = lima::instance_dir(&lima.home, &target.instance).join("disk");
+    let step = ctx.ui.step(&format!("keeping a golden disk of `{}`", target.instance));
+    let kept = golden::publish(lima, &ctx.paths.cache_dir, &disk, sidecar);
+    ctx.ui.end_step(step, kept.is_ok());
+    let path = kept?;
+    ctx.ui.note(&format!(
+        "kept {} ({}): branch VMs (`machine up {}@BRANCH`) and `machine reset` start from it",
+        path.display(),
+        crate::bake::human_size(crate::bake::allocated(&path)),
+        target.project.name
+    ));
+    Ok(())
+}
+
+fn sidecar(target: &Target, applied: &Applied) -> Sidecar {
+    let repos: Vec<String> = target.project.repos.iter().map(|r| r.as_str().to_string()).collect();
+    let key = golden::key(&applied.key, instance_disk(&applied.instance_yaml).as_deref(), &repos);
+    Sidecar { key, project: target.project.name.clone(), repos, stack: applied.key.clone(), created: now_secs(), size: 0 }
+}
+
+/// The `disk:` of an instance file.
+pub(super) fn instance_disk(instance_yaml: &str) -> Option<String> {
+    let value = crate::yaml::parse(instance_yaml).ok()?;
+    crate::yaml::get(&value, "disk").and_then(crate::yaml::Value::as_str).map(str::to_string)
+}
+
+/// A golden disk must not carry work that exists nowhere else (it would reach every branch VM).
+fn refuse_own_work(lima: &Lima<'_>, target: &Target) -> Result<()> {
+    let mut args = vec!["unpushed"];
+    args.extend(target.project.repos.iter().map(crate::config::model::RepoUrl::dir_name));
+    let out = lima.guest(&target.instance, &args)?;
+    if out.success() {
+        return Ok(());
+    }
+    let found = out.stdout_text().lines().collect::<Vec<_>>().join(", ");
+    Err(Error::failure(format!("its repos hold work that exists nowhere else ({found})"))
+        .hint("push or discard it first, or pass --force to `machine snapshot`"))
+}
+
+/// Released blocks make the copy small (the guest's file systems are discard-mounted).
+fn trim(lima: &Lima<'_>, name: &str) {
+    let argv = [OsStr::new("sudo"), OsStr::new("fstrim"), OsStr::new("-a")];
+    if let Ok(out) = lima.runner.output(&lima::shell(name, None, &argv))
+        && !out.success()
+    {
+        tracing::warn!("fstrim failed in {name}: {}", String::from_utf8_lossy(&out.stderr).trim());
+    }
+}

@@ -112,7 +112,7 @@ for name in git ssh-add sudo pnpm yarn npm; do
 done
 
 # The real tools machine-guest (and the stubs) may use; nothing else is on PATH.
-for tool in awk cat chmod env grep head id mkdir mktemp mv rm rmdir sed stat tail; do
+for tool in awk cat chmod df env grep head id mkdir mktemp mv rm rmdir sed stat tail; do
 	path=$(PATH=/usr/local/bin:/usr/bin:/bin command -v "$tool") || {
 		fail "machine-guest tests: $tool is not installed"
 		continue
@@ -200,7 +200,7 @@ fi
 mg_new
 mg help
 mcheck "help: prints the usage, exit 0" test "$MG_RC" -eq 0 -a "$(head -n 1 <<<"$MG_OUT")" = "Usage: machine-guest <subcommand> [args...]"
-for sub in status log home clone deps unpushed agent secrets-write secrets-clear envrc-ids; do
+for sub in status log home clone deps unpushed checkout push branch-state facts agent secrets-write secrets-clear envrc-ids; do
 	grep -q "^  $sub" <<<"$MG_OUT" || fail "machine-guest help: documents $sub"
 done
 mg frobnicate
@@ -500,6 +500,109 @@ unpushed real 2"
 	MG_PATH=$MG_PATH_DEFAULT
 else
 	skip "machine-guest unpushed with real git (git not installed)"
+fi
+
+# --- checkout, push, branch-state, facts (real git, a bare repo as origin) ----------------------------
+
+if ((MG_HAVE_GIT)); then
+	mg_new
+	MG_PATH="$MG/realgit:$MG/sys"
+	origin="$MG/origin$MG_N.git"
+	rgit init -q --bare "$origin"
+	rgit clone -q "$origin" "$MG/seed$MG_N"
+	rgit -C "$MG/seed$MG_N" commit -q --allow-empty -m first
+	rgit -C "$MG/seed$MG_N" push -q origin HEAD:main
+	rgit -C "$MG/seed$MG_N" push -q origin HEAD:feature/old
+	rgit -C "$origin" symbolic-ref HEAD refs/heads/main
+	rgit clone -q "$origin" "$MG_HOME/code/app"
+	app="$MG_HOME/code/app"
+	on_branch() { [[ $(git -C "$app" symbolic-ref --short HEAD) == "$1" ]]; }
+
+	mg checkout app main
+	expect "checkout: the branch it is on (no fetch)" 0 "current main"
+	mg checkout app feature/old
+	expect "checkout: a branch origin has is tracked" 0 "tracking feature/old"
+	mcheck "checkout: ...and checked out, tracking origin/feature/old" \
+		test "$(git -C "$app" rev-parse --abbrev-ref '@{upstream}')" = origin/feature/old
+	# A branch pushed after the clone is found by the fetch.
+	rgit -C "$MG/seed$MG_N" push -q origin HEAD:feature/late
+	mg checkout app feature/late
+	expect "checkout: a branch pushed after the clone is fetched and tracked" 0 "tracking feature/late"
+	mg checkout app feature/new
+	expect "checkout: a branch nobody has is created from the default branch" 0 "created feature/new main"
+	no_upstream() { ! git -C "$app" rev-parse --abbrev-ref '@{upstream}' >/dev/null 2>&1; }
+	mcheck "checkout: ...with no upstream" no_upstream
+	mg checkout app main
+	expect "checkout: a local branch is switched to" 0 "switched main"
+	touch "$app/wip.txt"
+	mg checkout app feature/new
+	expect "checkout: uncommitted changes refuse the switch (exit 1)" 1 ""
+	mcheck "checkout: ...says why and stays" test -n "$(err_has 'uncommitted changes' && echo y)" -a "$(git -C "$app" symbolic-ref --short HEAD)" = main
+	rm "$app/wip.txt"
+	mg checkout app "bad..name"
+	expect "checkout: a name git refuses exits 2" 2 ""
+	mg checkout app -x
+	expect "checkout: an option-shaped name exits 2" 2 ""
+	mg checkout nothing main
+	expect "checkout: a folder that is not a repo exits 1" 1 ""
+	git -C "$app" remote set-url origin "$MG/missing.git"
+	mg checkout app feature/unreachable
+	mcheck "checkout: an unreachable origin fails with git's code, printing nothing" \
+		test "$MG_RC" -ne 0 -a "$MG_RC" -ne 2 -a -z "$MG_OUT"
+	mcheck "checkout: ...and says the fetch failed" err_has "git fetch origin failed"
+	git -C "$app" remote set-url origin "$origin"
+
+	mg push app feature/old
+	expect "push: refuses a branch the repo is not on (exit 1)" 1 ""
+	rgit -C "$app" switch -q feature/new
+	rgit -C "$app" commit -q --allow-empty -m work
+	touch "$app/wip.txt"
+	mg push app feature/new
+	expect "push: refuses uncommitted changes (exit 1)" 1 ""
+	rm "$app/wip.txt"
+	mg facts app
+	mcheck "facts: a new branch with a commit: no upstream, one unpushed" \
+		grep -qxF "repo app feature/new - - - clean 1" <<<"$MG_OUT"
+	mg push app feature/new
+	expect "push: pushes and sets the upstream" 0 "pushed feature/new"
+	mcheck "push: ...origin has the commit" \
+		test "$(git -C "$origin" rev-parse feature/new)" = "$(git -C "$app" rev-parse HEAD)"
+	mg facts app
+	mcheck "facts: after the push: tracking, even, nothing unpushed" \
+		grep -qxF "repo app feature/new origin/feature/new 0 0 clean 0" <<<"$MG_OUT"
+	rgit -C "$app" commit -q --allow-empty -m more
+	touch "$app/wip.txt"
+	mg facts
+	mcheck "facts: one ahead and dirty, every repo when no dir" \
+		grep -qxF "repo app feature/new origin/feature/new 1 0 dirty 1" <<<"$MG_OUT"
+	mcheck "facts: the agent line" grep -qx "agent unreachable\|agent no-keys\|agent keys [0-9]*" <<<"$MG_OUT"
+	mcheck "facts: the provisioning line" grep -qxF "provision running" <<<"$MG_OUT"
+	mcheck "facts: disk used and size, in bytes" grep -qE '^disk [0-9]+ [0-9]+$' <<<"$MG_OUT"
+	mkdir -p "$MG_ROOT/proc" && echo "4242.17 100.00" >"$MG_ROOT/proc/uptime"
+	mg facts
+	mcheck "facts: uptime in whole seconds" grep -qxF "uptime 4242" <<<"$MG_OUT"
+	mcheck "facts: exits 0" test "$MG_RC" -eq 0
+	mg facts ../x
+	expect "facts: a bad folder name exits 2" 2 ""
+	rm "$app/wip.txt"
+
+	mg branch-state app feature/new
+	expect "branch-state: pushed, not merged" 0 "open feature/new"
+	rgit -C "$MG/seed$MG_N" fetch -q origin
+	rgit -C "$MG/seed$MG_N" merge -q --ff-only origin/feature/new
+	rgit -C "$MG/seed$MG_N" push -q origin HEAD:main
+	rgit -C "$app" reset -q --hard origin/feature/new
+	mg branch-state app feature/new
+	expect "branch-state: its tip in origin's default branch is merged" 0 "merged feature/new"
+	rgit -C "$MG/seed$MG_N" push -q origin :feature/new
+	mg branch-state app feature/new
+	expect "branch-state: deleted upstream after a push is gone" 0 "gone feature/new"
+	rgit -C "$app" switch -q -c never-pushed
+	mg branch-state app never-pushed
+	expect "branch-state: a branch never pushed is open" 0 "open never-pushed"
+	MG_PATH=$MG_PATH_DEFAULT
+else
+	skip "machine-guest checkout/push/branch-state/facts (git not installed)"
 fi
 
 # --- agent ------------------------------------------------------------------------------------------------

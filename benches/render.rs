@@ -47,6 +47,7 @@ fn facts() -> HostFacts {
         },
         state_dir: PathBuf::from("/state"),
         cached_disks: BTreeMap::new(),
+        boot_disk: None,
     }
 }
 

@@ -939,12 +939,16 @@ _machine() {
             return 0
             ;;
         machine__subcmd__up)
-            opts="-y -v -h --recreate --yes --verbose --help"
+            opts="-y -v -h --branch --recreate --yes --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --branch)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -985,7 +989,7 @@ _machine_with_config() {
             _machine "$@"
             return
             ;;
-        --cpus | --disk | --memory | --profile | --repo | --shell | --without)
+        --branch | --cpus | --disk | --memory | --profile | --repo | --shell | --without)
             skip=1
             ;;
         -*) ;;
@@ -1010,7 +1014,7 @@ _machine_with_config() {
     esac
     # The word after an option that takes a value is that value: clap completes it (or nothing).
     case $prev in
-    --cpus | --disk | --memory | --profile | --repo | --shell | --without)
+    --branch | --cpus | --disk | --memory | --profile | --repo | --shell | --without)
         _machine "$@"; return
         ;;
     esac

@@ -20,7 +20,10 @@
 //! executes CMD (argv, no shell) with cwd `--workdir` or the guest home and `HOME`,
 //! `MACHINE_ROOT` (the guest's `/`), `MACHINE_FAKE_GUEST=N` and
 //! `PATH=$MACHINE_FAKE_ROOT/guest-bin:$MACHINE_FAKE_ROOT/bin:$PATH`; no CMD runs `bash -l`. A
-//! successful start writes `root/run/lima-boot-done`; stop empties `root/run/`; delete removes both.
+//! successful start writes `root/run/lima-boot-done` and `root/proc/uptime`; stop empties `root/run/`
+//! and writes the guest home into the instance's `disk` (one JSON line per file after the first
+//! line), so a copy of that disk given to `create` as its image brings the files along; delete
+//! removes both. Fake clones have branches (`HEAD`, `refs/heads`, `refs/remotes/origin`), see `git::branches`.
 //!
 //! # faults.json (optional, `$MACHINE_FAKE_ROOT/faults.json`, re-read on every call)
 //! ```json
@@ -36,6 +39,11 @@
 //!   "origin":         {"<dir as given to -C>": "<url>"},
 //!   "dirty":          {"<dir>": "<status --porcelain output>"},
 //!   "unpushed":       {"<dir>": "<log --branches --not --remotes --oneline output>"},
+//!   "remote_branches": {"<url>": ["main", "<branch>", …]},  (default: main + what was pushed)
+//!   "fetch":          {"<url>": "fail:<stderr>"},
+//!   "push":           {"<url>": "fail:<stderr>"},
+//!   "merged":         {"<url>": ["<branch in the default branch>", …]},
+//!   "ahead_behind":   {"<dir>": "<behind>\t<ahead>"},
 //!   "op_read":        {"<ref>": "<value>" | "fail:<stderr>"},
 //!   "op_env":         {"<id>": {"KEY": "value"} | "<raw output>" | "fail:<stderr>"}
 //! }
@@ -1115,8 +1123,10 @@ mod lima {
         inst.write("lima.yaml", text);
         inst.write("fake-config.json", &format!("{config}\n"));
         inst.write("fake-status", "Stopped\n");
-        // Lima 2.1+ keeps the instance's disk as `disk` in its folder (a baked disk is copied from it).
-        inst.write("disk", "fake disk image\n");
+        // Lima 2.1+ keeps the instance's disk as `disk` in its folder (a baked disk is copied from
+        // it). An image that is a fake disk carries the guest home it was made from.
+        let from = image(inst).map(|(location, ..)| location).and_then(|l| fs::read_to_string(l).ok());
+        inst.write("disk", from.as_deref().filter(|d| d.starts_with(super::DISK_HEADER)).unwrap_or(super::DISK_HEADER));
         if !sets.is_empty() {
             inst.write("fake-set", &format!("{}\n", sets.join("\n")));
         }
@@ -1129,6 +1139,7 @@ mod lima {
         }
         fs::create_dir_all(inst.home()).expect("create the guest home");
         fs::create_dir_all(inst.root()).expect("create the guest root");
+        super::disk::restore(&inst.read("disk"), &inst.home());
     }
 
     /// The image Lima would pick: the first for the host arch, else the first.
@@ -1287,6 +1298,11 @@ mod lima {
         }
         if inst.exists() {
             inst.write("fake-status", "Stopped\n");
+            // What the guest wrote is on its disk (a copy of the disk carries it), unless a test
+            // put a disk of its own there.
+            if inst.read("disk").starts_with(super::DISK_HEADER) {
+                inst.write("disk", &super::disk::snapshot(&inst.home()));
+            }
         }
         let _ = fs::remove_dir_all(inst.root().join("run"));
         removed
@@ -1377,6 +1393,49 @@ mod lima {
 
 // ---------------------------------------------------------------------------------------------
 // limactl start: the boot and its log
+
+/// The first line of a fake disk; the rest is the guest home, one JSON line per file.
+const DISK_HEADER: &str = "fake disk image\n";
+
+/// A fake disk holds the guest home's files, so a copied disk (baked, golden) carries them.
+mod disk {
+    use super::{DISK_HEADER, Path, fs};
+
+    pub(super) fn snapshot(home: &Path) -> String {
+        let mut out = DISK_HEADER.to_string();
+        let mut files = Vec::new();
+        walk(home, home, &mut files);
+        files.sort();
+        for (rel, data) in files {
+            out.push_str(&serde_json::json!({"path": rel, "data": data}).to_string());
+            out.push('\n');
+        }
+        out
+    }
+
+    fn walk(home: &Path, dir: &Path, files: &mut Vec<(String, String)>) {
+        for entry in fs::read_dir(dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                walk(home, &path, files);
+            } else if let (Ok(rel), Ok(data)) = (path.strip_prefix(home), fs::read(&path)) {
+                files.push((rel.display().to_string(), String::from_utf8_lossy(&data).into_owned()));
+            }
+        }
+    }
+
+    pub(super) fn restore(disk: &str, home: &Path) {
+        for line in disk.lines().skip(1) {
+            let Ok(file) = serde_json::from_str::<serde_json::Value>(line) else { continue };
+            let (Some(rel), Some(data)) = (file["path"].as_str(), file["data"].as_str()) else { continue };
+            let path = home.join(rel);
+            if let Some(parent) = path.parent() {
+                let _ = fs::create_dir_all(parent);
+            }
+            let _ = fs::write(path, data);
+        }
+    }
+}
 
 mod lima_boot {
     use super::lima::{Inst, Lima, image, log_attempt, power_off, shell_hint};
@@ -1723,6 +1782,8 @@ mod lima_boot {
         let failed = &plan.failed_layers;
         fs::create_dir_all(root.join("run")).expect("create the guest /run");
         fs::write(root.join("run/lima-boot-done"), "").expect("write lima-boot-done");
+        let _ = fs::create_dir_all(root.join("proc"));
+        let _ = fs::write(root.join("proc/uptime"), "42.17 80.03\n");
         if !failed.is_empty() {
             fs::create_dir_all(root.join("run/machine/failed")).expect("create the failure markers");
         }
@@ -2176,7 +2237,8 @@ mod git {
         let sub: Vec<&str> = args[i.min(args.len())..].iter().map(String::as_str).collect();
         let code = match sub.as_slice() {
             ["ls-remote", rest @ ..] => ls_remote(ctx, rest),
-            ["config", "--global", "--get", key] | ["config", "--get", key] => Some(config(ctx, key)),
+            ["config", "--global", "--get", key] => Some(config(ctx, key)),
+            ["config", "--get", key] if !key.starts_with("branch.") => Some(config(ctx, key)),
             ["config", "--global", "-z", "--get-regexp", pattern] => Some(config_regexp(ctx, pattern)),
             ["remote", "get-url", "origin"] => Some(in_repo(ctx, dir.as_deref(), |d| origin(ctx, d))),
             ["clone", rest @ ..] => clone(ctx, dir.as_deref(), rest),
@@ -2184,13 +2246,23 @@ mod git {
             ["log", "--branches", "--not", "--remotes", "--oneline"] => {
                 Some(in_repo(ctx, dir.as_deref(), |d| answer(ctx, "unpushed", d)))
             }
-            _ => None,
+            ["check-ref-format", "--branch", name] => Some(branches::check_ref_format(name)),
+            rest => return in_repo_dir(ctx, dir.as_deref(), rest).unwrap_or_else(|| unsupported("git", args)),
         };
         code.unwrap_or_else(|| unsupported("git", args))
     }
 
+    /// The branch commands machine-guest runs inside a clone (see [`branches`]).
+    fn in_repo_dir(ctx: &Ctx, dir: Option<&str>, sub: &[&str]) -> Option<i32> {
+        let known = branches::handles(sub);
+        let words = || sub.iter().map(|w| (*w).to_string()).collect::<Vec<_>>();
+        known.then(|| {
+            in_repo(ctx, dir, |d| branches::run(ctx, Path::new(d), sub).unwrap_or_else(|| unsupported("git", &words())))
+        })
+    }
+
     /// A stable fake commit id for a URL.
-    fn sha(url: &str) -> String {
+    pub(super) fn sha(url: &str) -> String {
         let mut out = String::new();
         let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
         while out.len() < 40 {
@@ -2326,8 +2398,10 @@ mod git {
             return 128;
         }
         let name = default_dest(url);
-        let written = fs::create_dir_all(target.join(".git"))
+        let written = fs::create_dir_all(target.join(".git/refs/heads"))
             .and_then(|()| fs::write(target.join(".git/HEAD"), "ref: refs/heads/main\n"))
+            .and_then(|()| fs::write(target.join(".git/refs/heads/main"), format!("{}\n", sha(url))))
+            .and_then(|()| branches::write_remote_refs(ctx, &target, url))
             .and_then(|()| fs::write(target.join(".git/config"), format!("[remote \"origin\"]\n\turl = {url}\n")))
             .and_then(|()| fs::write(target.join("README.md"), format!("# {name}\n")));
         match written {
@@ -2336,6 +2410,194 @@ mod git {
                 eprintln!("fatal: could not create work tree dir '{dest}': {e}");
                 128
             }
+        }
+    }
+
+    /// Branches in a fake clone: `.git/HEAD`, `.git/refs/heads/<b>`, `.git/refs/remotes/origin/<b>`
+    /// (written by clone and fetch from the remote's branches) and `.git/upstream/<b>` (the
+    /// fake's record of `--set-upstream`). A remote's branches are `remote_branches[url]` when
+    /// that fault names the URL, else `main` plus every branch pushed to it (kept in
+    /// `$MACHINE_FAKE_ROOT/remotes/<sha of url>/`). Faults: `fetch`/`push` `{url: "fail:…"}`,
+    /// `merged` `{url: [branches in the default branch]}`, `ahead_behind` `{dir: "<behind>\t<ahead>"}`.
+    pub(super) mod branches {
+        use super::super::{Ctx, Path, PathBuf, failure, fs, with_newline};
+
+        pub(in super::super) fn check_ref_format(name: &str) -> i32 {
+            let bad = name.is_empty()
+                || name.starts_with(['-', '/', '.'])
+                || name.ends_with(['/', '.'])
+                || name.ends_with(".lock")
+                || name.contains("..")
+                || name.contains("//")
+                || name.contains("@{")
+                || name.chars().any(|c| c.is_control() || " ~^:?*[\\".contains(c));
+            if bad {
+                eprintln!("fatal: '{name}' is not a valid branch name");
+                return 128;
+            }
+            println!("{name}");
+            0
+        }
+
+        pub(in super::super) fn handles(sub: &[&str]) -> bool {
+            matches!(
+                sub.first().copied(),
+                Some("symbolic-ref" | "rev-parse" | "switch" | "fetch" | "push" | "merge-base" | "rev-list" | "remote")
+            ) || matches!(sub, ["config", "--get", key] if key.starts_with("branch."))
+        }
+
+        pub(in super::super) fn run(ctx: &Ctx, repo: &Path, sub: &[&str]) -> Option<i32> {
+            let git = repo.join(".git");
+            Some(match sub {
+                ["symbolic-ref", "--quiet", "--short", "HEAD"] => print_some(head(&git)),
+                ["symbolic-ref", "--quiet", "--short", "refs/remotes/origin/HEAD"] => print_some(
+                    read(&git.join("refs/remotes/origin/HEAD"))
+                        .and_then(|r| r.strip_prefix("ref: refs/remotes/").map(str::to_string)),
+                ),
+                ["rev-parse", "--verify", "--quiet", name] => print_some(read(&git.join(name))),
+                ["rev-parse", "--abbrev-ref", "--symbolic-full-name", "@{upstream}"] => {
+                    print_some(head(&git).and_then(|b| read(&git.join("upstream").join(b))))
+                }
+                ["rev-list", "--left-right", "--count", "@{upstream}...HEAD"] => {
+                    let dir = repo.display().to_string();
+                    println!("{}", ctx.fault_str("ahead_behind", &dir).unwrap_or("0\t0"));
+                    0
+                }
+                ["config", "--get", key] => {
+                    let branch = key.strip_prefix("branch.")?.strip_suffix(".merge")?;
+                    print_some(git.join("upstream").join(branch).is_file().then(|| format!("refs/heads/{branch}")))
+                }
+                ["switch", "--quiet", rest @ ..] => switch(&git, rest)?,
+                ["fetch", "--prune", "--quiet", "origin"] => {
+                    let url = origin_url(repo)?;
+                    if let Some(stderr) = ctx.fault_str("fetch", &url).and_then(failure) {
+                        eprint!("{}", with_newline(stderr));
+                        return Some(128);
+                    }
+                    let _ = fs::remove_dir_all(git.join("refs/remotes/origin"));
+                    write_remote_refs(ctx, repo, &url).ok()?;
+                    0
+                }
+                ["remote", "set-head", "origin", "--auto"] => {
+                    fs::write(git.join("refs/remotes/origin/HEAD"), "ref: refs/remotes/origin/main\n").ok()?;
+                    0
+                }
+                ["push", "--quiet", "--set-upstream", "origin", branch] => push(ctx, repo, branch)?,
+                ["merge-base", "--is-ancestor", local, "refs/remotes/origin/HEAD"] => {
+                    let branch = local.strip_prefix("refs/heads/")?;
+                    let url = origin_url(repo)?;
+                    let merged = ctx.faults.get("merged").and_then(|m| m.get(&url)).and_then(|v| v.as_array());
+                    i32::from(!merged.is_some_and(|list| list.iter().any(|b| b.as_str() == Some(branch))))
+                }
+                _ => return None,
+            })
+        }
+
+        fn read(path: &Path) -> Option<String> {
+            fs::read_to_string(path).ok().map(|t| t.trim_end().to_string())
+        }
+
+        fn head(git: &Path) -> Option<String> {
+            read(&git.join("HEAD"))?.strip_prefix("ref: refs/heads/").map(str::to_string)
+        }
+
+        /// Prints the value, or exits 1 without one (as `--quiet` lookups do).
+        fn print_some(value: Option<String>) -> i32 {
+            value.map_or(1, |v| {
+                println!("{v}");
+                0
+            })
+        }
+
+        fn origin_url(repo: &Path) -> Option<String> {
+            let text = fs::read_to_string(repo.join(".git/config")).ok()?;
+            let section = text.split("[remote \"origin\"]").nth(1)?;
+            section.lines().find_map(|l| l.trim().strip_prefix("url = ").map(str::to_string))
+        }
+
+        fn pushed_dir(ctx: &Ctx, url: &str) -> PathBuf {
+            ctx.root.join("remotes").join(super::sha(url))
+        }
+
+        /// The branches the remote at `url` has.
+        pub(in super::super) fn remote_branches(ctx: &Ctx, url: &str) -> Vec<String> {
+            if let Some(list) = ctx.faults.get("remote_branches").and_then(|m| m.get(url)).and_then(|v| v.as_array()) {
+                return list.iter().filter_map(|b| b.as_str().map(str::to_string)).collect();
+            }
+            let mut names = vec!["main".to_string()];
+            let dir = pushed_dir(ctx, url);
+            if let Ok(text) = fs::read_to_string(dir.join("branches")) {
+                names.extend(text.lines().map(str::to_string).filter(|b| b != "main"));
+            }
+            names
+        }
+
+        pub(in super::super) fn write_remote_refs(ctx: &Ctx, repo: &Path, url: &str) -> std::io::Result<()> {
+            let remotes = repo.join(".git/refs/remotes/origin");
+            for branch in remote_branches(ctx, url) {
+                let path = remotes.join(&branch);
+                fs::create_dir_all(path.parent().expect("a ref has a folder"))?;
+                fs::write(path, format!("{}\n", super::sha(&format!("{url}#{branch}"))))?;
+            }
+            fs::create_dir_all(&remotes)?;
+            fs::write(remotes.join("HEAD"), "ref: refs/remotes/origin/main\n")
+        }
+
+        fn switch(git: &Path, args: &[&str]) -> Option<i32> {
+            let (branch, start, track) = match args {
+                [branch] => (*branch, None, false),
+                ["--track", "-c", branch, start] => (*branch, Some(*start), true),
+                ["--no-track", "-c", branch, start] => (*branch, Some(*start), false),
+                _ => return None,
+            };
+            let local = git.join("refs/heads").join(branch);
+            match start {
+                None if !local.is_file() => {
+                    eprintln!("fatal: invalid reference: {branch}");
+                    return Some(128);
+                }
+                None => {}
+                Some(_) if local.is_file() => {
+                    eprintln!("fatal: a branch named '{branch}' already exists");
+                    return Some(128);
+                }
+                Some(start) => {
+                    let sha = read(&git.join("refs/remotes").join(start))?;
+                    fs::create_dir_all(local.parent()?).ok()?;
+                    fs::write(&local, format!("{sha}\n")).ok()?;
+                    if track {
+                        let upstream = git.join("upstream").join(branch);
+                        fs::create_dir_all(upstream.parent()?).ok()?;
+                        fs::write(upstream, format!("{start}\n")).ok()?;
+                    }
+                }
+            }
+            fs::write(git.join("HEAD"), format!("ref: refs/heads/{branch}\n")).ok()?;
+            Some(0)
+        }
+
+        fn push(ctx: &Ctx, repo: &Path, branch: &str) -> Option<i32> {
+            let url = origin_url(repo)?;
+            if let Some(stderr) = ctx.fault_str("push", &url).and_then(failure) {
+                eprint!("{}", with_newline(stderr));
+                return Some(1);
+            }
+            let git = repo.join(".git");
+            let sha = read(&git.join("refs/heads").join(branch))?;
+            let dir = pushed_dir(ctx, &url);
+            fs::create_dir_all(&dir).ok()?;
+            let mut known = fs::read_to_string(dir.join("branches")).unwrap_or_default();
+            if !known.lines().any(|b| b == branch) {
+                known.push_str(&format!("{branch}\n"));
+                fs::write(dir.join("branches"), known).ok()?;
+            }
+            let remote = git.join("refs/remotes/origin").join(branch);
+            fs::create_dir_all(remote.parent()?).ok()?;
+            fs::write(remote, format!("{sha}\n")).ok()?;
+            let upstream = git.join("upstream").join(branch);
+            fs::create_dir_all(upstream.parent()?).ok()?;
+            fs::write(upstream, format!("origin/{branch}\n")).ok()?;
+            Some(0)
         }
     }
 }

@@ -544,6 +544,7 @@ mod tests {
             identity: Identity::default(),
             state_dir: PathBuf::from("/state"),
             cached_disks: BTreeMap::new(),
+            boot_disk: None,
         };
         let stack = compile::compile(&project, &Catalog::builtin(), &facts).unwrap();
         let disks = cached

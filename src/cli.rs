@@ -5,8 +5,8 @@ use clap::{Parser, Subcommand};
 use crate::commands::{create, init};
 
 use crate::commands::{
-    agent, bake, cache, code, completions, destroy, doctor, down, list, profiles, render, run, secrets, ssh,
-    snapshot, ssh_config, trust, up,
+    agent, bake, cache, code, completions, destroy, doctor, down, list, profiles, render, run, secrets, snapshot, ssh,
+    ssh_config, trust, up,
 };
 
 /// One disposable, agent-ready Lima VM per software project.

@@ -33,6 +33,18 @@ pub fn key(chain_key: &str, disk: Option<&str>, repos: &[String]) -> String {
     crate::compile::hex(&h.finalize())
 }
 
+/// The golden key of a project's stack: its chain key, the `disk:` of its instance file and
+/// its repos (one rule for `down`/`snapshot`, which keep disks, and `up`, which looks for them).
+pub fn key_for(chain_key: &str, instance_yaml: &str, repos: &[String]) -> String {
+    key(chain_key, instance_disk(instance_yaml).as_deref(), repos)
+}
+
+/// The `disk:` of an instance file.
+fn instance_disk(instance_yaml: &str) -> Option<String> {
+    let value = crate::yaml::parse(instance_yaml).ok()?;
+    crate::yaml::get(&value, "disk").and_then(crate::yaml::Value::as_str).map(str::to_string)
+}
+
 pub fn disk_path(cache_dir: &Path, key: &str) -> PathBuf {
     dir(cache_dir).join(format!("{key}.img"))
 }
@@ -103,8 +115,10 @@ pub fn entries(cache_dir: &Path) -> Vec<Entry> {
         .flatten()
         .filter_map(|e| {
             let name = e.file_name().to_string_lossy().into_owned();
-            let key = name.strip_suffix(".img").filter(|k| k.len() == 64 && k.bytes().all(|b| b.is_ascii_hexdigit()))?;
-            let sidecar = std::fs::read(sidecar_path(cache_dir, key)).ok().and_then(|b| serde_json::from_slice(&b).ok());
+            let key =
+                name.strip_suffix(".img").filter(|k| k.len() == 64 && k.bytes().all(|b| b.is_ascii_hexdigit()))?;
+            let sidecar =
+                std::fs::read(sidecar_path(cache_dir, key)).ok().and_then(|b| serde_json::from_slice(&b).ok());
             Some(Entry { key: key.to_string(), allocated: bake::allocated(&e.path()), path: e.path(), sidecar })
         })
         .collect();

@@ -27,6 +27,7 @@ pub fn facts(paths: &Paths, identity: Identity) -> Result<HostFacts> {
         identity,
         state_dir: paths.state_dir.clone(),
         cached_disks: cached_disks(&paths.cache_dir),
+        boot_disk: None,
     })
 }
 

@@ -161,10 +161,8 @@ impl<'a> Lima<'a> {
                 Err(Error::failure(format!("VM `{shown}` is not running (it is {})", i.status.as_str().to_lowercase()))
                     .hint(format!("start it with `machine up {shown}`")))
             }
-            None => {
-                Err(Error::failure(format!("there is no VM `{shown}`"))
-                    .hint(format!("create it with `machine up {shown}`")))
-            }
+            None => Err(Error::failure(format!("there is no VM `{shown}`"))
+                .hint(format!("create it with `machine up {shown}`"))),
         }
     }
 

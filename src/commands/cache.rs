@@ -1,5 +1,5 @@
 //! `machine cache list [--json]` and `machine cache prune [--all] [-y]`: the baked disks in
-//! `<cache>/disks`.
+//! `<cache>/disks` and the projects' golden disks in `<cache>/golden`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -11,9 +11,9 @@ use crate::bake::{self, Entry, Removed};
 use crate::compile::{self, HostFacts, Identity};
 use crate::config::model::DEFAULT_PROJECT;
 use crate::error::{Error, Result};
-use crate::host;
+use crate::{golden, host};
 
-/// Show or clean up the baked disks VMs boot from.
+/// Show or clean up the baked and golden disks VMs boot from.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     #[command(subcommand)]
@@ -22,9 +22,9 @@ pub struct Args {
 
 #[derive(Debug, clap::Subcommand)]
 pub enum CacheCommand {
-    /// One line per baked disk: key, size on disk, age and layers.
+    /// One line per disk: kind (baked or golden), key, size on disk, age, and its layers or project.
     List(ListArgs),
-    /// Remove baked disks no configured project uses, and what interrupted bakes left.
+    /// Remove baked and golden disks no configured project uses, and what interrupted bakes and copies left.
     #[command(
         after_long_help = "Examples:\n  machine cache prune        # asks before removing disks\n  machine cache prune --all -y"
     )]
@@ -40,7 +40,7 @@ pub struct ListArgs {
 
 #[derive(Debug, clap::Args)]
 pub struct PruneArgs {
-    /// Remove every baked disk, used or not.
+    /// Remove every baked and golden disk, used or not.
     #[arg(long)]
     pub all: bool,
     /// Do not ask before removing disks.
@@ -60,24 +60,41 @@ pub fn run(args: &Args, ctx: &mut Ctx<'_>) -> Result<i32> {
 
 fn list(args: &ListArgs, ctx: &mut Ctx<'_>) {
     let entries = bake::entries(&ctx.paths.cache_dir);
+    let goldens = golden::entries(&ctx.paths.cache_dir);
     if args.json {
         let disks: Vec<_> = entries.iter().map(entry_json).collect();
-        ctx.ui.data(&format!("{:#}", json!({ "disks": disks })));
+        let golden: Vec<_> = goldens.iter().map(golden_json).collect();
+        ctx.ui.data(&format!("{:#}", json!({ "disks": disks, "golden": golden })));
         return;
     }
-    if entries.is_empty() {
+    if entries.is_empty() && goldens.is_empty() {
         let dir = bake::disks_dir(&ctx.paths.cache_dir);
-        ctx.ui.note(&format!("no baked disks in {}: `machine bake` makes them", dir.display()));
+        ctx.ui.note(&format!(
+            "no disks in {}: `machine bake` makes baked disks, `machine down` or `machine snapshot` golden ones",
+            dir.parent().unwrap_or(&dir).display()
+        ));
         return;
     }
     let now = now();
-    let mut out = format!("{:16}  {:>8}  {:>4}  LAYERS", "KEY", "SIZE", "AGE");
+    let mut out = format!("{:6}  {:16}  {:>8}  {:>4}  LAYERS / PROJECT", "KIND", "KEY", "SIZE", "AGE");
     for e in &entries {
         let age = e.sidecar.as_ref().map_or_else(|| "?".to_string(), |s| bake::age(s.created, now));
         let layers = e.sidecar.as_ref().map_or_else(|| "(no sidecar)".to_string(), |s| s.layers.join(" → "));
-        out.push_str(&format!("\n{}  {:>8}  {age:>4}  {layers}", &e.key[..16], bake::human_size(e.allocated)));
+        out.push_str(&format!("\nbaked   {}  {:>8}  {age:>4}  {layers}", &e.key[..16], bake::human_size(e.allocated)));
+    }
+    for g in &goldens {
+        let age = g.sidecar.as_ref().map_or_else(|| "?".to_string(), |s| bake::age(s.created, now));
+        let project = g.sidecar.as_ref().map_or_else(|| "(no sidecar)".to_string(), |s| s.project.clone());
+        out.push_str(&format!("\ngolden  {}  {:>8}  {age:>4}  {project}", &g.key[..16], bake::human_size(g.allocated)));
     }
     ctx.ui.data(&out);
+}
+
+fn golden_json(g: &golden::Entry) -> serde_json::Value {
+    let mut value = g.sidecar.as_ref().map_or_else(|| json!({ "key": g.key }), |s| json!(s));
+    value["path"] = json!(g.path);
+    value["allocated"] = json!(g.allocated);
+    value
 }
 
 /// The sidecar's fields plus where the disk is and what it takes on disk.
@@ -89,16 +106,22 @@ fn entry_json(e: &Entry) -> serde_json::Value {
 }
 
 fn prune(args: &PruneArgs, ctx: &mut Ctx<'_>) -> Result<i32> {
-    let keep = if args.all { BTreeSet::new() } else { used_keys(ctx)? };
+    let used = if args.all { Used::default() } else { used_keys(ctx)? };
     let doomed: Vec<Entry> =
-        bake::entries(&ctx.paths.cache_dir).into_iter().filter(|e| !keep.contains(&e.key)).collect();
-    if !doomed.is_empty() && !args.yes {
-        let what = if args.all { "every baked disk" } else { "baked disks no configured project uses" };
+        bake::entries(&ctx.paths.cache_dir).into_iter().filter(|e| !used.baked.contains(&e.key)).collect();
+    let doomed_golden: Vec<golden::Entry> =
+        golden::entries(&ctx.paths.cache_dir).into_iter().filter(|g| !used.golden.contains(&g.key)).collect();
+    let count = doomed.len() + doomed_golden.len();
+    if count > 0 && !args.yes {
+        let what = if args.all { "every baked and golden disk" } else { "disks no configured project uses" };
         ctx.ui.note(&format!("{what}:"));
         for e in &doomed {
-            ctx.ui.note(&format!("  {}", describe(e)));
+            ctx.ui.note(&format!("  baked {}", describe(e)));
         }
-        if !ctx.confirm(&format!("Remove {} disk(s)?", doomed.len()))? {
+        for g in &doomed_golden {
+            ctx.ui.note(&format!("  golden {}", describe_golden(g)));
+        }
+        if !ctx.confirm(&format!("Remove {count} disk(s)?"))? {
             return Err(Error::failure("aborted: nothing was removed"));
         }
     }
@@ -110,18 +133,34 @@ fn prune(args: &PruneArgs, ctx: &mut Ctx<'_>) -> Result<i32> {
             ctx.ui.note(&format!("kept disk {}: another machine is baking it", &e.key[..16]));
         }
     }
+    for g in &doomed_golden {
+        match golden::remove(&ctx.paths.cache_dir, g)? {
+            Some(bytes) => removed.push(Removed { what: format!("golden disk {}", describe_golden(g)), bytes }),
+            None => ctx.ui.note(&format!("kept golden disk {}: another machine is keeping it", &g.key[..16])),
+        }
+    }
     let lima = ctx.lima()?;
     removed.extend(bake::clean_debris(&lima, &ctx.paths.cache_dir, &ctx.paths.state_dir)?);
-    // Layer folders an interrupted render left (a render in progress owns one seconds old).
-    let layers = ctx.paths.state_dir.join("layers");
-    for (dir, bytes) in crate::stack::remove_debris(&layers, std::time::Duration::from_mins(1)) {
-        removed.push(Removed { what: format!("{}, left by an interrupted render", dir.display()), bytes });
-    }
+    removed.extend(debris(ctx));
     report(ctx, &removed);
     Ok(0)
 }
 
-fn report(ctx: &mut Ctx<'_>, removed: &[Removed]) {
+/// Half copies of golden disks and the layer folders interrupted renders left (a render in
+/// progress owns one seconds old).
+pub(super) fn debris(ctx: &Ctx<'_>) -> Vec<Removed> {
+    let mut removed: Vec<Removed> = golden::remove_debris(&ctx.paths.cache_dir)
+        .into_iter()
+        .map(|(path, bytes)| Removed { what: format!("{}, left by an interrupted copy", path.display()), bytes })
+        .collect();
+    let layers = ctx.paths.state_dir.join("layers");
+    for (dir, bytes) in crate::stack::remove_debris(&layers, std::time::Duration::from_mins(1)) {
+        removed.push(Removed { what: format!("{}, left by an interrupted render", dir.display()), bytes });
+    }
+    removed
+}
+
+pub(super) fn report(ctx: &mut Ctx<'_>, removed: &[Removed]) {
     if removed.is_empty() {
         ctx.ui.data("nothing to prune");
         return;
@@ -141,8 +180,23 @@ fn describe(e: &Entry) -> String {
     format!("{} ({layers})", &e.key[..16])
 }
 
-/// Every chain key of every configured project's current stack (and `default`'s).
-fn used_keys(ctx: &mut Ctx<'_>) -> Result<BTreeSet<String>> {
+/// `0123456789abcdef (project blog)`.
+fn describe_golden(g: &golden::Entry) -> String {
+    let project = g.sidecar.as_ref().map_or_else(|| "no sidecar".to_string(), |s| format!("project {}", s.project));
+    format!("{} ({project})", &g.key[..16])
+}
+
+/// The disks the configured projects' current stacks use.
+#[derive(Debug, Default)]
+pub(super) struct Used {
+    /// Every chain key of every layer (a baked disk of any prefix is used).
+    pub baked: BTreeSet<String>,
+    /// Each project's golden key.
+    pub golden: BTreeSet<String>,
+}
+
+/// The keys of every configured project's current stack (and `default`'s).
+pub(super) fn used_keys(ctx: &mut Ctx<'_>) -> Result<Used> {
     let catalog = ctx.catalog()?;
     let config = ctx.config(&catalog)?;
     // Keys depend on neither the identity nor the cached disks.
@@ -151,16 +205,18 @@ fn used_keys(ctx: &mut Ctx<'_>) -> Result<BTreeSet<String>> {
     if !config.projects.contains_key(DEFAULT_PROJECT) {
         projects.extend(config.project(DEFAULT_PROJECT));
     }
-    let mut keys = BTreeSet::new();
+    let mut used = Used::default();
     for project in &projects {
         let stack = compile::compile(project, &catalog, &facts).map_err(|e| {
             Error::failure(format!("cannot tell which disks project `{}` uses", project.name))
                 .caused_by(e)
                 .hint("fix that project, or remove every disk with `machine cache prune --all`")
         })?;
-        keys.extend(stack.layers.iter().map(|l| l.key.full().to_string()));
+        used.baked.extend(stack.layers.iter().map(|l| l.key.full().to_string()));
+        let repos: Vec<String> = project.repos.iter().map(|r| r.as_str().to_string()).collect();
+        used.golden.insert(golden::key_for(stack.key().full(), &stack.instance_yaml, &repos));
     }
-    Ok(keys)
+    Ok(used)
 }
 
 fn now() -> u64 {

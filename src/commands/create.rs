@@ -97,7 +97,7 @@ pub fn run(args: &Args, ctx: &mut Ctx<'_>) -> Result<i32> {
                 let identity = ctx.identity(false)?;
                 ctx.compile(&project, &catalog, identity)
             });
-            match change.ok().and_then(|stack| super::up::drift(&applied, &stack)) {
+            match change.ok().and_then(|stack| super::up::drift(&applied, &stack, &name)) {
                 Some(drift) => ctx.ui.note(&format!("VM `{name}` exists; {drift}")),
                 None => ctx.ui.note(&format!("VM `{name}` already runs this configuration")),
             }

@@ -17,7 +17,9 @@ pub fn run(args: &Args, ctx: &mut Ctx<'_>) -> Result<i32> {
     let lima = ctx.lima()?;
     let (name, shown) = (&target.instance, &target.shown);
     let Some(instance) = lima.instance(name)? else {
-        return Err(Error::failure(format!("there is no VM `{shown}`")).hint(format!("create it with `machine up {shown}`")));
+        return Err(
+            Error::failure(format!("there is no VM `{shown}`")).hint(format!("create it with `machine up {shown}`"))
+        );
     };
     if !instance.is_running() {
         ctx.ui.note(&format!("VM `{shown}` is already {}", instance.status.as_str().to_lowercase()));

@@ -15,8 +15,8 @@ pub mod profiles;
 pub mod render;
 pub mod run;
 pub mod secrets;
-pub mod snapshot;
 mod session;
+pub mod snapshot;
 pub mod ssh;
 pub mod ssh_config;
 pub mod trust;
@@ -33,8 +33,8 @@ use crate::config::model::{DEFAULT_PROJECT, Project, check_project_name};
 use crate::config::{self, Config};
 use crate::error::{Error, Result};
 use crate::exec::Runner;
-use crate::layers::Catalog;
 use crate::instance::Spec;
+use crate::layers::Catalog;
 use crate::paths::Paths;
 use crate::project_state::ProjectDir;
 use crate::ui::Ui;
@@ -113,10 +113,9 @@ impl<'a> Ctx<'a> {
             Some(arg) => Spec::parse(arg).map_err(|why| {
                 Error::usage(format!("`{arg}` names no VM: {why}")).hint("write PROJECT or PROJECT@BRANCH")
             })?,
-            None => Spec {
-                project: config.local_project.clone().unwrap_or_else(|| DEFAULT_PROJECT.into()),
-                branch: None,
-            },
+            None => {
+                Spec { project: config.local_project.clone().unwrap_or_else(|| DEFAULT_PROJECT.into()), branch: None }
+            }
         };
         // A branch instance of a project nobody configured still belongs to that project.
         let project = match (&spec.branch, config.project(&spec.project)) {

@@ -121,14 +121,15 @@ fn keep(ctx: &mut Ctx<'_>, lima: &Lima<'_>, target: &Target, sidecar: Sidecar) -
 
 fn sidecar(target: &Target, applied: &Applied) -> Sidecar {
     let repos: Vec<String> = target.project.repos.iter().map(|r| r.as_str().to_string()).collect();
-    let key = golden::key(&applied.key, instance_disk(&applied.instance_yaml).as_deref(), &repos);
-    Sidecar { key, project: target.project.name.clone(), repos, stack: applied.key.clone(), created: now_secs(), size: 0 }
-}
-
-/// The `disk:` of an instance file.
-pub(super) fn instance_disk(instance_yaml: &str) -> Option<String> {
-    let value = crate::yaml::parse(instance_yaml).ok()?;
-    crate::yaml::get(&value, "disk").and_then(crate::yaml::Value::as_str).map(str::to_string)
+    let key = golden::key_for(&applied.key, &applied.instance_yaml, &repos);
+    Sidecar {
+        key,
+        project: target.project.name.clone(),
+        repos,
+        stack: applied.key.clone(),
+        created: now_secs(),
+        size: 0,
+    }
 }
 
 /// A golden disk must not carry work that exists nowhere else (it would reach every branch VM).

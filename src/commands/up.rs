@@ -1,28 +1,42 @@
 //! `machine up [PROJECT] [--recreate] [-y]`: from nothing to an agent-ready VM, and cheap when
 //! the VM is already running and current.
 
-use super::Ctx;
-use crate::compile::Stack;
-use crate::config::model::{Project, RepoUrl};
+use super::{Ctx, Target};
+use crate::compile::{self, HostFacts, Identity, Stack};
+use crate::config::model::{DEFAULT_PROJECT, RepoUrl};
 use crate::error::{Error, Result};
+use crate::layers::Catalog;
 use crate::project_state::{Applied, ProjectDir};
 use crate::vm::{Lima, Provisioning};
-use crate::{lima, repo_access, stack};
+use crate::{golden, host, lima, repo_access, stack};
 
-/// Create (if needed), start, provision and clone a project's VM.
+/// Create (if needed), start, provision and clone a project's VM, or one of its branch VMs.
 #[derive(Debug, clap::Args)]
 #[command(
-    after_long_help = "Examples:\n  machine up             # the .machine.toml project here, else `default`\n  machine up blog\n  machine up blog --recreate"
+    after_long_help = "Examples:\n  machine up                 # the .machine.toml project here, else `default`\n  machine up blog\n  machine up blog@feature/login   # a VM of its own for a branch (from the golden disk)\n  machine up blog --branch feature/login\n  machine up blog --recreate"
 )]
 pub struct Args {
-    /// The project (default: the .machine.toml project here, else `default`).
+    /// The project, or PROJECT@BRANCH for a branch VM (default: the .machine.toml project here, else `default`).
     pub project: Option<String>,
+    /// A VM of its own for this branch of the project's primary repo (as PROJECT@BRANCH).
+    #[arg(long, value_name = "BRANCH")]
+    pub branch: Option<String>,
     /// Destroy the VM and create it again from the current configuration.
     #[arg(long)]
     pub recreate: bool,
     /// Do not ask before destroying (with --recreate).
     #[arg(short = 'y', long = "yes")]
     pub yes: bool,
+}
+
+/// How [`bring_up`] treats a VM that exists.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct Options {
+    /// Delete it first (asking, unless `yes`, after listing its unpushed work).
+    pub replace: bool,
+    pub yes: bool,
+    /// Start a new VM from the project's golden disk when it has one (branch VMs always do).
+    pub from_golden: bool,
 }
 
 pub fn run(args: &Args, ctx: &mut Ctx<'_>) -> Result<i32> {
@@ -37,88 +51,213 @@ pub fn run(args: &Args, ctx: &mut Ctx<'_>) -> Result<i32> {
         }
         None => args.project.clone(),
     };
-    let project = ctx.project_in(&config, name.as_deref(), true)?;
-    let dir = ProjectDir::new(&ctx.paths.state_dir, &project.name);
-    let _lock = ctx.lock_project(&project.name)?;
+    let arg = match (&name, &args.branch) {
+        (Some(spec), Some(_)) if spec.contains('@') => {
+            return Err(Error::usage("give the branch once: PROJECT@BRANCH or --branch BRANCH"));
+        }
+        (name, Some(branch)) => {
+            let project =
+                name.clone().or_else(|| config.local_project.clone()).unwrap_or_else(|| DEFAULT_PROJECT.into());
+            Some(format!("{project}@{branch}"))
+        }
+        (name, None) => name.clone(),
+    };
+    let target = ctx.target_in(&config, arg.as_deref(), true)?;
+    let options = Options { replace: args.recreate, yes: args.yes, from_golden: false };
+    bring_up(ctx, &catalog, &target, options)
+}
+
+/// From nothing (or a stopped or replaced VM) to a VM that runs, provisioned, with the repos
+/// cloned and, for a branch VM, the branch checked out.
+pub(super) fn bring_up(ctx: &mut Ctx<'_>, catalog: &Catalog, target: &Target, options: Options) -> Result<i32> {
+    let project = &target.project;
+    let (name, shown) = (target.instance.as_str(), target.shown.as_str());
+    let dir = target.dir(&ctx.paths.state_dir);
+    let _lock = ctx.lock_project(name)?;
     let identity = ctx.identity(true)?;
-    let stack = ctx.compile(&project, &catalog, identity.clone())?;
+    let stack = target_stack(ctx, catalog, target, identity.clone(), false)?;
     let lima = ctx.lima()?;
-    let mut instance = lima.instance(&project.name)?;
+    let mut instance = lima.instance(name)?;
     let mut applied = dir.applied()?;
     if applied.as_ref().is_some_and(|a| a.creating) {
         // An interrupted create: nothing ever ran in that VM, so it is made again.
         if instance.is_some() {
-            ctx.ui.note(&format!("removing VM `{}`, left by an interrupted create", project.name));
-            lima.delete(&project.name, true)?;
+            ctx.ui.note(&format!("removing VM `{shown}`, left by an interrupted create"));
+            lima.delete(name, true)?;
         }
         dir.forget_applied()?;
         (instance, applied) = (None, None);
     }
-    if instance.is_some() && applied.is_none() && !args.recreate {
+    if instance.is_some() && applied.is_none() && !options.replace {
         // Maybe Lima's own `default` VM, or one machine's record of which is gone: never adopt it.
         return Err(Error::usage(format!(
-            "a Lima VM `{}` exists, but machine did not create it (or lost its record)",
-            project.name
+            "a Lima VM `{name}` exists, but machine did not create it (or lost its record)"
         ))
         .hint(format!(
-            "use another project name, or replace that VM with `machine up {} --recreate` (it is deleted)",
-            project.name
+            "use another project name, or replace that VM with `machine up {shown} --recreate` (it is deleted)"
         )));
     }
-    if args.recreate && instance.is_some() {
-        recreate(ctx, &lima, &project, &dir, applied.as_ref(), args.yes)?;
-        instance = None;
-        applied = None;
+    if options.replace && instance.is_some() {
+        replace(ctx, &lima, target, &dir, applied.as_ref(), options.yes)?;
+        (instance, applied) = (None, None);
     }
+    // A new VM of a project with a golden disk starts from it: provisioned, repos cloned.
+    let golden = match instance {
+        None if target.branch.is_some() || options.from_golden => {
+            golden_stack(ctx, catalog, target, &identity, &stack)?
+        }
+        _ => None,
+    };
     let mut warnings = Vec::new();
     let fresh = instance.is_none();
     let pending: Vec<&RepoUrl> = project
         .repos
         .iter()
+        .filter(|_| golden.is_none())
         .filter(|r| fresh || !applied.as_ref().is_some_and(|a| a.cloned.iter().any(|c| c == r.dir_name())))
         .collect();
     check_reachable(ctx, &pending)?;
     // Right after a boot the ssh master is fresh (opened with this process's agent).
     let booted = !instance.as_ref().is_some_and(lima::Instance::is_running);
-    let mut applied = match instance {
-        None => {
-            let stack = super::bake::before_create(ctx, &lima, &project, &catalog, identity, stack)?;
-            create(ctx, &lima, &stack, &dir)?
-        }
-        Some(found) => {
-            let mut applied = applied.expect("a VM without a record was refused above");
-            if let Some(note) = drift(&applied, &stack) {
-                warnings.push(note);
-            }
-            if !found.is_running() {
-                applied.provisioned = false;
-                dir.record(&applied)?;
-                boot(ctx, &lima, &project.name, &applied.provision)?;
-            } else if !applied.provisioned {
-                // The last boot's provisioning failed (the VM stays up): it is still this boot's.
-                let subject = format!("VM `{}`", project.name);
-                lima.provisioning(&project.name).into_result(
-                    &lima,
-                    &project.name,
-                    &subject,
-                    &reboot_hint(&project.name),
-                    &applied.provision,
-                )?;
-            }
-            applied.provisioned = true;
+    let mut applied = match (instance, golden) {
+        (None, Some((stack, key))) => {
+            let mut applied = create(ctx, &lima, &stack, &dir, target)?;
+            applied.cloned = project.repos.iter().map(|r| r.dir_name().to_string()).collect();
+            applied.golden = Some(key);
             dir.record(&applied)?;
             applied
         }
+        (None, None) => {
+            let stack = super::bake::before_create(ctx, &lima, project, catalog, identity, stack)?;
+            create(ctx, &lima, &branch_named(ctx, target, stack), &dir, target)?
+        }
+        (Some(found), _) => resume(ctx, &lima, target, &dir, applied, &stack, found.is_running(), &mut warnings)?,
     };
     if project.forward_agent && !pending.is_empty() && !booted {
-        lima.heal_agent(&project.name);
+        lima.heal_agent(name);
     }
-    clone_repos(ctx, &lima, &project, &pending, &dir, &mut applied, &mut warnings)?;
-    summary(ctx, &project.name, &warnings);
+    clone_repos(ctx, &lima, target, &pending, &dir, &mut applied, &mut warnings)?;
+    if let Some(branch) = &target.branch {
+        checkout(ctx, &lima, target, branch, &mut warnings)?;
+    }
+    dir.touch()?;
+    summary(ctx, shown, &warnings);
     Ok(0)
 }
 
-fn create(ctx: &mut Ctx<'_>, lima: &Lima<'_>, stack: &Stack, dir: &ProjectDir) -> Result<Applied> {
+/// The project's stack, named for the target's Lima instance.
+fn target_stack(
+    ctx: &mut Ctx<'_>,
+    catalog: &Catalog,
+    target: &Target,
+    identity: Identity,
+    quiet: bool,
+) -> Result<Stack> {
+    let stack = if quiet {
+        compile::compile(&target.project, catalog, &host::facts(&ctx.paths, identity)?)?
+    } else {
+        ctx.compile(&target.project, catalog, identity)?
+    };
+    Ok(branch_named(ctx, target, stack))
+}
+
+/// A branch VM's stack is the project's, under the VM's own name and state folder.
+fn branch_named(ctx: &Ctx<'_>, target: &Target, mut stack: Stack) -> Stack {
+    if target.branch.is_some() {
+        stack.project.clone_from(&target.instance);
+        stack.instance_path = ctx.paths.state_dir.join(&target.instance).join("lima.yaml");
+    }
+    stack
+}
+
+/// The stack booting from the project's golden disk, and the disk's key, when there is one for
+/// the current configuration.
+fn golden_stack(
+    ctx: &mut Ctx<'_>,
+    catalog: &Catalog,
+    target: &Target,
+    identity: &Identity,
+    stack: &Stack,
+) -> Result<Option<(Stack, String)>> {
+    let repos: Vec<String> = target.project.repos.iter().map(|r| r.as_str().to_string()).collect();
+    let key = golden::key_for(stack.key().full(), &stack.instance_yaml, &repos);
+    let Some(path) = golden::find(&ctx.paths.cache_dir, &key) else {
+        if target.branch.is_some() {
+            ctx.ui.note(&format!(
+                "project `{}` has no golden disk yet: this VM is provisioned and cloned from scratch (`machine down {}` keeps one)",
+                target.project.name, target.project.name
+            ));
+        }
+        return Ok(None);
+    };
+    let facts = HostFacts { boot_disk: Some(path), ..host::facts(&ctx.paths, identity.clone())? };
+    let stack = compile::compile(&target.project, catalog, &facts)?;
+    Ok(Some((branch_named(ctx, target, stack), key)))
+}
+
+/// A VM that exists: says how its configuration drifted, starts it if stopped, or checks again
+/// a boot whose provisioning failed.
+#[allow(clippy::too_many_arguments)]
+fn resume(
+    ctx: &mut Ctx<'_>,
+    lima: &Lima<'_>,
+    target: &Target,
+    dir: &ProjectDir,
+    applied: Option<Applied>,
+    stack: &Stack,
+    running: bool,
+    warnings: &mut Vec<String>,
+) -> Result<Applied> {
+    let (name, shown) = (target.instance.as_str(), target.shown.as_str());
+    let mut applied = applied.expect("a VM without a record was refused above");
+    if let Some(note) = drift(&applied, stack, shown) {
+        warnings.push(note);
+    }
+    if !running {
+        applied.provisioned = false;
+        dir.record(&applied)?;
+        boot(ctx, lima, name, shown, &applied.provision)?;
+    } else if !applied.provisioned {
+        // The last boot's provisioning failed (the VM stays up): it is still this boot's.
+        let subject = format!("VM `{shown}`");
+        lima.provisioning(name).into_result(lima, name, &subject, &reboot_hint(shown), &applied.provision)?;
+    }
+    applied.provisioned = true;
+    dir.record(&applied)?;
+    Ok(applied)
+}
+
+/// Checks out the branch in the primary repo: the remote's when it has one, else a new branch
+/// from the default one.
+fn checkout(
+    ctx: &mut Ctx<'_>,
+    lima: &Lima<'_>,
+    target: &Target,
+    branch: &str,
+    warnings: &mut Vec<String>,
+) -> Result<()> {
+    let Some(primary) = target.project.primary_dir() else {
+        warnings.push(format!("project `{}` has no repos: there is no branch to check out", target.project.name));
+        return Ok(());
+    };
+    let step = ctx.ui.step(&format!("checking out {branch} in ~/code/{primary}"));
+    let out = lima.guest(&target.instance, &["checkout", primary, branch])?;
+    ctx.ui.end_step(step, out.success());
+    if out.success() {
+        if out.stdout_text().starts_with("created") {
+            ctx.ui.note(&format!(
+                "{branch} is a new branch, from the default branch (push it with `machine pr {}`)",
+                target.shown
+            ));
+        }
+        return Ok(());
+    }
+    Err(Error::failure(format!("cannot check out {branch} in ~/code/{primary} of VM `{}`", target.shown))
+        .caused_by(String::from_utf8_lossy(&out.stderr).trim().to_string())
+        .hint("check that the host's SSH agent holds a key with access (`ssh-add -l`), then run `machine up` again"))
+}
+
+fn create(ctx: &mut Ctx<'_>, lima: &Lima<'_>, stack: &Stack, dir: &ProjectDir, target: &Target) -> Result<Applied> {
     stack::write(stack)?;
     let leftover = lima::instance_dir(&lima.home, &stack.project);
     if leftover.exists() {
@@ -134,28 +273,30 @@ fn create(ctx: &mut Ctx<'_>, lima: &Lima<'_>, stack: &Stack, dir: &ProjectDir) -
         instance_yaml: stack.instance_yaml.clone(),
         provision: stack.provision_owners(),
         creating: true,
+        project: target.project.name.clone(),
+        branch: target.branch.clone(),
         ..Applied::default()
     };
     dir.record(&intent)?;
-    let step = ctx.ui.step(&format!("creating VM `{}`", stack.project));
+    let step = ctx.ui.step(&format!("creating VM `{}`", target.shown));
     let created = lima.create(&stack.project, &stack.instance_path);
     ctx.ui.end_step(step, created.is_ok());
     created?;
     let applied = Applied { creating: false, ..intent };
     dir.record(&applied)?;
-    boot(ctx, lima, &stack.project, &applied.provision)?;
+    boot(ctx, lima, &stack.project, &target.shown, &applied.provision)?;
     let applied = Applied { provisioned: true, ..applied };
     dir.record(&applied)?;
     Ok(applied)
 }
 
 /// Starts the VM and fails, naming the step, when any provision step of this boot failed.
-fn boot(ctx: &mut Ctx<'_>, lima: &Lima<'_>, name: &str, owners: &[String]) -> Result<()> {
-    let step = ctx.ui.step(&format!("starting and provisioning `{name}`"));
+fn boot(ctx: &mut Ctx<'_>, lima: &Lima<'_>, name: &str, shown: &str, owners: &[String]) -> Result<()> {
+    let step = ctx.ui.step(&format!("starting and provisioning `{shown}`"));
     let outcome = lima.start(name, &mut |line| step.progress(line));
     let ok = matches!(outcome, Ok(Provisioning::Done | Provisioning::Unknown));
     ctx.ui.end_step(step, ok);
-    outcome?.into_result(lima, name, &format!("VM `{name}`"), &reboot_hint(name), owners)?;
+    outcome?.into_result(lima, name, &format!("VM `{shown}`"), &reboot_hint(shown), owners)?;
     // Provisioning may have changed the login shell; a fresh master picks it up.
     lima.close_master(name);
     Ok(())
@@ -167,7 +308,7 @@ fn reboot_hint(name: &str) -> String {
 }
 
 /// Says how the VM's stack differs from the current configuration, if it does.
-pub(super) fn drift(applied: &Applied, stack: &Stack) -> Option<String> {
+pub(super) fn drift(applied: &Applied, stack: &Stack, shown: &str) -> Option<String> {
     let (old_instance, new_instance) = (comparable(&applied.instance_yaml), comparable(&stack.instance_yaml));
     if applied.key == stack.key().full() && old_instance == new_instance {
         return None;
@@ -188,9 +329,8 @@ pub(super) fn drift(applied: &Applied, stack: &Stack) -> Option<String> {
     changes.extend(old.iter().filter(|l| !new.contains(l)).map(|l| format!("- {l}")));
     changes.extend(new.iter().filter(|l| !old.contains(l)).map(|l| format!("+ {l}")));
     Some(format!(
-        "the VM was created from a different configuration:\n    {}\n  apply it with `machine up {} --recreate` (it warns about unpushed work first)",
+        "the VM was created from a different configuration:\n    {}\n  apply it with `machine up {shown} --recreate` (it warns about unpushed work first)",
         changes.join("\n    "),
-        stack.project
     ))
 }
 
@@ -207,35 +347,49 @@ fn comparable(instance_yaml: &str) -> String {
     }
 }
 
-fn recreate(
+/// Deletes the VM for `--recreate`, after listing the work in it that exists nowhere else.
+fn replace(
     ctx: &mut Ctx<'_>,
     lima: &Lima<'_>,
-    project: &Project,
+    target: &Target,
     dir: &ProjectDir,
     applied: Option<&Applied>,
     yes: bool,
 ) -> Result<()> {
-    // Without a record, `unpushed` with no folder checks every repo under ~/code.
-    let cloned: Vec<&str> = applied.map(|a| a.cloned.iter().map(String::as_str).collect()).unwrap_or_default();
-    if lima.instance(&project.name)?.is_some_and(|i| i.is_running()) {
-        let mut args = vec!["unpushed"];
-        args.extend(cloned);
-        let out = lima.guest(&project.name, &args)?;
-        if !out.success() {
-            ctx.ui.warn(&format!("work in VM `{}` that exists nowhere else:\n{}", project.name, out.stdout_text()));
-        }
-    } else {
-        ctx.ui
-            .warn(&format!("VM `{}` is stopped, so its repos could not be checked for unpushed commits", project.name));
-    }
-    if !yes && !ctx.confirm(&format!("Destroy VM `{}` and create it again?", project.name))? {
+    let (name, shown) = (target.instance.as_str(), target.shown.as_str());
+    warn_unpushed(ctx, lima, name, shown, applied)?;
+    if !yes && !ctx.confirm(&format!("Destroy VM `{shown}` and create it again?"))? {
         return Err(Error::failure("aborted: nothing was changed"));
     }
-    let step = ctx.ui.step(&format!("deleting VM `{}`", project.name));
-    let deleted = lima.delete(&project.name, true);
+    let step = ctx.ui.step(&format!("deleting VM `{shown}`"));
+    let deleted = lima.delete(name, true);
     ctx.ui.end_step(step, deleted.is_ok());
     deleted?;
     dir.forget_applied()
+}
+
+/// Warns about commits, stashes and changes in the VM's repos that no remote has; returns
+/// whether there are any (a stopped VM cannot be checked: that counts as unknown, so `None`).
+pub(super) fn warn_unpushed(
+    ctx: &mut Ctx<'_>,
+    lima: &Lima<'_>,
+    name: &str,
+    shown: &str,
+    applied: Option<&Applied>,
+) -> Result<Option<bool>> {
+    // Without a record, `unpushed` with no folder checks every repo under ~/code.
+    let cloned: Vec<&str> = applied.map(|a| a.cloned.iter().map(String::as_str).collect()).unwrap_or_default();
+    if !lima.instance(name)?.is_some_and(|i| i.is_running()) {
+        ctx.ui.warn(&format!("VM `{shown}` is stopped, so its repos could not be checked for unpushed commits"));
+        return Ok(None);
+    }
+    let mut args = vec!["unpushed"];
+    args.extend(cloned);
+    let out = lima.guest(name, &args)?;
+    if !out.success() {
+        ctx.ui.warn(&format!("work in VM `{shown}` that exists nowhere else:\n{}", out.stdout_text()));
+    }
+    Ok(Some(!out.success()))
 }
 
 /// `git ls-remote` every repo from the host in parallel, and list every failure at once.
@@ -263,34 +417,35 @@ fn check_reachable(ctx: &mut Ctx<'_>, repos: &[&RepoUrl]) -> Result<()> {
 fn clone_repos(
     ctx: &mut Ctx<'_>,
     lima: &Lima<'_>,
-    project: &Project,
+    target: &Target,
     repos: &[&RepoUrl],
     dir: &ProjectDir,
     applied: &mut Applied,
     warnings: &mut Vec<String>,
 ) -> Result<()> {
+    let (project, name) = (&target.project, target.instance.as_str());
     for repo in repos {
         let folder = repo.dir_name();
         let step = ctx.ui.step(&format!("cloning {repo} into ~/code/{folder}"));
-        let out = lima.guest(&project.name, &["clone", repo.as_str(), folder])?;
+        let out = lima.guest(name, &["clone", repo.as_str(), folder])?;
         ctx.ui.end_step(step, out.success());
         if !out.success() {
             let why = String::from_utf8_lossy(&out.stderr).trim().to_string();
             if !project.forward_agent {
                 warnings.push(format!(
                     "clone failed for {repo}: agent forwarding is off for this project; install a deploy key in the VM, then run `machine up {}` again\n  {why}",
-                    project.name
+                    target.shown
                 ));
                 continue;
             }
-            return Err(Error::failure(format!("cannot clone {repo} in VM `{}`", project.name)).caused_by(why).hint(
+            return Err(Error::failure(format!("cannot clone {repo} in VM `{}`", target.shown)).caused_by(why).hint(
                 "check that the host's SSH agent holds a key with access (`ssh-add -l`), then run `machine up` again",
             ));
         }
         applied.cloned.push(folder.to_string());
         dir.record(applied)?;
         if out.stdout_text().starts_with("cloned") {
-            install_deps(ctx, lima, &project.name, folder, warnings)?;
+            install_deps(ctx, lima, target, folder, warnings)?;
         }
     }
     Ok(())
@@ -300,16 +455,17 @@ fn clone_repos(
 fn install_deps(
     ctx: &mut Ctx<'_>,
     lima: &Lima<'_>,
-    name: &str,
+    target: &Target,
     folder: &str,
     warnings: &mut Vec<String>,
 ) -> Result<()> {
     let step = ctx.ui.step(&format!("installing dependencies of {folder}"));
-    let out = lima.guest(name, &["deps", folder])?;
+    let out = lima.guest(&target.instance, &["deps", folder])?;
     ctx.ui.end_step(step, out.success());
     if !out.success() {
         warnings.push(format!(
-            "installing the dependencies of {folder} failed; run it inside the VM (`machine ssh {name}`)"
+            "installing the dependencies of {folder} failed; run it inside the VM (`machine ssh {}`)",
+            target.shown
         ));
     }
     Ok(())

@@ -48,6 +48,9 @@ pub struct HostFacts {
     pub state_dir: PathBuf,
     /// Baked disks by the full chain key of the prefix they were baked from.
     pub cached_disks: BTreeMap<String, PathBuf>,
+    /// A disk that already holds the whole stack (a project's golden disk): when set, the
+    /// instance boots from it instead of the longest baked prefix.
+    pub boot_disk: Option<PathBuf>,
 }
 
 /// One node of the chain, ready to be written to `dir`.
@@ -137,11 +140,13 @@ pub fn compile(project: &Project, catalog: &Catalog, host: &HostFacts) -> Result
         });
     }
     check_size(&project.name, &layers)?;
-    let cached_disk = layers
-        .iter()
-        .enumerate()
-        .rev()
-        .find_map(|(i, l)| host.cached_disks.get(l.key.full()).map(|p| (i + 1, p.clone())));
+    let cached_disk = host.boot_disk.clone().map(|disk| (layers.len(), disk)).or_else(|| {
+        layers
+            .iter()
+            .enumerate()
+            .rev()
+            .find_map(|(i, l)| host.cached_disks.get(l.key.full()).map(|p| (i + 1, p.clone())))
+    });
     let mut warnings: Vec<String> = crate::config::reach::host_reach(&project.lima, project.config_dir())
         .into_iter()
         .map(|what| format!("project `{}` lets its VM reach the host: {what}", project.name))

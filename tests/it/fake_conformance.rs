@@ -605,7 +605,40 @@ fn git_answers() {
         b"abc1234 wip\n"
     );
     assert_eq!(git(&["-C", env.home().to_str().unwrap(), "status", "--porcelain"]).status.code(), Some(128));
-    assert_eq!(git(&["push"]).status.code(), Some(99));
+    assert_eq!(git(&["gc"]).status.code(), Some(99));
+}
+
+/// Branches in a fake clone behave like git's for the commands machine-guest runs.
+#[test]
+fn git_branches() {
+    let env = FakeEnv::new();
+    let url = "https://example.invalid/proj.git";
+    env.faults(serde_json::json!({"remote_branches": {url: ["main", "topic"]}}));
+    let work = env.path().join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    let git = |args: &[&str]| env.command("git").current_dir(&work).args(args).output().unwrap();
+    let repo = work.join("proj");
+    let r = repo.to_str().unwrap();
+    assert!(git(&["clone", "--", url, r]).status.success());
+    let text = |args: &[&str]| String::from_utf8(git(args).stdout).unwrap();
+    assert_eq!(text(&["-C", r, "symbolic-ref", "--quiet", "--short", "HEAD"]), "main\n");
+    assert_eq!(text(&["-C", r, "symbolic-ref", "--quiet", "--short", "refs/remotes/origin/HEAD"]), "origin/main\n");
+    assert!(git(&["-C", r, "rev-parse", "--verify", "--quiet", "refs/remotes/origin/topic"]).status.success());
+    assert_eq!(git(&["-C", r, "rev-parse", "--verify", "--quiet", "refs/heads/topic"]).status.code(), Some(1));
+    assert!(git(&["-C", r, "switch", "--quiet", "--track", "-c", "topic", "origin/topic"]).status.success());
+    assert_eq!(text(&["-C", r, "rev-parse", "--abbrev-ref", "--symbolic-full-name", "@{upstream}"]), "origin/topic\n");
+    assert_eq!(
+        git(&["-C", r, "switch", "--quiet", "--no-track", "-c", "topic", "origin/main"]).status.code(),
+        Some(128)
+    );
+    assert!(git(&["-C", r, "switch", "--quiet", "--no-track", "-c", "new", "origin/main"]).status.success());
+    assert_eq!(git(&["-C", r, "config", "--get", "branch.new.merge"]).status.code(), Some(1));
+    assert!(git(&["-C", r, "push", "--quiet", "--set-upstream", "origin", "new"]).status.success());
+    assert_eq!(text(&["-C", r, "config", "--get", "branch.new.merge"]), "refs/heads/new\n");
+    assert_eq!(git(&["check-ref-format", "--branch", "a..b"]).status.code(), Some(128));
+    assert_eq!(text(&["check-ref-format", "--branch", "feature/x"]), "feature/x\n");
+    env.faults(serde_json::json!({"fetch": {url: "fail:fatal: unable to access"}}));
+    assert_eq!(git(&["-C", r, "fetch", "--prune", "--quiet", "origin"]).status.code(), Some(128));
 }
 
 #[test]

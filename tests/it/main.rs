@@ -3,6 +3,7 @@
 mod support;
 
 mod bake;
+mod branches;
 mod compile;
 mod completions;
 mod config_errors;

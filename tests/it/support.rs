@@ -69,7 +69,14 @@ pub(crate) fn identity() -> Identity {
 }
 
 pub(crate) fn host(os: HostOs, arch: Arch) -> HostFacts {
-    HostFacts { os, arch, identity: identity(), state_dir: PathBuf::from("/state"), cached_disks: BTreeMap::new() }
+    HostFacts {
+        os,
+        arch,
+        identity: identity(),
+        state_dir: PathBuf::from("/state"),
+        cached_disks: BTreeMap::new(),
+        boot_disk: None,
+    }
 }
 
 /// Answers commands whose argv starts with a given prefix; records every call.

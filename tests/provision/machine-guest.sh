@@ -516,7 +516,6 @@ if ((MG_HAVE_GIT)); then
 	rgit -C "$origin" symbolic-ref HEAD refs/heads/main
 	rgit clone -q "$origin" "$MG_HOME/code/app"
 	app="$MG_HOME/code/app"
-	on_branch() { [[ $(git -C "$app" symbolic-ref --short HEAD) == "$1" ]]; }
 
 	mg checkout app main
 	expect "checkout: the branch it is on (no fetch)" 0 "current main"

@@ -2426,7 +2426,7 @@ mod git {
             let bad = name.is_empty()
                 || name.starts_with(['-', '/', '.'])
                 || name.ends_with(['/', '.'])
-                || name.ends_with(".lock")
+                || name.to_ascii_lowercase().ends_with(".lock")
                 || name.contains("..")
                 || name.contains("//")
                 || name.contains("@{")

@@ -53,7 +53,7 @@ fn golden_disks(env: &FakeEnv) -> Vec<String> {
         .flatten()
         .flatten()
         .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.ends_with(".img"))
+        .filter(|n| std::path::Path::new(n).extension().is_some_and(|x| x == "img"))
         .collect();
     names.sort();
     names

@@ -55,11 +55,20 @@ _machine() {
             machine,list)
                 cmd="machine__subcmd__list"
                 ;;
+            machine,pr)
+                cmd="machine__subcmd__pr"
+                ;;
             machine,profiles)
                 cmd="machine__subcmd__profiles"
                 ;;
+            machine,prune)
+                cmd="machine__subcmd__prune"
+                ;;
             machine,render)
                 cmd="machine__subcmd__render"
+                ;;
+            machine,reset)
+                cmd="machine__subcmd__reset"
                 ;;
             machine,run)
                 cmd="machine__subcmd__run"
@@ -75,6 +84,9 @@ _machine() {
                 ;;
             machine,ssh-config)
                 cmd="machine__subcmd__ssh__subcmd__config"
+                ;;
+            machine,status)
+                cmd="machine__subcmd__status"
                 ;;
             machine,trust)
                 cmd="machine__subcmd__trust"
@@ -139,11 +151,20 @@ _machine() {
             machine__subcmd__help,list)
                 cmd="machine__subcmd__help__subcmd__list"
                 ;;
+            machine__subcmd__help,pr)
+                cmd="machine__subcmd__help__subcmd__pr"
+                ;;
             machine__subcmd__help,profiles)
                 cmd="machine__subcmd__help__subcmd__profiles"
                 ;;
+            machine__subcmd__help,prune)
+                cmd="machine__subcmd__help__subcmd__prune"
+                ;;
             machine__subcmd__help,render)
                 cmd="machine__subcmd__help__subcmd__render"
+                ;;
+            machine__subcmd__help,reset)
+                cmd="machine__subcmd__help__subcmd__reset"
                 ;;
             machine__subcmd__help,run)
                 cmd="machine__subcmd__help__subcmd__run"
@@ -159,6 +180,9 @@ _machine() {
                 ;;
             machine__subcmd__help,ssh-config)
                 cmd="machine__subcmd__help__subcmd__ssh__subcmd__config"
+                ;;
+            machine__subcmd__help,status)
+                cmd="machine__subcmd__help__subcmd__status"
                 ;;
             machine__subcmd__help,trust)
                 cmd="machine__subcmd__help__subcmd__trust"
@@ -179,7 +203,7 @@ _machine() {
 
     case "${cmd}" in
         machine)
-            opts="-v -h -V --verbose --help --version init create up down ssh run claude codex list destroy render profiles bake cache doctor secrets snapshot trust ssh-config code completions help"
+            opts="-v -h -V --verbose --help --version init create up down ssh run claude codex list status prune reset pr destroy render profiles bake cache doctor secrets snapshot trust ssh-config code completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -445,7 +469,7 @@ _machine() {
             return 0
             ;;
         machine__subcmd__help)
-            opts="init create up down ssh run claude codex list destroy render profiles bake cache doctor secrets snapshot trust ssh-config code completions help"
+            opts="init create up down ssh run claude codex list status prune reset pr destroy render profiles bake cache doctor secrets snapshot trust ssh-config code completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -668,6 +692,20 @@ _machine() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        machine__subcmd__help__subcmd__pr)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         machine__subcmd__help__subcmd__profiles)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -682,7 +720,35 @@ _machine() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        machine__subcmd__help__subcmd__prune)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         machine__subcmd__help__subcmd__render)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        machine__subcmd__help__subcmd__reset)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -766,6 +832,20 @@ _machine() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        machine__subcmd__help__subcmd__status)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         machine__subcmd__help__subcmd__trust)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -822,6 +902,20 @@ _machine() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        machine__subcmd__pr)
+            opts="-v -h --verbose --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         machine__subcmd__profiles)
             opts="-v -h --json --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -836,8 +930,40 @@ _machine() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        machine__subcmd__prune)
+            opts="-y -v -h --older-than --merged --dry-run --yes --force --verbose --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --older-than)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         machine__subcmd__render)
             opts="-v -h --all --json --verbose --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        machine__subcmd__reset)
+            opts="-y -v -h --yes --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -924,6 +1050,20 @@ _machine() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        machine__subcmd__status)
+            opts="-v -h --json --verbose --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         machine__subcmd__trust)
             opts="-v -h --revoke --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -989,7 +1129,7 @@ _machine_with_config() {
             _machine "$@"
             return
             ;;
-        --branch | --cpus | --disk | --memory | --profile | --repo | --shell | --without)
+        --branch | --cpus | --disk | --memory | --older-than | --profile | --repo | --shell | --without)
             skip=1
             ;;
         -*) ;;
@@ -1014,13 +1154,13 @@ _machine_with_config() {
     esac
     # The word after an option that takes a value is that value: clap completes it (or nothing).
     case $prev in
-    --branch | --cpus | --disk | --memory | --profile | --repo | --shell | --without)
+    --branch | --cpus | --disk | --memory | --older-than | --profile | --repo | --shell | --without)
         _machine "$@"; return
         ;;
     esac
     if [[ $cur != -* ]] && ((positionals == 0)); then
         case $path in
-        "create" | "up" | "down" | "ssh" | "run" | "claude" | "codex" | "destroy" | "render" | "bake" | "secrets" | "snapshot" | "code")
+        "create" | "up" | "down" | "ssh" | "run" | "claude" | "codex" | "status" | "reset" | "pr" | "destroy" | "render" | "bake" | "secrets" | "snapshot" | "code")
             _machine_config_values projects "$cur"; return 0
             ;;
         esac

@@ -2286,6 +2286,12 @@ mod git {
         match refs {
             [] => print!("{answer}\tHEAD\n{answer}\trefs/heads/main\n"),
             ["HEAD"] => println!("{answer}\tHEAD"),
+            [reference] if reference.starts_with("refs/heads/") => {
+                let branch = &reference["refs/heads/".len()..];
+                if branches::remote_branches(ctx, url).iter().any(|b| b == branch) {
+                    println!("{}\t{reference}", sha(&format!("{url}#{branch}")));
+                }
+            }
             _ => return None,
         }
         Some(0)

@@ -380,6 +380,15 @@ fn try_lock_short(disks: &Path, short: &str) -> Result<Option<Vec<KeyLock>>> {
 /// Removes what interrupted bakes left, skipping anything whose key another machine is baking:
 /// `.tmp-*` files, sidecars without a disk, `machine-bake-*` instances and their templates.
 pub fn clean_debris(lima: &Lima<'_>, cache_dir: &Path, state_dir: &Path) -> Result<Vec<Removed>> {
+    debris(lima, cache_dir, state_dir, true)
+}
+
+/// What [`clean_debris`] would remove now, removing nothing.
+pub fn debris_preview(lima: &Lima<'_>, cache_dir: &Path, state_dir: &Path) -> Result<Vec<Removed>> {
+    debris(lima, cache_dir, state_dir, false)
+}
+
+fn debris(lima: &Lima<'_>, cache_dir: &Path, state_dir: &Path, remove: bool) -> Result<Vec<Removed>> {
     let disks = disks_dir(cache_dir);
     let mut removed = Vec::new();
     for name in file_names(&disks) {
@@ -387,10 +396,12 @@ pub fn clean_debris(lima: &Lima<'_>, cache_dir: &Path, state_dir: &Path) -> Resu
         let Some(_lock) = try_lock_key(&disks, key)? else { continue };
         let path = disks.join(&name);
         let bytes = allocated(&path);
-        remove_file_if_exists(&path)?;
+        if remove {
+            remove_file_if_exists(&path)?;
+        }
         removed.push(Removed { what: path.display().to_string(), bytes });
     }
-    for name in file_names(&disks) {
+    for name in file_names(&disks).into_iter().filter(|_| remove) {
         let Some(key) = name.strip_suffix(".lock").filter(|k| is_key(k) && !disks.join(format!("{k}.img")).exists())
         else {
             continue;
@@ -405,10 +416,14 @@ pub fn clean_debris(lima: &Lima<'_>, cache_dir: &Path, state_dir: &Path) -> Resu
         let dir = lima::instance_dir(&lima.home, &name);
         if dir.exists() {
             let bytes = allocated(&dir);
-            remove_instance(lima, &name)?;
+            if remove {
+                remove_instance(lima, &name)?;
+            }
             removed.push(Removed { what: format!("bake VM `{name}`"), bytes });
         }
-        let _ = std::fs::remove_dir_all(state_dir.join("bake").join(&short));
+        if remove {
+            let _ = std::fs::remove_dir_all(state_dir.join("bake").join(&short));
+        }
     }
     Ok(removed)
 }

@@ -5,8 +5,8 @@ use clap::{Parser, Subcommand};
 use crate::commands::{create, init};
 
 use crate::commands::{
-    agent, bake, cache, code, completions, destroy, doctor, down, list, profiles, render, run, secrets, snapshot, ssh,
-    ssh_config, trust, up,
+    agent, bake, cache, code, completions, destroy, doctor, down, list, pr, profiles, prune, render, reset, run,
+    secrets, snapshot, ssh, ssh_config, status, trust, up,
 };
 
 /// One disposable, agent-ready Lima VM per software project.
@@ -34,6 +34,10 @@ pub enum Command {
     /// Start the Codex CLI in a tmux session in the VM's primary repo, or reattach to it.
     Codex(agent::Args),
     List(list::Args),
+    Status(status::Args),
+    Prune(prune::Args),
+    Reset(reset::Args),
+    Pr(pr::Args),
     Destroy(destroy::Args),
     Render(render::Args),
     Profiles(profiles::Args),

@@ -292,6 +292,8 @@ pub fn install_hint(program: &str) -> String {
         "op" => "install the 1Password CLI: https://developer.1password.com/docs/cli/get-started/".into(),
         "ssh" | "ssh-add" if mac => "OpenSSH ships with macOS; check your PATH".into(),
         "ssh" | "ssh-add" => "install the OpenSSH client (e.g. `sudo apt-get install openssh-client`)".into(),
+        "gh" if mac => "install the GitHub CLI: `brew install gh`".into(),
+        "gh" => "install the GitHub CLI: https://github.com/cli/cli#installation".into(),
         other => format!("install `{other}` and make sure it is on PATH"),
     }
 }

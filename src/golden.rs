@@ -142,19 +142,30 @@ pub fn remove(cache_dir: &Path, entry: &Entry) -> Result<Option<u64>> {
 
 /// Copies that an interrupted keep left (`.tmp-*`), once nobody keeps that key.
 pub fn remove_debris(cache_dir: &Path) -> Vec<(PathBuf, u64)> {
+    debris_with(cache_dir, true)
+}
+
+/// The `.tmp-*` copies nobody is making right now, with their sizes (nothing is removed).
+pub fn debris(cache_dir: &Path) -> Vec<(PathBuf, u64)> {
+    debris_with(cache_dir, false)
+}
+
+fn debris_with(cache_dir: &Path, remove: bool) -> Vec<(PathBuf, u64)> {
     let Ok(found) = std::fs::read_dir(dir(cache_dir)) else { return Vec::new() };
-    let mut removed = Vec::new();
+    let mut list = Vec::new();
     for e in found.flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
         let Some(key) = name.strip_prefix(".tmp-").and_then(|n| n.strip_suffix(".img")) else { continue };
+        // Held while removing: a keep of the same key cannot start on the file meanwhile.
         if let Ok(Some(_lock)) = crate::lock::try_exclusive(&lock_path(cache_dir, key)) {
             let bytes = bake::allocated(&e.path());
-            if std::fs::remove_file(e.path()).is_ok() {
-                removed.push((e.path(), bytes));
+            if !remove || std::fs::remove_file(e.path()).is_ok() {
+                list.push((e.path(), bytes));
             }
         }
     }
-    removed
+    list.sort();
+    list
 }
 
 #[cfg(test)]

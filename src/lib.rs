@@ -13,6 +13,7 @@ pub mod error;
 pub mod escape;
 pub mod exec;
 pub mod golden;
+pub mod guest_report;
 pub mod host;
 pub mod identity;
 pub mod instance;

@@ -50,6 +50,34 @@ pub struct Applied {
     /// The golden disk the VM was made from, if any (its key).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub golden: Option<String>,
+    /// What `down` found in the VM's repos before stopping it; a stopped VM cannot change, so
+    /// `prune` trusts it until the next `up`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at_stop: Option<WorkAtStop>,
+}
+
+/// The VM's repos as `down` left them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkAtStop {
+    /// Uncommitted changes or commits on no remote branch, in any repo.
+    pub own_work: bool,
+    /// Whether the primary repo's branch tracked a branch of the remote (it was pushed).
+    pub pushed: bool,
+}
+
+/// Every VM machine keeps a record of: `(folder name = Lima instance, record)`, by name.
+pub fn records(state_dir: &Path) -> Vec<(String, Applied)> {
+    let Ok(found) = std::fs::read_dir(state_dir) else { return Vec::new() };
+    let mut list: Vec<(String, Applied)> = found
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_str()?.to_string();
+            let applied = ProjectDir::new(state_dir, &name).applied().ok()??;
+            Some((name, applied))
+        })
+        .collect();
+    list.sort_by(|a, b| a.0.cmp(&b.0));
+    list
 }
 
 /// Held while a command changes a project's VM or record.
@@ -68,10 +96,8 @@ impl ProjectDir {
     /// file lives beside the project folder (`<state>/locks/`), so `destroy` can remove the folder
     /// while holding it.
     pub fn lock(&self, on_wait: impl FnOnce()) -> Result<Lock> {
-        let locks = self.dir.parent().expect("a project folder has a parent").join("locks");
-        let name = self.dir.file_name().expect("a project folder has a name");
         let mut on_wait = Some(on_wait);
-        crate::lock::exclusive(&locks.join(name).with_extension("lock"), &mut || {
+        crate::lock::exclusive(&self.lock_path(), &mut || {
             if let Some(f) = on_wait.take() {
                 f();
             }
@@ -80,9 +106,15 @@ impl ProjectDir {
 
     /// The lock if no other command holds it (read-only commands never wait).
     pub fn try_lock(&self) -> Result<Option<Lock>> {
+        crate::lock::try_exclusive(&self.lock_path())
+    }
+
+    /// `<state>/locks/<name>.lock`: the whole name (a branch VM's has dots; no extension is
+    /// replaced, or `blog.fix-…` would share `blog`'s lock).
+    fn lock_path(&self) -> PathBuf {
         let locks = self.dir.parent().expect("a project folder has a parent").join("locks");
-        let name = self.dir.file_name().expect("a project folder has a name");
-        crate::lock::try_exclusive(&locks.join(name).with_extension("lock"))
+        let name = self.dir.file_name().expect("a project folder has a name").to_string_lossy();
+        locks.join(format!("{name}.lock"))
     }
 
     pub fn applied(&self) -> Result<Option<Applied>> {
@@ -161,6 +193,16 @@ mod tests {
         assert!(!dir.path().exists(), "the folder goes while the lock is held");
         drop(held);
         assert!(file.try_lock().is_ok());
+    }
+
+    #[test]
+    fn names_with_dots_have_locks_of_their_own() {
+        let tmp = tempfile::tempdir().unwrap();
+        let project = ProjectDir::new(tmp.path(), "blog");
+        let branch = ProjectDir::new(tmp.path(), "blog.fix-1a2b3c4d");
+        let _held = project.lock(|| {}).unwrap();
+        assert!(branch.try_lock().unwrap().is_some(), "a branch VM's lock is not its project's");
+        assert!(tmp.path().join("locks/blog.fix-1a2b3c4d.lock").is_file());
     }
 
     #[test]

@@ -12,12 +12,17 @@ pub const TIMEOUT: Duration = Duration::from_secs(20);
 /// `git ls-remote URL HEAD` with prompts off. A `GIT_SSH_COMMAND` the user set (a wrapper, an
 /// `-F` config) is kept and only extended, since git reads it as a shell command line anyway.
 pub fn ls_remote(url: &RepoUrl, user_ssh: Option<&OsString>) -> Cmd {
+    ls_remote_ref(url, "HEAD", user_ssh)
+}
+
+/// `git ls-remote URL REF`, as [`ls_remote`].
+fn ls_remote_ref(url: &RepoUrl, reference: &str, user_ssh: Option<&OsString>) -> Cmd {
     let base = user_ssh.map(|s| s.to_string_lossy().into_owned()).filter(|s| !s.trim().is_empty());
     let ssh = format!("{} -o BatchMode=yes -o ConnectTimeout=10", base.as_deref().unwrap_or("ssh"));
     Cmd::new("git")
         .env("GIT_TERMINAL_PROMPT", "0")
         .env("GIT_SSH_COMMAND", ssh)
-        .args(["ls-remote", url.as_str(), "HEAD"])
+        .args(["ls-remote", url.as_str(), reference])
         .timeout(TIMEOUT)
 }
 
@@ -30,6 +35,23 @@ pub fn check(runner: &dyn Runner, url: &RepoUrl, user_ssh: Option<&OsString>) ->
             let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
             Err(if stderr.is_empty() { "`git ls-remote` failed".to_string() } else { stderr })
         }
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// Whether the remote has the branch (`refs/heads/BRANCH`); `Err` when it cannot be asked.
+pub fn has_branch(
+    runner: &dyn Runner,
+    url: &RepoUrl,
+    branch: &str,
+    user_ssh: Option<&OsString>,
+) -> Result<bool, String> {
+    let reference = format!("refs/heads/{branch}");
+    match runner.output(&ls_remote_ref(url, &reference, user_ssh)) {
+        Ok(out) if out.success() => {
+            Ok(out.stdout_text().lines().any(|l| l.split('\t').nth(1) == Some(reference.as_str())))
+        }
+        Ok(out) => Err(String::from_utf8_lossy(&out.stderr).trim().to_string()),
         Err(e) => Err(e.to_string()),
     }
 }

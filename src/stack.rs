@@ -62,19 +62,45 @@ pub const TMP_PREFIX: &str = ".tmp-";
 /// (a render in progress owns a young one). Best effort: debris never fails a render.
 /// Returns what was removed, with its size in bytes.
 pub fn remove_debris(layers: &Path, age: std::time::Duration) -> Vec<(std::path::PathBuf, u64)> {
-    let mut removed = Vec::new();
-    let Ok(entries) = std::fs::read_dir(layers) else { return removed };
-    for entry in entries.flatten() {
-        let old = entry.metadata().ok().and_then(|m| m.modified().ok()).and_then(|t| t.elapsed().ok());
-        if !entry.file_name().to_string_lossy().starts_with(TMP_PREFIX) || old.is_none_or(|o| o < age) {
-            continue;
-        }
-        let bytes = tree_size(&entry.path());
-        if std::fs::remove_dir_all(entry.path()).is_ok() {
-            removed.push((entry.path(), bytes));
-        }
-    }
-    removed
+    remove_all(layer_folders(layers, age, |name| name.starts_with(TMP_PREFIX)))
+}
+
+/// Published layer folders older than `age` that are not in `used`, with their sizes. Lima
+/// copies a template's bases into the instance at create, so a layer folder is only ever needed
+/// by the next create of a stack that holds it.
+pub fn unused_layers(
+    layers: &Path,
+    used: &std::collections::BTreeSet<std::path::PathBuf>,
+    age: std::time::Duration,
+) -> Vec<(std::path::PathBuf, u64)> {
+    let mut found = layer_folders(layers, age, |name| !name.starts_with(TMP_PREFIX));
+    found.retain(|(path, _)| !used.contains(path));
+    found
+}
+
+/// Removes the folders; what it removed.
+pub fn remove_all(folders: Vec<(std::path::PathBuf, u64)>) -> Vec<(std::path::PathBuf, u64)> {
+    folders.into_iter().filter(|(path, _)| std::fs::remove_dir_all(path).is_ok()).collect()
+}
+
+/// Folders under `layers` whose name passes `pick`, untouched for at least `age`.
+fn layer_folders(
+    layers: &Path,
+    age: std::time::Duration,
+    pick: impl Fn(&str) -> bool,
+) -> Vec<(std::path::PathBuf, u64)> {
+    let Ok(entries) = std::fs::read_dir(layers) else { return Vec::new() };
+    let mut found: Vec<(std::path::PathBuf, u64)> = entries
+        .flatten()
+        .filter(|e| e.path().is_dir() && pick(&e.file_name().to_string_lossy()))
+        .filter(|e| {
+            let old = e.metadata().ok().and_then(|m| m.modified().ok()).and_then(|t| t.elapsed().ok());
+            old.is_some_and(|o| o >= age)
+        })
+        .map(|e| (e.path(), tree_size(&e.path())))
+        .collect();
+    found.sort();
+    found
 }
 
 fn tree_size(path: &Path) -> u64 {

@@ -193,6 +193,8 @@ pub(super) struct Used {
     pub baked: BTreeSet<String>,
     /// Each project's golden key.
     pub golden: BTreeSet<String>,
+    /// The layer folders of every stack.
+    pub layers: BTreeSet<std::path::PathBuf>,
 }
 
 /// The keys of every configured project's current stack (and `default`'s).
@@ -213,6 +215,7 @@ pub(super) fn used_keys(ctx: &mut Ctx<'_>) -> Result<Used> {
                 .hint("fix that project, or remove every disk with `machine cache prune --all`")
         })?;
         used.baked.extend(stack.layers.iter().map(|l| l.key.full().to_string()));
+        used.layers.extend(stack.layers.iter().map(|l| l.dir.clone()));
         let repos: Vec<String> = project.repos.iter().map(|r| r.as_str().to_string()).collect();
         used.golden.insert(golden::key_for(stack.key().full(), &stack.instance_yaml, &repos));
     }

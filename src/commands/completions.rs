@@ -97,6 +97,12 @@ pub fn complete(args: &CompleteArgs, ctx: &mut Ctx<'_>) -> Result<i32> {
                 .map(|c| c.projects.into_keys().collect())
                 .unwrap_or_default();
             names.insert(DEFAULT_PROJECT.to_string());
+            // The branch VMs that exist, as PROJECT@BRANCH.
+            names.extend(
+                crate::project_state::records(&ctx.paths.state_dir)
+                    .into_iter()
+                    .filter_map(|(_, applied)| applied.branch.map(|b| format!("{}@{b}", applied.project))),
+            );
             names
         }
     };

@@ -2,6 +2,7 @@
 
 use super::Ctx;
 use crate::error::{Error, Result};
+use crate::project_state::WorkAtStop;
 
 /// Stop a project's VM (its disk, clones and installed tools are kept).
 #[derive(Debug, clap::Args)]
@@ -25,6 +26,7 @@ pub fn run(args: &Args, ctx: &mut Ctx<'_>) -> Result<i32> {
         ctx.ui.note(&format!("VM `{shown}` is already {}", instance.status.as_str().to_lowercase()));
         return Ok(0);
     }
+    record_work(ctx, &lima, &target)?;
     let golden = super::snapshot::golden_candidate(ctx, &lima, &target)?;
     let step = ctx.ui.step(&format!("stopping VM `{shown}`"));
     let stopped = lima.stop(name, false);
@@ -34,4 +36,21 @@ pub fn run(args: &Args, ctx: &mut Ctx<'_>) -> Result<i32> {
         super::snapshot::keep_golden(ctx, &lima, &target, candidate);
     }
     Ok(0)
+}
+
+/// Notes what the repos hold before the VM stops (for `prune`, which cannot look inside a
+/// stopped VM). A guest that cannot answer leaves no note: prune then keeps the VM.
+fn record_work(ctx: &mut Ctx<'_>, lima: &crate::vm::Lima<'_>, target: &super::Target) -> Result<()> {
+    let dir = target.dir(&ctx.paths.state_dir);
+    let Some(mut applied) = dir.applied()? else { return Ok(()) };
+    let mut args = vec!["facts"];
+    args.extend(target.project.repos.iter().map(crate::config::model::RepoUrl::dir_name));
+    let out = lima.guest(&target.instance, &args)?;
+    applied.at_stop = out.success().then(|| {
+        let facts = crate::guest_report::Facts::parse(&out.stdout_text());
+        let primary = target.project.primary_dir();
+        let pushed = facts.repos.iter().any(|r| Some(r.dir.as_str()) == primary && r.upstream.is_some());
+        WorkAtStop { own_work: facts.own_work(), pushed }
+    });
+    dir.record(&applied)
 }

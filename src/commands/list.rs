@@ -1,4 +1,5 @@
-//! `machine list [--json]`: Lima's instances and the configured projects, in one view.
+//! `machine list [--json]`: Lima's instances and the configured projects, in one view; branch
+//! VMs under their project, by the branch as written.
 
 use serde_json::json;
 
@@ -14,7 +15,10 @@ pub struct Args {
 }
 
 struct Row {
+    /// The Lima instance (the project's name for its own VM).
     name: String,
+    /// For a branch VM: its project and branch, from machine's record.
+    branch: Option<(String, String)>,
     status: String,
     configured: bool,
     cpus: Option<u32>,
@@ -37,12 +41,18 @@ pub fn run(args: &Args, ctx: &mut Ctx<'_>) -> Result<i32> {
         }
         Err(e) => return Err(e),
     };
+    let branches: std::collections::BTreeMap<String, (String, String)> =
+        crate::project_state::records(&ctx.paths.state_dir)
+            .into_iter()
+            .filter_map(|(name, a)| Some((name, (a.project.clone(), a.branch?))))
+            .collect();
     let mut rows: Vec<Row> = instances
         .iter()
         .map(|i| Row {
             name: i.name.clone(),
+            branch: branches.get(&i.name).cloned(),
             status: i.status.as_str().to_string(),
-            configured: config.projects.contains_key(&i.name),
+            configured: config.projects.contains_key(branches.get(&i.name).map_or(&i.name, |(project, _)| project)),
             cpus: Some(i.cpus),
             memory: Some(i.memory),
             disk: Some(i.disk),
@@ -51,6 +61,7 @@ pub fn run(args: &Args, ctx: &mut Ctx<'_>) -> Result<i32> {
     for name in config.projects.keys().filter(|n| !instances.iter().any(|i| &i.name == *n)) {
         rows.push(Row {
             name: name.clone(),
+            branch: None,
             status: "not created".into(),
             configured: true,
             cpus: None,
@@ -68,6 +79,7 @@ fn unknown_states(args: &Args, ctx: &mut Ctx<'_>, config: &crate::config::Config
         .keys()
         .map(|name| Row {
             name: name.clone(),
+            branch: None,
             status: "unknown".into(),
             configured: true,
             cpus: None,
@@ -78,12 +90,30 @@ fn unknown_states(args: &Args, ctx: &mut Ctx<'_>, config: &crate::config::Config
     print(args, ctx, rows)
 }
 
+impl Row {
+    /// Sorts a branch VM right after its project's own VM.
+    fn order(&self) -> (&str, Option<&str>) {
+        match &self.branch {
+            Some((project, branch)) => (project, Some(branch)),
+            None => (&self.name, None),
+        }
+    }
+
+    /// `blog`, or `blog@feature/x` for a branch VM.
+    fn shown(&self) -> String {
+        self.branch.as_ref().map_or_else(|| self.name.clone(), |(p, b)| format!("{p}@{b}"))
+    }
+}
+
 fn print(args: &Args, ctx: &mut Ctx<'_>, mut rows: Vec<Row>) -> i32 {
-    rows.sort_by(|a, b| a.name.cmp(&b.name));
+    rows.sort_by(|a, b| a.order().cmp(&b.order()));
     if args.json {
         let list: Vec<_> = rows
             .iter()
-            .map(|r| json!({"name": r.name, "status": r.status, "configured": r.configured, "cpus": r.cpus, "memory": r.memory, "disk": r.disk}))
+            .map(|r| {
+                let (project, branch) = r.branch.clone().map_or((r.name.clone(), None), |(p, b)| (p, Some(b)));
+                json!({"name": r.shown(), "instance": r.name, "project": project, "branch": branch, "status": r.status, "configured": r.configured, "cpus": r.cpus, "memory": r.memory, "disk": r.disk})
+            })
             .collect();
         ctx.ui.data(&format!("{:#}", json!({ "projects": list })));
         return 0;
@@ -92,7 +122,9 @@ fn print(args: &Args, ctx: &mut Ctx<'_>, mut rows: Vec<Row>) -> i32 {
         ctx.ui.note("no VMs and no configured projects yet: `machine up` creates the `default` VM");
         return 0;
     }
-    let width = rows.iter().map(|r| r.name.len()).max().unwrap_or(4).max(4);
+    // A branch VM is shown as `  @branch` under its project.
+    let label = |r: &Row| r.branch.as_ref().map_or_else(|| r.name.clone(), |(_, b)| format!("  @{b}"));
+    let width = rows.iter().map(|r| label(r).chars().count()).max().unwrap_or(4).max(4);
     let mut out =
         format!("{:width$}  {:11}  {:>4}  {:>7}  {:>7}  CONFIGURED", "NAME", "STATUS", "CPUS", "MEMORY", "DISK");
     for r in &rows {
@@ -101,7 +133,7 @@ fn print(args: &Args, ctx: &mut Ctx<'_>, mut rows: Vec<Row>) -> i32 {
         let configured = if r.configured { "yes" } else { "no" };
         out.push_str(&format!(
             "\n{:width$}  {:11}  {cpus:>4}  {:>7}  {:>7}  {configured}",
-            r.name,
+            label(r),
             r.status,
             gib(r.memory),
             gib(r.disk)

@@ -11,14 +11,18 @@ pub mod doctor;
 pub mod down;
 pub mod init;
 pub mod list;
+pub mod pr;
 pub mod profiles;
+pub mod prune;
 pub mod render;
+pub mod reset;
 pub mod run;
 pub mod secrets;
 mod session;
 pub mod snapshot;
 pub mod ssh;
 pub mod ssh_config;
+pub mod status;
 pub mod trust;
 pub mod up;
 
@@ -230,6 +234,10 @@ pub fn dispatch(command: &Command, ctx: &mut Ctx<'_>) -> Result<i32> {
         Command::Secrets(args) => secrets::run(args, ctx),
         Command::Trust(args) => trust::run(args, ctx),
         Command::Snapshot(args) => snapshot::run(args, ctx),
+        Command::Status(args) => status::run(args, ctx),
+        Command::Prune(args) => prune::run(args, ctx),
+        Command::Reset(args) => reset::run(args, ctx),
+        Command::Pr(args) => pr::run(args, ctx),
         Command::SshConfig(args) => ssh_config::run(args, ctx),
         Command::Code(args) => code::run(args, ctx),
         Command::Completions(args) => completions::run(args, ctx),

@@ -98,7 +98,7 @@ pub(super) fn bring_up(ctx: &mut Ctx<'_>, catalog: &Catalog, target: &Target, op
         )));
     }
     if options.replace && instance.is_some() {
-        replace(ctx, &lima, target, &dir, applied.as_ref(), options.yes)?;
+        replace(ctx, &lima, target, &dir, applied.as_ref(), options)?;
         (instance, applied) = (None, None);
     }
     // A new VM of a project with a golden disk starts from it: provisioned, repos cloned.
@@ -182,12 +182,10 @@ fn golden_stack(
     let repos: Vec<String> = target.project.repos.iter().map(|r| r.as_str().to_string()).collect();
     let key = golden::key_for(stack.key().full(), &stack.instance_yaml, &repos);
     let Some(path) = golden::find(&ctx.paths.cache_dir, &key) else {
-        if target.branch.is_some() {
-            ctx.ui.note(&format!(
-                "project `{}` has no golden disk yet: this VM is provisioned and cloned from scratch (`machine down {}` keeps one)",
-                target.project.name, target.project.name
-            ));
-        }
+        ctx.ui.note(&format!(
+            "project `{}` has no golden disk for its current configuration yet: this VM is provisioned and cloned from scratch (`machine down {}` keeps one)",
+            target.project.name, target.project.name
+        ));
         return Ok(None);
     };
     let facts = HostFacts { boot_disk: Some(path), ..host::facts(&ctx.paths, identity.clone())? };
@@ -213,6 +211,8 @@ fn resume(
     if let Some(note) = drift(&applied, stack, shown) {
         warnings.push(note);
     }
+    // A VM that runs can change: what `down` noted about its repos no longer holds.
+    applied.at_stop = None;
     if !running {
         applied.provisioned = false;
         dir.record(&applied)?;
@@ -354,11 +354,16 @@ fn replace(
     target: &Target,
     dir: &ProjectDir,
     applied: Option<&Applied>,
-    yes: bool,
+    options: Options,
 ) -> Result<()> {
     let (name, shown) = (target.instance.as_str(), target.shown.as_str());
     warn_unpushed(ctx, lima, name, shown, applied)?;
-    if !yes && !ctx.confirm(&format!("Destroy VM `{shown}` and create it again?"))? {
+    let question = if options.from_golden {
+        format!("Reset VM `{shown}` to freshly provisioned and cloned (its disk is replaced)?")
+    } else {
+        format!("Destroy VM `{shown}` and create it again?")
+    };
+    if !options.yes && !ctx.confirm(&question)? {
         return Err(Error::failure("aborted: nothing was changed"));
     }
     let step = ctx.ui.step(&format!("deleting VM `{shown}`"));
@@ -380,8 +385,19 @@ pub(super) fn warn_unpushed(
     // Without a record, `unpushed` with no folder checks every repo under ~/code.
     let cloned: Vec<&str> = applied.map(|a| a.cloned.iter().map(String::as_str).collect()).unwrap_or_default();
     if !lima.instance(name)?.is_some_and(|i| i.is_running()) {
-        ctx.ui.warn(&format!("VM `{shown}` is stopped, so its repos could not be checked for unpushed commits"));
-        return Ok(None);
+        // What `down` found before stopping it still holds.
+        return Ok(match applied.and_then(|a| a.at_stop.as_ref()) {
+            Some(w) if w.own_work => {
+                ctx.ui.warn(&format!("VM `{shown}` held uncommitted or unpushed work when it stopped"));
+                Some(true)
+            }
+            Some(_) => Some(false),
+            None => {
+                ctx.ui
+                    .warn(&format!("VM `{shown}` is stopped, so its repos could not be checked for unpushed commits"));
+                None
+            }
+        });
     }
     let mut args = vec!["unpushed"];
     args.extend(cloned);

@@ -332,6 +332,32 @@ impl RepoUrl {
         &self.0
     }
 
+    /// `OWNER/NAME` of a github.com repo (`git@github.com:o/n.git`, `https://github.com/o/n`,
+    /// `ssh://git@github.com/o/n.git`); `None` for any other host or shape.
+    pub fn github_repo(&self) -> Option<String> {
+        let s = self.0.as_str();
+        let path = ["https://", "ssh://", "git://"]
+            .iter()
+            .find_map(|p| s.strip_prefix(p))
+            .and_then(|rest| {
+                let (authority, path) = rest.split_once('/')?;
+                let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+                let host = host.split_once(':').map_or(host, |(h, _)| h);
+                host.eq_ignore_ascii_case("github.com").then_some(path)
+            })
+            .or_else(|| {
+                let (user_host, path) = s.split_once(':')?;
+                let host = user_host.rsplit_once('@').map_or(user_host, |(_, h)| h);
+                (!s.contains("://") && host.eq_ignore_ascii_case("github.com")).then_some(path)
+            })?;
+        let path = path.trim_matches('/');
+        let path = path.strip_suffix(".git").unwrap_or(path);
+        let (owner, name) = path.split_once('/')?;
+        let plain =
+            |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+        (plain(owner) && plain(name) && !name.contains('/')).then(|| format!("{owner}/{name}"))
+    }
+
     /// The folder `git clone` creates: the last path segment without `.git`.
     pub fn dir_name(&self) -> &str {
         let trimmed = self.0.trim_end_matches('/');
@@ -479,6 +505,29 @@ mod tests {
             "https://ho$t/x",
         ] {
             assert!(RepoUrl::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn github_repos() {
+        let repo = |s: &str| RepoUrl::parse(s).unwrap().github_repo();
+        for url in [
+            "git@github.com:you/blog.git",
+            "https://github.com/you/blog",
+            "https://github.com/you/blog.git/",
+            "ssh://git@github.com/you/blog.git",
+            "ssh://git@GitHub.com:22/you/blog",
+        ] {
+            assert_eq!(repo(url).as_deref(), Some("you/blog"), "{url}");
+        }
+        for url in [
+            "git@gitlab.com:you/blog.git",
+            "https://github.com/you",
+            "https://github.com/a/b/c",
+            "https://evil.com/github.com/a/b",
+            "git@github.com.evil.com:a/b",
+        ] {
+            assert_eq!(repo(url), None, "{url}");
         }
     }
 

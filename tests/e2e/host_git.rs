@@ -18,6 +18,8 @@ pub(crate) struct GitServer {
     pub(crate) agent_socket: PathBuf,
     /// The only key the sshd accepts (its private half is only in the agent).
     pub(crate) public_key: String,
+    /// The bare repo the URL serves, to check what the guest pushed.
+    pub(crate) repo: PathBuf,
     agent: Child,
     sshd: Child,
 }
@@ -180,6 +182,7 @@ impl GitServer {
             ssh_command,
             agent_socket,
             public_key,
+            repo,
             agent: agent.into_inner(),
             sshd: sshd.into_inner(),
         })

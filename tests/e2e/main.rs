@@ -26,8 +26,10 @@
 //! the environment (PATH, tool settings) reaches `run` and the agent's tmux session, the git
 //! identity and signing configuration, a commit signed through the agent verifies, `run` returns
 //! the guest's exit code, re-`up` is a status check, `down` + `up` keeps the clone, `destroy`
-//! removes everything. Without agent forwarding, a commit in the guest works unsigned. Each test
-//! prints the time every step took.
+//! removes everything. Without agent forwarding, a commit in the guest works unsigned. Branch VMs
+//! come from the golden disk `down` keeps (no clone), `pr` pushes the guest's commit to the host's
+//! server, `reset` brings the VM back from the golden disk, and `prune` removes an unused one.
+//! Each test prints the time every step took.
 
 mod host_git;
 
@@ -138,6 +140,14 @@ impl Vm {
     fn guest(&mut self, argv: &[&str]) -> String {
         let name = self.name.clone();
         let mut args = vec!["run", name.as_str(), "--"];
+        args.extend(argv);
+        let out = self.expect(&args, 0);
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    /// `machine run TARGET -- ARGV…` for another VM of the project (`NAME@BRANCH`).
+    fn guest_in(&mut self, target: &str, argv: &[&str]) -> String {
+        let mut args = vec!["run", target, "--"];
         args.extend(argv);
         let out = self.expect(&args, 0);
         String::from_utf8_lossy(&out.stdout).trim().to_string()
@@ -385,6 +395,80 @@ fn without_agent_forwarding_commits_work_unsigned() {
     vm.expect(&["destroy", "-y", &name], 0);
     drop(vm);
     drop(server);
+}
+
+/// The many-VM workflow: a golden disk, a branch VM from it, a push by `pr`, `status`,
+/// `reset` and `prune`.
+#[test]
+#[cfg_attr(not(machine_e2e), ignore = "needs a real Lima: MACHINE_E2E=1 cargo test --test e2e (see tests/e2e/main.rs)")]
+fn branch_vms_from_the_golden_disk() {
+    require_lima();
+    let _one = ONE_VM.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let dirs = tempfile::Builder::new().prefix("machine-e2e-").tempdir().expect("a temp dir");
+    let server = GitServer::start(dirs.path()).expect("the host's git-over-ssh server starts");
+    let mut vm = Vm::new(&server, dirs, &Setup { suffix: "branch", shell: "bash", forward_agent: true });
+    let name = vm.name.clone();
+    vm.expect(&["up", &name], 0);
+    let down = vm.expect(&["down", &name], 0);
+    assert!(String::from_utf8_lossy(&down.stderr).contains("keeping a golden disk"), "down keeps the golden disk");
+
+    // A branch VM from the golden disk: provisioned, the repo there, no clone.
+    let spec = format!("{name}@feature/e2e");
+    let branch_instance = machine::instance::branch_instance(&name, "feature/e2e");
+    let _cleanup = Cleanup(branch_instance.clone());
+    let up = vm.expect(&["-v", "up", &spec], 0);
+    let err = String::from_utf8_lossy(&up.stderr);
+    assert!(!err.contains("machine-guest clone"), "a branch VM from the golden disk clones nothing:\n{err}");
+    assert!(err.contains("feature/e2e is a new branch"), "{err}");
+    let on = vm.guest_in(&spec, &["git", "rev-parse", "--abbrev-ref", "HEAD"]);
+    assert_eq!(on, "feature/e2e");
+    assert_eq!(vm.guest_in(&spec, &["git", "log", "-1", "--format=%s"]), "initial commit from the host");
+
+    // A commit in the branch VM reaches the host's server by `pr`'s push (no gh for this host).
+    vm.guest_in(&spec, &["git", "commit", "--allow-empty", "-m", "made in the branch VM"]);
+    let pr = vm.expect(&["pr", &spec], 0);
+    assert!(String::from_utf8_lossy(&pr.stdout).contains("pushed feature/e2e"), "{}", String::from_utf8_lossy(&pr.stdout));
+    let pushed = Command::new("git")
+        .arg("-C")
+        .arg(&server.repo)
+        .args(["log", "-1", "--format=%s", "feature/e2e"])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&pushed.stdout).trim(), "made in the branch VM", "the host's server has the commit");
+
+    // status reports the branch, tracking, clean.
+    let status = vm.expect(&["status", &spec, "--json"], 0);
+    let json: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    let repo = &json["vms"][0]["guest"]["repos"][0];
+    assert_eq!(repo["branch"], "feature/e2e", "{json}");
+    assert_eq!(repo["upstream"], "origin/feature/e2e", "{json}");
+    assert_eq!((repo["ahead"].as_u64(), repo["dirty"].as_bool()), (Some(0), Some(false)), "{json}");
+    assert_eq!(json["vms"][0]["guest"]["agent"], "keys 1", "{json}");
+
+    // reset: a file of the VM's own goes; the pushed branch comes back from the remote.
+    vm.guest_in(&spec, &["sh", "-c", "echo scratch > scratch.txt"]);
+    vm.expect(&["reset", &spec, "-y"], 0);
+    assert_eq!(vm.guest_in(&spec, &["sh", "-c", "ls scratch.txt 2>/dev/null || echo gone"]), "gone");
+    assert_eq!(vm.guest_in(&spec, &["git", "log", "-1", "--format=%s"]), "made in the branch VM");
+
+    // prune removes a branch VM nobody used for long enough.
+    let state = vm.state_dir().join(&branch_instance);
+    std::fs::write(state.join("last-used"), "1").unwrap();
+    vm.expect(&["prune", "-y"], 0);
+    let listed = Command::new("limactl").args(["list", "-q"]).output().unwrap();
+    assert!(!String::from_utf8_lossy(&listed.stdout).lines().any(|l| l == branch_instance), "the branch VM is gone");
+    vm.expect(&["destroy", "-y", &name], 0);
+    drop(vm);
+    drop(server);
+}
+
+/// Deletes a Lima instance at the end of a test, whatever happened.
+struct Cleanup(String);
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        let _ = Command::new("limactl").args(["delete", "-f", &self.0]).output();
+    }
 }
 
 /// The host half of the suite: the repo is reachable through the ssh alias with the agent's

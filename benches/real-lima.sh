@@ -5,6 +5,12 @@
 #             vs bare `limactl create` + `limactl start` of the same baked disk, empty template
 #   restart   `machine down` + `machine up`  vs  bare `limactl stop` + `limactl start`
 #   re-up     `machine up` of a running, current VM
+#   branch VM `machine up PROJECT@BRANCH` from the project's golden disk
+#             vs bare `limactl create` + `limactl start` of that golden disk, empty template
+#   reset     `machine reset -y PROJECT@BRANCH`  vs  the same bare create + start
+#
+# The project has no repos, so the branch VM's checkout (a `git fetch`, network-bound and the
+# same with or without machine) is not in the figures.
 #
 # A benchmark, not a test: it prints figures (median of N rounds, and the ratios) and fails
 # only when something it runs fails. The README's performance section quotes its output.
@@ -41,6 +47,9 @@ project=bench-$$
 bare=bench-bare-$$
 cleanup() {
 	"$machine" destroy -y "$project" >/dev/null 2>&1 || true
+	for b in $("$machine" list --json 2>/dev/null | jq -r '.projects[] | select(.branch != null) | .name'); do
+		"$machine" destroy -y "$b" >/dev/null 2>&1 || true
+	done
 	limactl delete -f "$bare" >/dev/null 2>&1 || true
 	rm -rf "$work"
 }
@@ -79,6 +88,14 @@ disk: 100GiB
 containerd: {system: false, user: false}
 EOF
 
+echo "keeping the project's golden disk (not timed)…" >&2
+"$machine" up "$project" >>"$work/log" 2>&1
+"$machine" down "$project" >>"$work/log" 2>&1
+golden=$("$machine" cache list --json 2>/dev/null | jq -r --arg p "$project" '.golden[] | select(.project == $p) | .path')
+[[ -f $golden ]] || { echo "real-lima.sh: no golden disk for $project" >&2; exit 1; }
+"$machine" destroy -y "$project" >>"$work/log" 2>&1
+sed "s|$disk|$golden|" "$work/bare.yaml" >"$work/bare-golden.yaml"
+
 for ((i = 1; i <= rounds; i++)); do
 	echo "round $i of $rounds…" >&2
 	timed machine-new "$machine" up "$project"
@@ -90,6 +107,12 @@ for ((i = 1; i <= rounds; i++)); do
 	timed bare-start limactl --tty=false start "$bare"
 	timed bare-stop limactl --tty=false stop "$bare"
 	timed bare-restart-start limactl --tty=false start "$bare"
+	limactl delete -f "$bare" >>"$work/log" 2>&1
+	timed machine-branch "$machine" up "$project@round-$i"
+	timed machine-reset "$machine" reset -y "$project@round-$i"
+	"$machine" destroy -y "$project@round-$i" >>"$work/log" 2>&1
+	timed bare-golden-create limactl --tty=false create --name="$bare" "$work/bare-golden.yaml"
+	timed bare-golden-start limactl --tty=false start "$bare"
 	limactl delete -f "$bare" >>"$work/log" 2>&1
 done
 
@@ -105,6 +128,11 @@ printf '| new VM from a warm cache (up vs create + start) | %.1f s | %s s | %s×
 	"$new_machine" "$new_bare" "$(ratio "$new_machine" "$new_bare")"
 printf '| restart (down + up vs stop + start) | %s s | %s s | %s× |\n' \
 	"$restart_machine" "$restart_bare" "$(ratio "$restart_machine" "$restart_bare")"
+branch_bare=$(sum bare-golden-create bare-golden-start)
+printf '| branch VM from the golden disk (up P@B vs create + start) | %s s | %s s | %s× |\n' \
+	"$(median machine-branch)" "$branch_bare" "$(ratio "$(median machine-branch)" "$branch_bare")"
+printf '| reset of the branch VM (reset -y vs create + start) | %s s | %s s | %s× |\n' \
+	"$(median machine-reset)" "$branch_bare" "$(ratio "$(median machine-reset)" "$branch_bare")"
 printf '| re-up of a running VM | %s s | | |\n' "$(median machine-reup)"
 printf '| (parts: machine down %s s, up %s s; limactl create %s s, start %s s, stop %s s, start %s s) | | | |\n' \
 	"$(median machine-down)" "$(median machine-restart-up)" "$(median bare-create)" "$(median bare-start)" \

@@ -1,4 +1,5 @@
 //! `machine list [--json]`: Lima's instances and the configured projects, in one view.
+//! [`rows`] is that view as data, for the MCP server's `list_projects` and `status` too.
 
 use serde_json::json;
 
@@ -13,16 +14,31 @@ pub struct Args {
     pub json: bool,
 }
 
-struct Row {
-    name: String,
-    status: String,
-    configured: bool,
-    cpus: Option<u32>,
-    memory: Option<u64>,
-    disk: Option<u64>,
+/// One VM or configured project: an entry of `list --json`'s `projects`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
+pub struct Row {
+    /// The project's name, which is also its VM's.
+    pub name: String,
+    /// Lima's status of the VM (`Running`, `Stopped`, …), `not created` for a configured project
+    /// without a VM, or `unknown` when limactl is not installed.
+    pub status: String,
+    /// Whether projects.toml defines the project (a Lima VM it does not define is listed too).
+    pub configured: bool,
+    /// The VM's CPUs, when it exists.
+    pub cpus: Option<u32>,
+    /// The VM's memory in bytes, when it exists.
+    pub memory: Option<u64>,
+    /// The VM's disk size in bytes, when it exists.
+    pub disk: Option<u64>,
 }
 
 pub fn run(args: &Args, ctx: &mut Ctx<'_>) -> Result<i32> {
+    let rows = rows(ctx)?;
+    Ok(print(args, ctx, rows))
+}
+
+/// Every VM and configured project, by name.
+pub fn rows(ctx: &mut Ctx<'_>) -> Result<Vec<Row>> {
     let catalog = ctx.catalog()?;
     let config = ctx.config(&catalog)?;
     // Without Lima, the configured projects are still worth showing.
@@ -33,7 +49,7 @@ pub fn run(args: &Args, ctx: &mut Ctx<'_>) -> Result<i32> {
                 "limactl is not on PATH, so the VMs' states are unknown\n  hint: {}",
                 crate::exec::install_hint("limactl")
             ));
-            return Ok(unknown_states(args, ctx, &config));
+            return Ok(unknown_states(&config));
         }
         Err(e) => return Err(e),
     };
@@ -58,12 +74,13 @@ pub fn run(args: &Args, ctx: &mut Ctx<'_>) -> Result<i32> {
             disk: None,
         });
     }
-    Ok(print(args, ctx, rows))
+    rows.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(rows)
 }
 
-/// The configured projects, each with its VM's state unknown.
-fn unknown_states(args: &Args, ctx: &mut Ctx<'_>, config: &crate::config::Config) -> i32 {
-    let rows = config
+/// The configured projects (by name: they are a sorted map), each with its VM's state unknown.
+fn unknown_states(config: &crate::config::Config) -> Vec<Row> {
+    config
         .projects
         .keys()
         .map(|name| Row {
@@ -74,18 +91,12 @@ fn unknown_states(args: &Args, ctx: &mut Ctx<'_>, config: &crate::config::Config
             memory: None,
             disk: None,
         })
-        .collect();
-    print(args, ctx, rows)
+        .collect()
 }
 
-fn print(args: &Args, ctx: &mut Ctx<'_>, mut rows: Vec<Row>) -> i32 {
-    rows.sort_by(|a, b| a.name.cmp(&b.name));
+fn print(args: &Args, ctx: &mut Ctx<'_>, rows: Vec<Row>) -> i32 {
     if args.json {
-        let list: Vec<_> = rows
-            .iter()
-            .map(|r| json!({"name": r.name, "status": r.status, "configured": r.configured, "cpus": r.cpus, "memory": r.memory, "disk": r.disk}))
-            .collect();
-        ctx.ui.data(&format!("{:#}", json!({ "projects": list })));
+        ctx.ui.data(&format!("{:#}", json!({ "projects": rows })));
         return 0;
     }
     if rows.is_empty() {

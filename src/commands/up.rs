@@ -25,7 +25,22 @@ pub struct Args {
     pub yes: bool,
 }
 
+/// What a successful `up` leaves to report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    pub project: String,
+    /// What the VM is ready with (a failed clone without agent forwarding, configuration drift).
+    pub warnings: Vec<String>,
+}
+
 pub fn run(args: &Args, ctx: &mut Ctx<'_>) -> Result<i32> {
+    let outcome = bring_up(args, ctx)?;
+    ctx.ui.note(&summary(&outcome));
+    Ok(0)
+}
+
+/// Everything `up` does but the closing summary.
+pub fn bring_up(args: &Args, ctx: &mut Ctx<'_>) -> Result<Outcome> {
     // A project nobody has defined yet goes through the `create` wizard first (on a terminal).
     let catalog = ctx.catalog()?;
     let mut config = ctx.config(&catalog)?;
@@ -114,8 +129,7 @@ pub fn run(args: &Args, ctx: &mut Ctx<'_>) -> Result<i32> {
         lima.heal_agent(&project.name);
     }
     clone_repos(ctx, &lima, &project, &pending, &dir, &mut applied, &mut warnings)?;
-    summary(ctx, &project.name, &warnings);
-    Ok(0)
+    Ok(Outcome { project: project.name, warnings })
 }
 
 fn create(ctx: &mut Ctx<'_>, lima: &Lima<'_>, stack: &Stack, dir: &ProjectDir) -> Result<Applied> {
@@ -315,15 +329,17 @@ fn install_deps(
     Ok(())
 }
 
-fn summary(ctx: &mut Ctx<'_>, name: &str, warnings: &[String]) {
-    if warnings.is_empty() {
-        ctx.ui.note(&format!(
+/// The closing lines: ready, and how to get in; or ready with warnings, each on its own line.
+pub fn summary(outcome: &Outcome) -> String {
+    let name = &outcome.project;
+    if outcome.warnings.is_empty() {
+        return format!(
             "✓ {name} is ready: `machine ssh {name}` to log in, `machine claude {name}` to start Claude Code"
-        ));
-    } else {
-        ctx.ui.note(&format!("⚠ {name} is ready, with warnings:"));
-        for w in warnings {
-            ctx.ui.note(&format!("  - {w}"));
-        }
+        );
     }
+    let mut text = format!("⚠ {name} is ready, with warnings:");
+    for w in &outcome.warnings {
+        text.push_str(&format!("\n  - {w}"));
+    }
+    text
 }

@@ -55,6 +55,9 @@ _machine() {
             machine,list)
                 cmd="machine__subcmd__list"
                 ;;
+            machine,mcp)
+                cmd="machine__subcmd__mcp"
+                ;;
             machine,profiles)
                 cmd="machine__subcmd__profiles"
                 ;;
@@ -136,6 +139,9 @@ _machine() {
             machine__subcmd__help,list)
                 cmd="machine__subcmd__help__subcmd__list"
                 ;;
+            machine__subcmd__help,mcp)
+                cmd="machine__subcmd__help__subcmd__mcp"
+                ;;
             machine__subcmd__help,profiles)
                 cmd="machine__subcmd__help__subcmd__profiles"
                 ;;
@@ -173,7 +179,7 @@ _machine() {
 
     case "${cmd}" in
         machine)
-            opts="-v -h -V --verbose --help --version init create up down ssh run claude codex list destroy render profiles bake cache doctor secrets trust ssh-config code completions help"
+            opts="-v -h -V --verbose --help --version init create up down ssh run claude codex list destroy render profiles bake cache doctor secrets trust ssh-config code mcp completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -439,7 +445,7 @@ _machine() {
             return 0
             ;;
         machine__subcmd__help)
-            opts="init create up down ssh run claude codex list destroy render profiles bake cache doctor secrets trust ssh-config code completions help"
+            opts="init create up down ssh run claude codex list destroy render profiles bake cache doctor secrets trust ssh-config code mcp completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -662,6 +668,20 @@ _machine() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        machine__subcmd__help__subcmd__mcp)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         machine__subcmd__help__subcmd__profiles)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -795,6 +815,24 @@ _machine() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        machine__subcmd__mcp)
+            opts="-v -h --allow-destroy --print-config --verbose --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --print-config)
+                    COMPREPLY=($(compgen -W "claude codex vscode" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -951,7 +989,7 @@ _machine_with_config() {
             _machine "$@"
             return
             ;;
-        --cpus | --disk | --memory | --profile | --repo | --shell | --without)
+        --cpus | --disk | --memory | --print-config | --profile | --repo | --shell | --without)
             skip=1
             ;;
         -*) ;;
@@ -976,7 +1014,7 @@ _machine_with_config() {
     esac
     # The word after an option that takes a value is that value: clap completes it (or nothing).
     case $prev in
-    --cpus | --disk | --memory | --profile | --repo | --shell | --without)
+    --cpus | --disk | --memory | --print-config | --profile | --repo | --shell | --without)
         _machine "$@"; return
         ;;
     esac

@@ -18,6 +18,7 @@ pub mod layers;
 pub mod lima;
 pub mod lima_keys;
 pub mod lock;
+pub mod mcp;
 pub mod paths;
 pub mod project_state;
 pub mod repo_access;
@@ -101,8 +102,10 @@ fn init_logging(verbose: u8) {
     };
     let _ = tracing_subscriber::fmt()
         .with_max_level(level)
-        // Log lines quote commands and their output, which can come from the guest.
+        // Log lines quote commands and their output, which can come from the guest; escaping
+        // would show colour codes as text, so there are none.
         .with_writer(|| escape::Escaping(std::io::stderr()))
+        .with_ansi(false)
         .without_time()
         .with_target(false)
         .with_level(false)

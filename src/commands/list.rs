@@ -19,10 +19,9 @@ pub struct Args {
 pub struct Row {
     /// The project's name, which is also its VM's.
     pub name: String,
-    /// Lima's status of the VM (`Running`, `Stopped`, …), `not created` for a configured project
-    /// without a VM, or `unknown` when limactl is not installed.
+    /// Lima's status of the VM (`Running`, `Stopped`, …), `not created`, or `unknown` without limactl.
     pub status: String,
-    /// Whether projects.toml defines the project (a Lima VM it does not define is listed too).
+    /// Whether projects.toml defines the project (Lima VMs it does not define are listed too).
     pub configured: bool,
     /// The VM's CPUs, when it exists.
     pub cpus: Option<u32>,
@@ -34,7 +33,7 @@ pub struct Row {
 
 pub fn run(args: &Args, ctx: &mut Ctx<'_>) -> Result<i32> {
     let rows = rows(ctx)?;
-    Ok(print(args, ctx, rows))
+    Ok(print(args, ctx, &rows))
 }
 
 /// Every VM and configured project, by name.
@@ -94,7 +93,7 @@ fn unknown_states(config: &crate::config::Config) -> Vec<Row> {
         .collect()
 }
 
-fn print(args: &Args, ctx: &mut Ctx<'_>, rows: Vec<Row>) -> i32 {
+fn print(args: &Args, ctx: &mut Ctx<'_>, rows: &[Row]) -> i32 {
     if args.json {
         ctx.ui.data(&format!("{:#}", json!({ "projects": rows })));
         return 0;
@@ -106,7 +105,7 @@ fn print(args: &Args, ctx: &mut Ctx<'_>, rows: Vec<Row>) -> i32 {
     let width = rows.iter().map(|r| r.name.len()).max().unwrap_or(4).max(4);
     let mut out =
         format!("{:width$}  {:11}  {:>4}  {:>7}  {:>7}  CONFIGURED", "NAME", "STATUS", "CPUS", "MEMORY", "DISK");
-    for r in &rows {
+    for r in rows {
         let gib = |b: Option<u64>| b.map_or_else(|| "-".to_string(), |b| format!("{}GiB", b >> 30));
         let cpus = r.cpus.map_or_else(|| "-".to_string(), |c| c.to_string());
         let configured = if r.configured { "yes" } else { "no" };

@@ -168,6 +168,7 @@ pub struct LayerJson {
 /// A file written next to a layer.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct LayerFileJson {
+    /// Where it is written.
     pub path: PathBuf,
     /// Its size in bytes.
     pub bytes: usize,
@@ -176,13 +177,16 @@ pub struct LayerFileJson {
 /// A written file and its text.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct FileJson {
+    /// Where it is written.
     pub path: PathBuf,
+    /// Its text.
     pub content: String,
 }
 
 /// A baked disk in the cache.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct CachedDiskJson {
+    /// The disk image.
     pub path: PathBuf,
     /// How many of the stack's layers are baked into it.
     pub layers: usize,

@@ -196,6 +196,11 @@ fn list_projects_and_status_are_what_list_knows() {
         assert!(wrong_type.contains("failed to deserialize parameters"), "{wrong_type}");
         let unknown_field = session.err("status", json!({"name": "blog"})).await;
         assert!(unknown_field.contains("unknown field `name`"), "{unknown_field}");
+
+        // Every call reads the configuration afresh: a broken file fails the next one.
+        std::fs::write(env.path().join("config/projects.toml"), "[blog\n").unwrap();
+        let broken = session.err("list_projects", json!({})).await;
+        assert_eq!(broken, cli_error(&env, &["list"]));
         session.close().await;
     });
 }

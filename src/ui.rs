@@ -141,3 +141,25 @@ fn seconds(d: Duration) -> String {
 fn truncate(line: &str, max: usize) -> String {
     if line.chars().count() <= max { line.to_string() } else { line.chars().take(max - 1).chain(['…']).collect() }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::cell::RefCell;
+
+    use super::*;
+
+    #[test]
+    fn an_observer_sees_each_step_start_progress_and_end() {
+        let seen = Rc::new(RefCell::new(Vec::new()));
+        let mut ui = Ui::new(Box::new(std::io::sink()), Box::new(std::io::sink())).observed({
+            let seen = Rc::clone(&seen);
+            move |line| seen.borrow_mut().push(line.to_string())
+        });
+        let step = ui.step("starting `blog`");
+        step.progress("Waiting for \u{1b}[31mssh");
+        ui.end_step(step, true);
+        let seen = seen.borrow();
+        assert_eq!(seen[..2], ["starting `blog`", "Waiting for \\u{1b}[31mssh"], "escaped, as printed");
+        assert!(seen[2].starts_with("✓ starting `blog` ("), "{seen:?}");
+    }
+}

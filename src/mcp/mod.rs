@@ -46,12 +46,12 @@ pub struct Options {
 /// The MCP server: its tools (see [`tools`]) and resources.
 #[derive(Clone)]
 pub struct Server {
-    host: Arc<Host>,
+    shared: Arc<Shared>,
     tool_router: ToolRouter<Self>,
 }
 
 /// What every call's [`Ctx`] is made of: the server process's folders, working folder and runner.
-struct Host {
+struct Shared {
     paths: Paths,
     cwd: PathBuf,
     runner: SystemRunner,
@@ -82,7 +82,7 @@ impl Server {
             // Not merely refused: a client never learns of a tool it cannot use.
             tool_router.remove_route("destroy");
         }
-        Self { host: Arc::new(Host { paths, cwd, runner }), tool_router }
+        Self { shared: Arc::new(Shared { paths, cwd, runner }), tool_router }
     }
 
     /// Runs `job` on a blocking thread with a fresh context, and returns its result with what it
@@ -111,8 +111,8 @@ impl Server {
             }
             None => (None, None),
         };
-        let host = Arc::clone(&self.host);
-        let outcome = tokio::task::spawn_blocking(move || host.run(progress, job)).await;
+        let shared = Arc::clone(&self.shared);
+        let outcome = tokio::task::spawn_blocking(move || shared.run(progress, job)).await;
         if let Some(forwarder) = forwarder {
             // The job's end closed the channel: this only waits for the last notifications.
             let _ = forwarder.await;
@@ -133,7 +133,8 @@ impl Server {
                 Ok(ctx.config(&catalog)?.projects.into_keys().collect::<Vec<_>>())
             })
             .await;
-        names.map_err(|e| protocol_error(&e))
+        // Listing fails only when the configuration does: nothing a client asked for is missing.
+        names.map_err(|e| ErrorData::internal_error(e.to_string(), None))
     }
 }
 
@@ -142,7 +143,7 @@ fn env(key: &str) -> Option<OsString> {
     std::env::var_os(key)
 }
 
-impl Host {
+impl Shared {
     /// Runs `job` with a context of its own. Everything its [`Ui`] writes lands in one buffer,
     /// returned as text; notes and warnings are also copied to stderr, the server's log.
     fn run<T>(
@@ -207,8 +208,8 @@ impl<A: Write, B: Write> Write for Tee<A, B> {
     }
 }
 
-/// A machine error as a protocol error (for resources, which have no tool-error form): a
-/// project or resource that does not exist is "not found", anything else an internal error;
+/// A machine error reading a resource as a protocol error (resources have no tool-error form):
+/// a usage error (an unknown project, say) is "not found", anything else an internal error;
 /// either way with the text the CLI prints.
 fn protocol_error(error: &Error) -> ErrorData {
     let code = if error.kind() == Kind::Usage { ErrorCode::RESOURCE_NOT_FOUND } else { ErrorCode::INTERNAL_ERROR };

@@ -244,7 +244,8 @@ impl Server {
                 let limit = run_timeout(args.timeout_secs)?;
                 let started = Instant::now();
                 let out = run::capture(ctx, &args.project, &args.argv, args.workdir.as_deref(), limit)?;
-                Ok((out, out_of_time(started.elapsed(), limit)))
+                // The runner kills a command at its timeout, and then reports no exit code.
+                Ok((out, started.elapsed() >= limit))
             })
             .await;
         let (out, late) = outcome.map_err(|e| failure(&e, &notes))?;
@@ -307,11 +308,6 @@ fn run_timeout(secs: Option<u64>) -> Result<Duration> {
         secs => Err(Error::usage(format!("timeout_secs {secs} is out of range"))
             .hint(format!("give 1 to {MAX_RUN_TIMEOUT_SECS} seconds, or leave it out for {DEFAULT_RUN_TIMEOUT_SECS}"))),
     }
-}
-
-/// Whether a command that was killed ran into its timeout (the runner then kills it).
-fn out_of_time(elapsed: Duration, limit: Duration) -> bool {
-    elapsed >= limit
 }
 
 /// A finished command as a result: its output capped, and what was cut said in the notes.

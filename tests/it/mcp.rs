@@ -322,7 +322,7 @@ fn run_returns_the_exit_code_and_both_outputs() {
         let no_shell = session.err("run", json!({"project": "blog", "argv": "echo hi"})).await;
         assert!(no_shell.contains("failed to deserialize parameters"), "{no_shell}");
 
-        let slow = session.ok("run", json!({"project": "blog", "argv": ["sleep", "30"], "timeout_secs": 1})).await;
+        let slow = session.ok("run", json!({"project": "blog", "argv": ["sleep", "5"], "timeout_secs": 1})).await;
         assert_eq!((&slow["timed_out"], &slow["exit_code"]), (&json!(true), &Value::Null), "{slow}");
         assert!(slow["notes"].as_str().unwrap().contains("killed at its timeout"), "{slow}");
 

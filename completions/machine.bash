@@ -55,6 +55,9 @@ _machine() {
             machine,list)
                 cmd="machine__subcmd__list"
                 ;;
+            machine,mcp)
+                cmd="machine__subcmd__mcp"
+                ;;
             machine,pr)
                 cmd="machine__subcmd__pr"
                 ;;
@@ -151,6 +154,9 @@ _machine() {
             machine__subcmd__help,list)
                 cmd="machine__subcmd__help__subcmd__list"
                 ;;
+            machine__subcmd__help,mcp)
+                cmd="machine__subcmd__help__subcmd__mcp"
+                ;;
             machine__subcmd__help,pr)
                 cmd="machine__subcmd__help__subcmd__pr"
                 ;;
@@ -203,7 +209,7 @@ _machine() {
 
     case "${cmd}" in
         machine)
-            opts="-v -h -V --verbose --help --version init create up down ssh run claude codex list status prune reset pr destroy render profiles bake cache doctor secrets snapshot trust ssh-config code completions help"
+            opts="-v -h -V --verbose --help --version init create up down ssh run claude codex list status prune reset pr destroy render profiles bake cache doctor secrets snapshot trust ssh-config code mcp completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -469,7 +475,7 @@ _machine() {
             return 0
             ;;
         machine__subcmd__help)
-            opts="init create up down ssh run claude codex list status prune reset pr destroy render profiles bake cache doctor secrets snapshot trust ssh-config code completions help"
+            opts="init create up down ssh run claude codex list status prune reset pr destroy render profiles bake cache doctor secrets snapshot trust ssh-config code mcp completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -692,6 +698,20 @@ _machine() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        machine__subcmd__help__subcmd__mcp)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         machine__subcmd__help__subcmd__pr)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -895,6 +915,24 @@ _machine() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        machine__subcmd__mcp)
+            opts="-v -h --allow-destroy --print-config --verbose --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --print-config)
+                    COMPREPLY=($(compgen -W "claude codex vscode" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1129,7 +1167,7 @@ _machine_with_config() {
             _machine "$@"
             return
             ;;
-        --branch | --cpus | --disk | --memory | --older-than | --profile | --repo | --shell | --without)
+        --branch | --cpus | --disk | --memory | --older-than | --print-config | --profile | --repo | --shell | --without)
             skip=1
             ;;
         -*) ;;
@@ -1154,7 +1192,7 @@ _machine_with_config() {
     esac
     # The word after an option that takes a value is that value: clap completes it (or nothing).
     case $prev in
-    --branch | --cpus | --disk | --memory | --older-than | --profile | --repo | --shell | --without)
+    --branch | --cpus | --disk | --memory | --older-than | --print-config | --profile | --repo | --shell | --without)
         _machine "$@"; return
         ;;
     esac

@@ -5,7 +5,7 @@ use clap::{Parser, Subcommand};
 use crate::commands::{create, init};
 
 use crate::commands::{
-    agent, bake, cache, code, completions, destroy, doctor, down, list, pr, profiles, prune, render, reset, run,
+    agent, bake, cache, code, completions, destroy, doctor, down, list, mcp, pr, profiles, prune, render, reset, run,
     secrets, snapshot, ssh, ssh_config, status, trust, up,
 };
 
@@ -49,6 +49,7 @@ pub enum Command {
     Trust(trust::Args),
     SshConfig(ssh_config::Args),
     Code(code::Args),
+    Mcp(mcp::Args),
     Completions(completions::Args),
     /// Values for the completion scripts (project and profile names); not for people.
     #[command(name = "__complete", hide = true)]

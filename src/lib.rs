@@ -21,6 +21,7 @@ pub mod layers;
 pub mod lima;
 pub mod lima_keys;
 pub mod lock;
+pub mod mcp;
 pub mod paths;
 pub mod project_state;
 pub mod repo_access;
@@ -56,11 +57,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         let cwd = std::env::current_dir()
             .map_err(|e| error::Error::failure("cannot read the current directory").caused_by(e))?;
         let paths = paths::Paths::from_env(env)?.absolute(&cwd);
-        let mut runner = exec::SystemRunner::default();
-        if let Some(sock) = ssh_agent::select(&env) {
-            tracing::info!("using the 1Password SSH agent at {}", sock.display());
-            runner.env.push(("SSH_AUTH_SOCK".into(), sock.into_os_string()));
-        }
+        let runner = system_runner(&env);
         let mut ctx = commands::Ctx { paths, cwd, env: &env, runner: &runner, ui: &mut ui };
         commands::dispatch(&cli.command, &mut ctx)
     })();
@@ -71,6 +68,16 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
             ExitCode::from(e.exit_code())
         }
     }
+}
+
+/// The runner of real programs, giving them the 1Password SSH agent when that is the one to use.
+pub fn system_runner(env: &dyn Fn(&str) -> Option<OsString>) -> exec::SystemRunner {
+    let mut runner = exec::SystemRunner::default();
+    if let Some(sock) = ssh_agent::select(env) {
+        tracing::info!("using the 1Password SSH agent at {}", sock.display());
+        runner.env.push(("SSH_AUTH_SOCK".into(), sock.into_os_string()));
+    }
+    runner
 }
 
 /// `machine run blog ls` (no `--`): the command line with the `--` it needs.
@@ -98,8 +105,10 @@ fn init_logging(verbose: u8) {
     };
     let _ = tracing_subscriber::fmt()
         .with_max_level(level)
-        // Log lines quote commands and their output, which can come from the guest.
+        // Log lines quote commands and their output, which can come from the guest; escaping
+        // would show colour codes as text, so there are none.
         .with_writer(|| escape::Escaping(std::io::stderr()))
+        .with_ansi(false)
         .without_time()
         .with_target(false)
         .with_level(false)

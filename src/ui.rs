@@ -7,6 +7,7 @@
 //! CI output stay readable.
 
 use std::io::{IsTerminal as _, Write};
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
@@ -20,11 +21,24 @@ pub struct Ui {
     verbose: bool,
     /// Escape control characters in data too (stdout is a terminal).
     escape_data: bool,
+    /// Told each step's start, progress lines and closing line (the MCP server turns them into
+    /// progress notifications).
+    observer: Option<Observer>,
 }
+
+/// Receives a long step's lines, control characters escaped.
+type Observer = Rc<dyn Fn(&str)>;
 
 impl Ui {
     pub fn new(stdout: Box<dyn Write>, stderr: Box<dyn Write>) -> Self {
-        Self { stdout, stderr, spinners: false, verbose: false, escape_data: false }
+        Self { stdout, stderr, spinners: false, verbose: false, escape_data: false, observer: None }
+    }
+
+    /// Also tells `observer` every step's start, progress lines and closing line.
+    #[must_use]
+    pub fn observed(mut self, observer: impl Fn(&str) + 'static) -> Self {
+        self.observer = Some(Rc::new(observer));
+        self
     }
 
     /// Real stdio; spinners only when stderr is a terminal.
@@ -36,6 +50,7 @@ impl Ui {
             spinners,
             verbose,
             escape_data: std::io::stdout().is_terminal(),
+            observer: None,
         }
     }
 
@@ -56,6 +71,10 @@ impl Ui {
 
     /// Starts a long step; finish it with [`Step::done`] or [`Step::failed`].
     pub fn step(&mut self, name: &str) -> Step {
+        let shown = escape::controls(name).into_owned();
+        if let Some(observer) = &self.observer {
+            observer(&shown);
+        }
         let bar = if self.spinners {
             let bar = ProgressBar::new_spinner();
             bar.set_style(
@@ -68,13 +87,16 @@ impl Ui {
             let _ = writeln!(self.stderr, "==> {}", escape::controls(name));
             None
         };
-        Step { name: escape::controls(name).into_owned(), started: Instant::now(), bar, verbose: self.verbose }
+        Step { name: shown, started: Instant::now(), bar, verbose: self.verbose, observer: self.observer.clone() }
     }
 
     /// Finishes a step with a closing line.
     pub fn end_step(&mut self, step: Step, ok: bool) {
         let mark = if ok { "✓" } else { "✗" };
         let line = format!("{mark} {} ({})", step.name, seconds(step.started.elapsed()));
+        if let Some(observer) = &step.observer {
+            observer(&line);
+        }
         match step.bar {
             Some(bar) => {
                 bar.finish_and_clear();
@@ -94,12 +116,16 @@ pub struct Step {
     started: Instant,
     bar: Option<ProgressBar>,
     verbose: bool,
+    observer: Option<Observer>,
 }
 
 impl Step {
     /// Shows a progress line: in the spinner on a terminal, on its own line with `-v` otherwise.
     pub fn progress(&self, line: &str) {
         let line = escape::controls(line);
+        if let Some(observer) = &self.observer {
+            observer(&line);
+        }
         match &self.bar {
             Some(bar) => bar.set_message(truncate(&line, 70)),
             None if self.verbose => eprintln!("    {line}"),
@@ -114,4 +140,26 @@ fn seconds(d: Duration) -> String {
 
 fn truncate(line: &str, max: usize) -> String {
     if line.chars().count() <= max { line.to_string() } else { line.chars().take(max - 1).chain(['…']).collect() }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::RefCell;
+
+    use super::*;
+
+    #[test]
+    fn an_observer_sees_each_step_start_progress_and_end() {
+        let seen = Rc::new(RefCell::new(Vec::new()));
+        let mut ui = Ui::new(Box::new(std::io::sink()), Box::new(std::io::sink())).observed({
+            let seen = Rc::clone(&seen);
+            move |line| seen.borrow_mut().push(line.to_string())
+        });
+        let step = ui.step("starting `blog`");
+        step.progress("Waiting for \u{1b}[31mssh");
+        ui.end_step(step, true);
+        let seen = seen.borrow();
+        assert_eq!(seen[..2], ["starting `blog`", "Waiting for \\u{1b}[31mssh"], "escaped, as printed");
+        assert!(seen[2].starts_with("✓ starting `blog` ("), "{seen:?}");
+    }
 }

@@ -11,7 +11,22 @@ pub struct Args {
     pub project: Option<String>,
 }
 
+/// What `down` found and did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    pub project: String,
+    /// Whether this `down` stopped the VM (else it was not running).
+    pub stopped: bool,
+    /// Lima's status of the VM afterwards (`Stopped`, or what it already was).
+    pub status: String,
+}
+
 pub fn run(args: &Args, ctx: &mut Ctx<'_>) -> Result<i32> {
+    stop(args, ctx).map(|_| 0)
+}
+
+/// Stops the VM, under its lock (keeping the project's golden disk the first time).
+pub fn stop(args: &Args, ctx: &mut Ctx<'_>) -> Result<Outcome> {
     let (_, target) = ctx.target(args.project.as_deref())?;
     // Not in the middle of an `up` (a clone, a provisioning boot) of the same VM.
     let _lock = ctx.lock_project(&target.instance)?;
@@ -24,7 +39,7 @@ pub fn run(args: &Args, ctx: &mut Ctx<'_>) -> Result<i32> {
     };
     if !instance.is_running() {
         ctx.ui.note(&format!("VM `{shown}` is already {}", instance.status.as_str().to_lowercase()));
-        return Ok(0);
+        return Ok(Outcome { project: shown.clone(), stopped: false, status: instance.status.as_str().to_string() });
     }
     record_work(ctx, &lima, &target)?;
     let golden = super::snapshot::golden_candidate(ctx, &lima, &target)?;
@@ -35,7 +50,7 @@ pub fn run(args: &Args, ctx: &mut Ctx<'_>) -> Result<i32> {
     if let Some(candidate) = golden {
         super::snapshot::keep_golden(ctx, &lima, &target, candidate);
     }
-    Ok(0)
+    Ok(Outcome { project: shown.clone(), stopped: true, status: crate::lima::Status::Stopped.as_str().to_string() })
 }
 
 /// Notes what the repos hold before the VM stops (for `prune`, which cannot look inside a

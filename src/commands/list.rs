@@ -1,5 +1,6 @@
 //! `machine list [--json]`: Lima's instances and the configured projects, in one view; branch
-//! VMs under their project, by the branch as written.
+//! VMs under their project, by the branch as written. [`rows`] is that view as data, for the
+//! MCP server's `list_projects` and `status` too.
 
 use serde_json::json;
 
@@ -14,19 +15,36 @@ pub struct Args {
     pub json: bool,
 }
 
-struct Row {
+/// One VM or configured project: an entry of `list --json`'s `projects`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
+pub struct Row {
+    /// As the user writes it: the project's name for its own VM, `PROJECT@BRANCH` for a branch VM.
+    pub name: String,
     /// The Lima instance (the project's name for its own VM).
-    name: String,
-    /// For a branch VM: its project and branch, from machine's record.
-    branch: Option<(String, String)>,
-    status: String,
-    configured: bool,
-    cpus: Option<u32>,
-    memory: Option<u64>,
-    disk: Option<u64>,
+    pub instance: String,
+    /// The project the VM belongs to.
+    pub project: String,
+    /// The branch of a branch VM, as written; null for a project's own VM.
+    pub branch: Option<String>,
+    /// Lima's status of the VM (`Running`, `Stopped`, …), `not created`, or `unknown` without limactl.
+    pub status: String,
+    /// Whether projects.toml defines the project (Lima VMs it does not define are listed too).
+    pub configured: bool,
+    /// The VM's CPUs, when it exists.
+    pub cpus: Option<u32>,
+    /// The VM's memory in bytes, when it exists.
+    pub memory: Option<u64>,
+    /// The VM's disk size in bytes, when it exists.
+    pub disk: Option<u64>,
 }
 
 pub fn run(args: &Args, ctx: &mut Ctx<'_>) -> Result<i32> {
+    let rows = rows(ctx)?;
+    Ok(print(args, ctx, &rows))
+}
+
+/// Every VM and configured project; a branch VM right after its project.
+pub fn rows(ctx: &mut Ctx<'_>) -> Result<Vec<Row>> {
     let catalog = ctx.catalog()?;
     let config = ctx.config(&catalog)?;
     // Without Lima, the configured projects are still worth showing.
@@ -37,7 +55,7 @@ pub fn run(args: &Args, ctx: &mut Ctx<'_>) -> Result<i32> {
                 "limactl is not on PATH, so the VMs' states are unknown\n  hint: {}",
                 crate::exec::install_hint("limactl")
             ));
-            return Ok(unknown_states(args, ctx, &config));
+            return Ok(unknown_states(&config));
         }
         Err(e) => return Err(e),
     };
@@ -48,74 +66,51 @@ pub fn run(args: &Args, ctx: &mut Ctx<'_>) -> Result<i32> {
             .collect();
     let mut rows: Vec<Row> = instances
         .iter()
-        .map(|i| Row {
-            name: i.name.clone(),
-            branch: branches.get(&i.name).cloned(),
-            status: i.status.as_str().to_string(),
-            configured: config.projects.contains_key(branches.get(&i.name).map_or(&i.name, |(project, _)| project)),
-            cpus: Some(i.cpus),
-            memory: Some(i.memory),
-            disk: Some(i.disk),
+        .map(|i| {
+            let (project, branch) =
+                branches.get(&i.name).cloned().map_or((i.name.clone(), None), |(p, b)| (p, Some(b)));
+            Row {
+                name: branch.as_ref().map_or_else(|| project.clone(), |b| format!("{project}@{b}")),
+                instance: i.name.clone(),
+                configured: config.projects.contains_key(&project),
+                project,
+                branch,
+                status: i.status.as_str().to_string(),
+                cpus: Some(i.cpus),
+                memory: Some(i.memory),
+                disk: Some(i.disk),
+            }
         })
         .collect();
     for name in config.projects.keys().filter(|n| !instances.iter().any(|i| &i.name == *n)) {
-        rows.push(Row {
-            name: name.clone(),
-            branch: None,
-            status: "not created".into(),
-            configured: true,
-            cpus: None,
-            memory: None,
-            disk: None,
-        });
+        rows.push(not_running(name, "not created"));
     }
-    Ok(print(args, ctx, rows))
+    rows.sort_by(|a, b| (&a.project, &a.branch).cmp(&(&b.project, &b.branch)));
+    Ok(rows)
 }
 
-/// The configured projects, each with its VM's state unknown.
-fn unknown_states(args: &Args, ctx: &mut Ctx<'_>, config: &crate::config::Config) -> i32 {
-    let rows = config
-        .projects
-        .keys()
-        .map(|name| Row {
-            name: name.clone(),
-            branch: None,
-            status: "unknown".into(),
-            configured: true,
-            cpus: None,
-            memory: None,
-            disk: None,
-        })
-        .collect();
-    print(args, ctx, rows)
-}
-
-impl Row {
-    /// Sorts a branch VM right after its project's own VM.
-    fn order(&self) -> (&str, Option<&str>) {
-        match &self.branch {
-            Some((project, branch)) => (project, Some(branch)),
-            None => (&self.name, None),
-        }
-    }
-
-    /// `blog`, or `blog@feature/x` for a branch VM.
-    fn shown(&self) -> String {
-        self.branch.as_ref().map_or_else(|| self.name.clone(), |(p, b)| format!("{p}@{b}"))
+fn not_running(name: &str, status: &str) -> Row {
+    Row {
+        name: name.to_string(),
+        instance: name.to_string(),
+        project: name.to_string(),
+        branch: None,
+        status: status.into(),
+        configured: true,
+        cpus: None,
+        memory: None,
+        disk: None,
     }
 }
 
-fn print(args: &Args, ctx: &mut Ctx<'_>, mut rows: Vec<Row>) -> i32 {
-    rows.sort_by(|a, b| a.order().cmp(&b.order()));
+/// The configured projects (by name: they are a sorted map), each with its VM's state unknown.
+fn unknown_states(config: &crate::config::Config) -> Vec<Row> {
+    config.projects.keys().map(|name| not_running(name, "unknown")).collect()
+}
+
+fn print(args: &Args, ctx: &mut Ctx<'_>, rows: &[Row]) -> i32 {
     if args.json {
-        let list: Vec<_> = rows
-            .iter()
-            .map(|r| {
-                let (project, branch) = r.branch.clone().map_or((r.name.clone(), None), |(p, b)| (p, Some(b)));
-                json!({"name": r.shown(), "instance": r.name, "project": project, "branch": branch, "status": r.status, "configured": r.configured, "cpus": r.cpus, "memory": r.memory, "disk": r.disk})
-            })
-            .collect();
-        ctx.ui.data(&format!("{:#}", json!({ "projects": list })));
+        ctx.ui.data(&format!("{:#}", json!({ "projects": rows })));
         return 0;
     }
     if rows.is_empty() {
@@ -123,11 +118,11 @@ fn print(args: &Args, ctx: &mut Ctx<'_>, mut rows: Vec<Row>) -> i32 {
         return 0;
     }
     // A branch VM is shown as `  @branch` under its project.
-    let label = |r: &Row| r.branch.as_ref().map_or_else(|| r.name.clone(), |(_, b)| format!("  @{b}"));
+    let label = |r: &Row| r.branch.as_ref().map_or_else(|| r.name.clone(), |b| format!("  @{b}"));
     let width = rows.iter().map(|r| label(r).chars().count()).max().unwrap_or(4).max(4);
     let mut out =
         format!("{:width$}  {:11}  {:>4}  {:>7}  {:>7}  CONFIGURED", "NAME", "STATUS", "CPUS", "MEMORY", "DISK");
-    for r in &rows {
+    for r in rows {
         let gib = |b: Option<u64>| b.map_or_else(|| "-".to_string(), |b| format!("{}GiB", b >> 30));
         let cpus = r.cpus.map_or_else(|| "-".to_string(), |c| c.to_string());
         let configured = if r.configured { "yes" } else { "no" };

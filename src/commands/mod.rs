@@ -11,6 +11,7 @@ pub mod doctor;
 pub mod down;
 pub mod init;
 pub mod list;
+pub mod mcp;
 pub mod pr;
 pub mod profiles;
 pub mod prune;
@@ -240,6 +241,7 @@ pub fn dispatch(command: &Command, ctx: &mut Ctx<'_>) -> Result<i32> {
         Command::Pr(args) => pr::run(args, ctx),
         Command::SshConfig(args) => ssh_config::run(args, ctx),
         Command::Code(args) => code::run(args, ctx),
+        Command::Mcp(args) => mcp::run(args, ctx),
         Command::Completions(args) => completions::run(args, ctx),
         Command::Complete(args) => completions::complete(args, ctx),
     }

@@ -25,5 +25,7 @@ pub fn run(args: &Args, ctx: &mut Ctx<'_>) -> Result<i32> {
         return Err(Error::failure(format!("there is no VM `{}` to reset", target.shown))
             .hint(format!("create it with `machine up {}`", target.shown)));
     }
-    up::bring_up(ctx, &catalog, &target, Options { replace: true, yes: args.yes, from_golden: true })
+    let outcome = up::bring_up(ctx, &catalog, &target, Options { replace: true, yes: args.yes, from_golden: true })?;
+    ctx.ui.note(&up::summary(&outcome));
+    Ok(0)
 }

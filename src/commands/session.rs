@@ -25,6 +25,11 @@ impl Session {
     pub(super) fn command(&self, argv: &[&OsStr]) -> Cmd {
         lima::user_shell(&self.name, self.workdir.as_deref(), self.shell.guest_path(), argv)
     }
+
+    /// The same session, opening in `dir` (a guest path) instead.
+    pub(super) fn in_dir(self, dir: String) -> Self {
+        Self { workdir: Some(dir), ..self }
+    }
 }
 
 /// Checks the VM runs, heals a stale forwarded agent, and finds the folder to open in; records

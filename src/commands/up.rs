@@ -39,7 +39,23 @@ pub(super) struct Options {
     pub from_golden: bool,
 }
 
+/// What a successful `up` leaves to report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    /// The VM as the user writes it (`blog`, `blog@feature/x`).
+    pub project: String,
+    /// What the VM is ready with (a failed clone without agent forwarding, configuration drift).
+    pub warnings: Vec<String>,
+}
+
 pub fn run(args: &Args, ctx: &mut Ctx<'_>) -> Result<i32> {
+    let outcome = up(args, ctx)?;
+    ctx.ui.note(&summary(&outcome));
+    Ok(0)
+}
+
+/// Everything `up` does but the closing summary.
+pub fn up(args: &Args, ctx: &mut Ctx<'_>) -> Result<Outcome> {
     // A project nobody has defined yet goes through the `create` wizard first (on a terminal).
     let catalog = ctx.catalog()?;
     let mut config = ctx.config(&catalog)?;
@@ -69,7 +85,7 @@ pub fn run(args: &Args, ctx: &mut Ctx<'_>) -> Result<i32> {
 
 /// From nothing (or a stopped or replaced VM) to a VM that runs, provisioned, with the repos
 /// cloned and, for a branch VM, the branch checked out.
-pub(super) fn bring_up(ctx: &mut Ctx<'_>, catalog: &Catalog, target: &Target, options: Options) -> Result<i32> {
+pub(super) fn bring_up(ctx: &mut Ctx<'_>, catalog: &Catalog, target: &Target, options: Options) -> Result<Outcome> {
     let project = &target.project;
     let (name, shown) = (target.instance.as_str(), target.shown.as_str());
     let dir = target.dir(&ctx.paths.state_dir);
@@ -141,8 +157,7 @@ pub(super) fn bring_up(ctx: &mut Ctx<'_>, catalog: &Catalog, target: &Target, op
         checkout(ctx, &lima, target, branch, &mut warnings)?;
     }
     dir.touch()?;
-    summary(ctx, shown, &warnings);
-    Ok(0)
+    Ok(Outcome { project: shown.to_string(), warnings })
 }
 
 /// The project's stack, named for the target's Lima instance.
@@ -487,15 +502,17 @@ fn install_deps(
     Ok(())
 }
 
-fn summary(ctx: &mut Ctx<'_>, name: &str, warnings: &[String]) {
-    if warnings.is_empty() {
-        ctx.ui.note(&format!(
+/// The closing lines: ready, and how to get in; or ready with warnings, each on its own line.
+pub fn summary(outcome: &Outcome) -> String {
+    let name = &outcome.project;
+    if outcome.warnings.is_empty() {
+        return format!(
             "✓ {name} is ready: `machine ssh {name}` to log in, `machine claude {name}` to start Claude Code"
-        ));
-    } else {
-        ctx.ui.note(&format!("⚠ {name} is ready, with warnings:"));
-        for w in warnings {
-            ctx.ui.note(&format!("  - {w}"));
-        }
+        );
     }
+    let mut text = format!("⚠ {name} is ready, with warnings:");
+    for w in &outcome.warnings {
+        text.push_str(&format!("\n  - {w}"));
+    }
+    text
 }

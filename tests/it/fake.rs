@@ -133,20 +133,40 @@ impl FakeEnv {
         cmd
     }
 
+    /// The `machine` binary with the hermetic environment, as a plain process (for clients that
+    /// spawn it themselves, such as the MCP tests').
+    pub(crate) fn machine_process(&self) -> std::process::Command {
+        let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("machine"));
+        cmd.env_clear().current_dir(self.home());
+        for (key, value) in self.hermetic_env() {
+            cmd.env(key, value);
+        }
+        cmd
+    }
+
     fn hermetic(&self, cmd: &mut Command) {
+        cmd.env_clear().current_dir(self.home());
+        for (key, value) in self.hermetic_env() {
+            cmd.env(key, value);
+        }
+    }
+
+    /// The whole environment of a hermetic command: the fakes first on PATH, every folder in the
+    /// temp root.
+    fn hermetic_env(&self) -> Vec<(&'static str, std::ffi::OsString)> {
         let system_path = std::env::var_os("PATH").unwrap_or_default();
         let path =
             std::env::join_paths(std::iter::once(self.bin()).chain(std::env::split_paths(&system_path))).unwrap();
-        cmd.env_clear()
-            .env("PATH", path)
-            .env("HOME", self.home())
-            .env("LIMA_HOME", self.lima_home())
-            .env("MACHINE_FAKE_ROOT", self.path())
-            .env("MACHINE_STATE_DIR", self.path().join("state"))
-            .env("MACHINE_CONFIG_DIR", self.path().join("config"))
-            .env("MACHINE_CACHE_DIR", self.path().join("cache"))
-            .env("GIT_CONFIG_NOSYSTEM", "1")
-            .current_dir(self.home());
+        vec![
+            ("PATH", path),
+            ("HOME", self.home().into()),
+            ("LIMA_HOME", self.lima_home().into()),
+            ("MACHINE_FAKE_ROOT", self.path().into()),
+            ("MACHINE_STATE_DIR", self.path().join("state").into()),
+            ("MACHINE_CONFIG_DIR", self.path().join("config").into()),
+            ("MACHINE_CACHE_DIR", self.path().join("cache").into()),
+            ("GIT_CONFIG_NOSYSTEM", "1".into()),
+        ]
     }
 
     /// `Running`/`Stopped`, or `None` when the instance does not exist.

@@ -14,6 +14,7 @@ mod init;
 mod lifecycle;
 mod lima_parsers;
 mod lima_rules;
+mod mcp;
 mod packaging;
 mod profile_errors;
 mod properties;

@@ -10,7 +10,7 @@ use serde::Serialize;
 use crate::instance::check_branch;
 
 /// `machine-guest facts`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Facts {
     pub uptime_seconds: Option<u64>,
     pub disk_used: Option<u64>,
@@ -26,7 +26,7 @@ pub struct Facts {
 }
 
 /// One `repo` line of `facts`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct RepoState {
     pub dir: String,
     /// `None` when HEAD is detached.

@@ -32,7 +32,7 @@ pub struct Args {
 }
 
 /// One VM, as `status` reports it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct VmStatus {
     /// As the user writes it: `blog` or `blog@feature/x`.
     pub name: String,
@@ -65,15 +65,7 @@ pub fn run(args: &Args, ctx: &mut Ctx<'_>) -> Result<i32> {
     let lima = ctx.lima()?;
     let instances = lima.instances()?;
     let list = match &args.project {
-        Some(arg) => {
-            let config = ctx.config(&catalog)?;
-            let target = ctx.target_in(&config, Some(arg), false)?;
-            let mut status = of(ctx, &catalog, &target, &instances)?;
-            if status.state == "Running" {
-                status.guest = Some(guest_facts(&lima, &target, &status));
-            }
-            vec![status]
-        }
+        Some(arg) => vec![one(ctx, Some(arg))?],
         None => every(ctx, &catalog, &instances)?,
     };
     if args.json {
@@ -86,6 +78,20 @@ pub fn run(args: &Args, ctx: &mut Ctx<'_>) -> Result<i32> {
         ctx.ui.data(&table(&list));
     }
     Ok(0)
+}
+
+/// One VM (`PROJECT` or `PROJECT@BRANCH`), with the guest's report when it runs: what
+/// `machine status TARGET --json` prints, and the MCP server's `status`.
+pub fn one(ctx: &mut Ctx<'_>, arg: Option<&str>) -> Result<VmStatus> {
+    let catalog = ctx.catalog()?;
+    let config = ctx.config(&catalog)?;
+    let target = ctx.target_in(&config, arg, false)?;
+    let lima = ctx.lima()?;
+    let mut status = of(ctx, &catalog, &target, &lima.instances()?)?;
+    if status.state == "Running" {
+        status.guest = Some(guest_facts(&lima, &target, &status));
+    }
+    Ok(status)
 }
 
 /// Every VM machine has a record of.

@@ -69,11 +69,12 @@ pub struct ProjectList {
     pub notes: String,
 }
 
-/// What `machine list` knows of one project.
+/// One VM as `machine status PROJECT --json` reports it.
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct Status {
-    /// The project's entry in `machine list --json`.
-    pub project: list::Row,
+    /// The VM: Lima's state, driver, drift, provisioning, disk, last use and, when it runs, the
+    /// guest's uptime, disk, agent and each repo's branch, ahead/behind and dirty state.
+    pub vm: crate::commands::status::VmStatus,
     /// What machine said on the way.
     pub notes: String,
 }
@@ -161,9 +162,10 @@ impl Server {
     }
 
     #[tool(
-        description = "What machine knows of one project's VM: its entry in `machine list` (status, CPUs, memory, disk, \
-        whether it is configured). machine has no `status` command yet, so this is exactly what `list` \
-        says of the project.",
+        description = "One VM (PROJECT, or PROJECT@BRANCH for a branch VM) as `machine status --json` reports it: \
+        Lima's state and driver, whether its stack matches the configuration (and what drifted), whether its last \
+        boot provisioned, disk, last use and, when it runs, the guest's uptime, disk, agent and each repo's branch, \
+        ahead/behind and dirty state.",
         annotations(read_only_hint = true, open_world_hint = false)
     )]
     pub async fn status(
@@ -171,25 +173,9 @@ impl Server {
         Parameters(args): Parameters<ProjectArgs>,
         context: RequestContext<RoleServer>,
     ) -> Result<Json<Status>, CallToolResult> {
-        let (row, notes) = self
-            .call(&context, move |ctx| {
-                let (_, project) = ctx.project(args.project.as_deref())?;
-                let rows = list::rows(ctx)?;
-                Ok(rows.into_iter().find(|r| r.name == project.name).unwrap_or(list::Row {
-                    // The default project, not configured and never created.
-                    instance: project.name.clone(),
-                    project: project.name.clone(),
-                    branch: None,
-                    name: project.name,
-                    status: "not created".into(),
-                    configured: false,
-                    cpus: None,
-                    memory: None,
-                    disk: None,
-                }))
-            })
-            .await;
-        Ok(Json(Status { project: row.map_err(|e| failure(&e, &notes))?, notes }))
+        let (vm, notes) =
+            self.call(&context, move |ctx| crate::commands::status::one(ctx, args.project.as_deref())).await;
+        Ok(Json(Status { vm: vm.map_err(|e| failure(&e, &notes))?, notes }))
     }
 
     #[tool(

@@ -1913,7 +1913,14 @@ mod lima_list {
         match format {
             "json" => {
                 for inst in insts {
-                    println!("{}", list_object(lima, inst));
+                    let line = list_object(lima, inst).to_string();
+                    // Lima pipes `--json` through a bufio.Scanner: a line must fit its 64 KiB
+                    // buffer with the newline, and the whole template is on that line.
+                    if line.len() >= SCANNER_MAX {
+                        log::fatal("bufio.Scanner: token too long");
+                        return Some(false);
+                    }
+                    println!("{line}");
                 }
             }
             "table" => print!("{}", table(lima, insts)),
@@ -1982,20 +1989,48 @@ mod lima_list {
         out
     }
 
-    /// A Go template over the instance's fields, as far as `{{.Field}}` goes.
+    /// bufio.Scanner's default buffer: the longest line `--json` can print is one byte less.
+    const SCANNER_MAX: usize = 64 * 1024;
+
+    /// A Go template over the instance's fields, as far as `{{.Field}}` and `{{json .Field}}` go.
     fn render(lima: &Lima, inst: &Inst, template: &str) -> Result<String, String> {
         let object: Value = serde_json::from_str(&list_object(lima, inst).to_string()).unwrap_or_default();
         let mut out = String::new();
         let mut rest = template;
         while let Some(start) = rest.find("{{") {
             let len = rest[start..].find("}}").ok_or_else(|| template.to_string())?;
-            let field = rest[start + 2..start + len].trim().trim_start_matches('.');
+            let action = rest[start + 2..start + len].trim();
             out.push_str(&rest[..start]);
-            out.push_str(&field_value(&object, inst, field).ok_or_else(|| field.to_string())?);
+            let value = match action.strip_prefix("json ") {
+                Some(field) => json_value(&object, inst, field.trim().trim_start_matches('.')),
+                None => field_value(&object, inst, action.trim_start_matches('.')),
+            };
+            out.push_str(&value.ok_or_else(|| action.to_string())?);
             rest = &rest[start + len + 2..];
         }
         out.push_str(rest);
         Ok(out)
+    }
+
+    /// `{{json .Field}}`: the field's JSON, Go's zero value when `--json` leaves it out.
+    fn json_value(object: &Value, inst: &Inst, field: &str) -> Option<String> {
+        let (key, zero) = match field {
+            "Name" => ("name", Value::from("")),
+            "Status" => ("status", Value::from("")),
+            "Dir" => ("dir", Value::from("")),
+            "VMType" => ("vmType", Value::from("")),
+            "Arch" => ("arch", Value::from("")),
+            "SSHConfigFile" => ("sshConfigFile", Value::from("")),
+            "CPUs" => ("cpus", Value::from(0)),
+            "Memory" => ("memory", Value::from(0)),
+            "Disk" => ("disk", Value::from(0)),
+            "SSHLocalPort" => ("sshLocalPort", Value::from(0)),
+            "Errors" => ("errors", Value::Null),
+            // Lima fills the instance's params from its template: an empty map, never null.
+            "Param" => ("param", Value::Object(serde_json::Map::new())),
+            _ => return field_value(object, inst, field).map(|v| Value::from(v).to_string()),
+        };
+        Some(object.get(key).filter(|v| !v.is_null()).cloned().unwrap_or(zero).to_string())
     }
 
     fn field_value(object: &Value, inst: &Inst, field: &str) -> Option<String> {

@@ -49,9 +49,22 @@ pub fn parse_version(stdout: &str) -> Option<(u32, u32, u32)> {
     parts.next().is_none().then_some(triple)
 }
 
-/// `limactl list --json [NAME…]`; no names lists every instance.
+/// The fields machine reads, as one JSON object per instance (the keys `--json` uses).
+///
+/// Not `--json`: Lima 2.2 pipes `--json` through a line scanner limited to 64 KiB, and each
+/// instance's line holds its whole template with every base layer embedded, so one VM with a
+/// full stack makes `limactl list --json` fail for every instance ("bufio.Scanner: token too
+/// long"). A Go template is printed directly, and this one leaves the template out.
+pub const LIST_FORMAT: &str = concat!(
+    r#"{"name":{{json .Name}},"status":{{json .Status}},"dir":{{json .Dir}},"vmType":{{json .VMType}},"#,
+    r#""arch":{{json .Arch}},"cpus":{{json .CPUs}},"memory":{{json .Memory}},"disk":{{json .Disk}},"#,
+    r#""sshLocalPort":{{json .SSHLocalPort}},"sshConfigFile":{{json .SSHConfigFile}},"#,
+    r#""errors":{{json .Errors}},"param":{{json .Param}}}"#,
+);
+
+/// `limactl list --format <LIST_FORMAT> [NAME…]`; no names lists every instance.
 pub fn list_json(names: &[&str]) -> Cmd {
-    limactl().args(["list", "--json"]).args(names)
+    limactl().args(["list", "--format", LIST_FORMAT]).args(names)
 }
 
 /// `limactl --tty=false create --name=NAME TEMPLATE`: prepares the disk, does not boot.

@@ -10,8 +10,9 @@ pub mod list;
 pub mod log;
 
 pub use cmd::{
-    ControlOp, MIN_VERSION, create, delete, instance_dir, lima_home, list_json, min_version_text, parse_version, shell,
-    ssh_config_path, ssh_control, ssh_host, ssh_socket_path, start, stop, user_shell, validate, version,
+    ControlOp, LIST_FORMAT, MIN_VERSION, create, delete, instance_dir, lima_home, list_json, min_version_text,
+    parse_version, shell, ssh_config_path, ssh_control, ssh_host, ssh_socket_path, start, stop, user_shell, validate,
+    version,
 };
 pub use list::{Instance, ListError, Status, parse_list_json};
 pub use log::{Level, LogLine, agent_link_race, fatal, is_ready, parse_line, problems};

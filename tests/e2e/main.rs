@@ -173,12 +173,12 @@ impl Vm {
     }
 
     fn lima_status(&self) -> Option<String> {
-        let out = Command::new("limactl").args(["list", "--json"]).output().expect("limactl runs");
+        // Not `--json`: one instance with a big template makes Lima 2.2's fail (see lima::LIST_FORMAT).
+        let out =
+            Command::new("limactl").args(["list", "--format", "{{.Name}} {{.Status}}"]).output().expect("limactl runs");
         String::from_utf8_lossy(&out.stdout)
             .lines()
-            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-            .find(|v| v["name"] == self.name.as_str())
-            .map(|v| v["status"].as_str().unwrap_or_default().to_string())
+            .find_map(|l| l.strip_prefix(&format!("{} ", self.name)).map(str::to_string))
     }
 
     fn state_dir(&self) -> PathBuf {

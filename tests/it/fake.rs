@@ -103,9 +103,17 @@ impl FakeEnv {
     pub(crate) fn calls_text(&self) -> String {
         let root = self.path().display().to_string();
         let line = |call: &Value| {
+            // machine's list format is long and the same in every call: named, not spelled out.
             let words: Vec<String> = std::iter::once(&call["tool"])
                 .chain(call["args"].as_array().into_iter().flatten())
-                .map(|w| quote(&w.as_str().unwrap_or_default().replace(&root, "<root>")))
+                .map(|w| w.as_str().unwrap_or_default())
+                .map(|w| {
+                    if w == machine::lima::LIST_FORMAT {
+                        "<LIST_FORMAT>".to_string()
+                    } else {
+                        quote(&w.replace(&root, "<root>"))
+                    }
+                })
                 .collect();
             let prefix = call["guest"].as_str().map(|g| format!("[guest {g}] ")).unwrap_or_default();
             format!("{prefix}{}\n", words.join(" "))

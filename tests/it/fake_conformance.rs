@@ -12,7 +12,7 @@ use crate::fake::{DEMO_TEMPLATE, FakeEnv};
 use crate::transcripts;
 
 /// The capture's templates (tests/fixtures/lima-transcripts/README.md), by file stem.
-const TEMPLATES: [(&str, &str); 8] = [
+const TEMPLATES: [(&str, &str); 9] = [
     ("demo", DEMO_TEMPLATE),
     (
         "param-unused",
@@ -24,7 +24,16 @@ const TEMPLATES: [(&str, &str); 8] = [
     ("probe-fails", PROBE_FAILS),
     ("missing-image", "images:\n- location: /home/dev/images/does-not-exist.qcow2\n  arch: x86_64\n"),
     ("lab", LAB),
+    ("small", "images:\n- location: /home/dev/images/debian-12-lab-efi.qcow2\n  arch: x86_64\ncpus: 1\nmemory: 1GiB\n"),
 ];
+
+/// A template whose instance's `--json` line is longer than Lima's 64 KiB scanner buffer.
+fn big_template() -> String {
+    format!(
+        "images:\n- location: /home/dev/images/debian-12-lab-efi.qcow2\n  arch: x86_64\ncpus: 1\nmemory: 1GiB\nprovision:\n- mode: system\n  script: \"echo {}\"\n",
+        "x".repeat(70_000)
+    )
+}
 
 const PARAM_DATA: &str = r#"images:
 - location: /home/dev/images/debian-12-lab-efi.qcow2
@@ -276,6 +285,23 @@ fn list_with_demo_running_and_lab() {
     {
         world.conform(name);
     }
+}
+
+/// One instance with a big template breaks `list --json` for all; machine's `--format` works.
+#[test]
+fn list_json_fails_on_a_big_template_and_the_format_does_not() {
+    let world = World::new();
+    world.env.write_template("transcripts/big.yaml", &big_template());
+    world.ok("limactl create --tty=false --name=big /home/dev/tpl/transcripts/big.yaml");
+    world.ok("limactl create --tty=false --name=small /home/dev/tpl/transcripts/small.yaml");
+    world.conform("list-json-token-too-long");
+    world.conform("list-format-machine-fields");
+    let command = crate::transcripts::load("list-format-machine-fields").command;
+    assert_eq!(
+        command,
+        format!("limactl list --format '{}'", machine::lima::LIST_FORMAT),
+        "the transcript ran machine's own format"
+    );
 }
 
 #[test]

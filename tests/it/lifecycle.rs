@@ -71,7 +71,11 @@ fn re_up_of_a_running_current_vm_only_lists() {
     env.clear_calls();
     let out = machine(&env).args(["up", "blog"]).output().unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
-    assert_eq!(calls(&env), "limactl list --json\n", "no provisioning, no cloning, no reachability check");
+    assert_eq!(
+        calls(&env),
+        "limactl list --format <LIST_FORMAT>\n",
+        "no provisioning, no cloning, no reachability check"
+    );
 }
 
 #[test]
@@ -453,7 +457,8 @@ fn verbose_prints_every_command_it_runs() {
     let out = machine(&env).args(["-v", "up", "blog"]).output().unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     let ran: Vec<String> = stderr(&out).lines().filter(|l| l.starts_with("$ ")).map(String::from).collect();
-    assert_eq!(ran, ["$ limactl list --json"], "one line per program, shell-quoted");
+    let list = format!("$ limactl list --format '{}'", machine::lima::LIST_FORMAT.replace('\'', "'\\''"));
+    assert_eq!(ran, [list], "one line per program, shell-quoted");
 }
 
 #[test]

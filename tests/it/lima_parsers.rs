@@ -232,9 +232,13 @@ fn ssh_config_matches_our_paths() {
 #[test]
 fn lifecycle_commands() {
     let tpl = Path::new("/home/dev/tpl/demo.yaml");
+    let (list_all, list_two) = (
+        format!("limactl list --format '{}'", lima::LIST_FORMAT),
+        format!("limactl list --format '{}' demo lab", lima::LIST_FORMAT),
+    );
     let cases = [
-        (lima::list_json(&[]), "limactl list --json"),
-        (lima::list_json(&["demo", "lab"]), "limactl list --json demo lab"),
+        (lima::list_json(&[]), list_all.as_str()),
+        (lima::list_json(&["demo", "lab"]), list_two.as_str()),
         (lima::create("demo", tpl), "limactl --tty=false create --name=demo /home/dev/tpl/demo.yaml"),
         (lima::create("demo", Path::new("/a b/t.yaml")), "limactl --tty=false create --name=demo '/a b/t.yaml'"),
         (lima::start("demo", None), "limactl --tty=false start demo"),

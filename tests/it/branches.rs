@@ -499,3 +499,23 @@ fn list_groups_branch_vms_under_their_project_and_completions_know_them() {
     let words = ok(&env, &["__complete", "projects"]);
     assert_eq!(words.lines().collect::<Vec<_>>(), ["blog", "blog@a-fix", "blog@feature/login", "default"], "{words}");
 }
+
+#[test]
+fn branches_whose_slugs_collide_get_vms_of_their_own() {
+    let env = with_golden();
+    ok(&env, &["up", "blog@feature/x"]);
+    ok(&env, &["up", "blog@feature-x"]);
+    let (a, b) = (instance("feature/x"), instance("feature-x"));
+    assert_ne!(a, b, "the same slug, told apart by the hash");
+    assert_eq!(head(&env, &a), "ref: refs/heads/feature/x");
+    assert_eq!(head(&env, &b), "ref: refs/heads/feature-x");
+    ok(&env, &["destroy", "-y", "blog@feature/x"]);
+    assert!(env.instance_status(&a).is_none());
+    assert_eq!(env.instance_status(&b).as_deref(), Some("Running"), "destroying one leaves the other");
+    // A long branch name still makes a valid, short instance name.
+    let long = format!("feature/{}", "very-long-name-".repeat(10));
+    ok(&env, &["up", &format!("blog@{long}")]);
+    let name = instance(&long);
+    assert!(name.len() <= 40, "{name}");
+    assert_eq!(env.instance_status(&name).as_deref(), Some("Running"));
+}

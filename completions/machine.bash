@@ -16,6 +16,9 @@ _machine() {
             ",$1")
                 cmd="machine"
                 ;;
+            machine,agent)
+                cmd="machine__subcmd__agent"
+                ;;
             machine,bake)
                 cmd="machine__subcmd__bake"
                 ;;
@@ -94,6 +97,24 @@ _machine() {
             machine,up)
                 cmd="machine__subcmd__up"
                 ;;
+            machine__subcmd__agent,help)
+                cmd="machine__subcmd__agent__subcmd__help"
+                ;;
+            machine__subcmd__agent,log)
+                cmd="machine__subcmd__agent__subcmd__log"
+                ;;
+            machine__subcmd__agent,serve)
+                cmd="machine__subcmd__agent__subcmd__serve"
+                ;;
+            machine__subcmd__agent__subcmd__help,help)
+                cmd="machine__subcmd__agent__subcmd__help__subcmd__help"
+                ;;
+            machine__subcmd__agent__subcmd__help,log)
+                cmd="machine__subcmd__agent__subcmd__help__subcmd__log"
+                ;;
+            machine__subcmd__agent__subcmd__help,serve)
+                cmd="machine__subcmd__agent__subcmd__help__subcmd__serve"
+                ;;
             machine__subcmd__cache,help)
                 cmd="machine__subcmd__cache__subcmd__help"
                 ;;
@@ -111,6 +132,9 @@ _machine() {
                 ;;
             machine__subcmd__cache__subcmd__help,prune)
                 cmd="machine__subcmd__cache__subcmd__help__subcmd__prune"
+                ;;
+            machine__subcmd__help,agent)
+                cmd="machine__subcmd__help__subcmd__agent"
                 ;;
             machine__subcmd__help,bake)
                 cmd="machine__subcmd__help__subcmd__bake"
@@ -190,6 +214,12 @@ _machine() {
             machine__subcmd__help,up)
                 cmd="machine__subcmd__help__subcmd__up"
                 ;;
+            machine__subcmd__help__subcmd__agent,log)
+                cmd="machine__subcmd__help__subcmd__agent__subcmd__log"
+                ;;
+            machine__subcmd__help__subcmd__agent,serve)
+                cmd="machine__subcmd__help__subcmd__agent__subcmd__serve"
+                ;;
             machine__subcmd__help__subcmd__cache,list)
                 cmd="machine__subcmd__help__subcmd__cache__subcmd__list"
                 ;;
@@ -203,8 +233,106 @@ _machine() {
 
     case "${cmd}" in
         machine)
-            opts="-v -h -V --verbose --help --version init create up down ssh run claude codex list status prune reset pr destroy render profiles bake cache doctor secrets snapshot trust ssh-config code completions help"
+            opts="-v -h -V --verbose --help --version init create up down ssh run claude codex list status prune reset pr destroy render profiles bake cache doctor secrets agent snapshot trust ssh-config code completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        machine__subcmd__agent)
+            opts="-v -h --verbose --help log serve help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        machine__subcmd__agent__subcmd__help)
+            opts="log serve help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        machine__subcmd__agent__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        machine__subcmd__agent__subcmd__help__subcmd__log)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        machine__subcmd__agent__subcmd__help__subcmd__serve)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        machine__subcmd__agent__subcmd__log)
+            opts="-v -h --json --verbose --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        machine__subcmd__agent__subcmd__serve)
+            opts="-v -h --verbose --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -469,8 +597,50 @@ _machine() {
             return 0
             ;;
         machine__subcmd__help)
-            opts="init create up down ssh run claude codex list status prune reset pr destroy render profiles bake cache doctor secrets snapshot trust ssh-config code completions help"
+            opts="init create up down ssh run claude codex list status prune reset pr destroy render profiles bake cache doctor secrets agent snapshot trust ssh-config code completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        machine__subcmd__help__subcmd__agent)
+            opts="log serve"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        machine__subcmd__help__subcmd__agent__subcmd__log)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        machine__subcmd__help__subcmd__agent__subcmd__serve)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -1113,7 +1283,7 @@ _machine_config_values() {
 
 _machine_with_config() {
     local cur=$2 prev=$3 word path="" skip=0 positionals=0 i
-    local parents='|cache|'
+    local parents='|cache|agent|'
     for ((i = 1; i < COMP_CWORD; i++)); do
         word=${COMP_WORDS[i]}
         if [[ $word == = ]]; then
@@ -1160,7 +1330,7 @@ _machine_with_config() {
     esac
     if [[ $cur != -* ]] && ((positionals == 0)); then
         case $path in
-        "create" | "up" | "down" | "ssh" | "run" | "claude" | "codex" | "status" | "reset" | "pr" | "destroy" | "render" | "bake" | "secrets" | "snapshot" | "code")
+        "create" | "up" | "down" | "ssh" | "run" | "claude" | "codex" | "status" | "reset" | "pr" | "destroy" | "render" | "bake" | "secrets" | "agent log" | "snapshot" | "code")
             _machine_config_values projects "$cur"; return 0
             ;;
         esac

@@ -24,6 +24,7 @@ pub fn run(args: &Args, ctx: &mut Ctx<'_>) -> Result<i32> {
     };
     if !instance.is_running() {
         ctx.ui.note(&format!("VM `{shown}` is already {}", instance.status.as_str().to_lowercase()));
+        super::scoped_agent::stop(ctx, name)?;
         return Ok(0);
     }
     record_work(ctx, &lima, &target)?;
@@ -32,6 +33,7 @@ pub fn run(args: &Args, ctx: &mut Ctx<'_>) -> Result<i32> {
     let stopped = lima.stop(name, false);
     ctx.ui.end_step(step, stopped.is_ok());
     stopped?;
+    super::scoped_agent::stop(ctx, name)?;
     if let Some(candidate) = golden {
         super::snapshot::keep_golden(ctx, &lima, &target, candidate);
     }

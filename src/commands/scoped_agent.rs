@@ -78,15 +78,19 @@ fn log(args: &LogArgs, ctx: &mut Ctx<'_>) -> Result<i32> {
         ));
         return Ok(0);
     }
-    ctx.ui.data(&format!("{:20}  {:8}  {:50}  WHAT", "TIME", "DECISION", "KEY"));
-    for entry in &entries {
-        ctx.ui.data(&line(entry));
+    let rows: Vec<[String; 4]> = entries.iter().map(row).collect();
+    let width = rows.iter().map(|r| r[2].chars().count()).max().unwrap_or(0).max(3);
+    ctx.ui.data(&format!("{:20}  {:8}  {:width$}  WHAT", "TIME", "DECISION", "KEY"));
+    for [time, decision, key, what] in rows {
+        // Escaped even off a terminal: this table is for people, and parts came from the guest.
+        let line = format!("{time:20}  {decision:8}  {key:width$}  {what}");
+        ctx.ui.data(&crate::escape::controls(&line));
     }
     Ok(0)
 }
 
-/// One entry as a table row; `ui.data` escapes what came from the guest on a terminal.
-fn line(e: &Entry) -> String {
+/// One entry's columns: time, decision, key (fingerprint and comment), what and why.
+fn row(e: &Entry) -> [String; 4] {
     let key = match (&e.key, &e.comment) {
         (Some(k), Some(c)) => format!("{k} {c}"),
         (Some(k), None) => k.clone(),
@@ -94,12 +98,12 @@ fn line(e: &Entry) -> String {
     };
     let mut what = e.what();
     if e.confirmed {
-        what.push_str(", confirmed");
+        what.push_str(", confirmed on the host");
     }
     if let Some(why) = &e.reason {
         what.push_str(&format!(": {why}"));
     }
-    format!("{:20}  {:8}  {key:50}  {what}", e.time, e.decision.as_str())
+    [e.time.clone(), e.decision.as_str().to_string(), key, what]
 }
 
 /// Starts (or checks) the target VM's scoped agent with the project's current policy, when the

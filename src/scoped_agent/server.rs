@@ -22,7 +22,8 @@ use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 
 use ssh_agent_lib::blocking::Client;
-use ssh_agent_lib::proto::{Identity, PublicCredential, Request, Response, SignRequest};
+use ssh_agent_lib::proto::extension::SessionBind;
+use ssh_agent_lib::proto::{Extension, Identity, PublicCredential, Request, Response, SignRequest};
 use ssh_agent_lib::ssh_encoding::{Decode, Encode};
 use ssh_agent_lib::ssh_key::{HashAlg, Signature};
 
@@ -115,7 +116,10 @@ impl Handler<'_> {
         match request {
             Request::RequestIdentities => self.list(),
             Request::SignRequest(request) => self.sign(&request),
-            Request::Extension(ext) if ext.name == SESSION_BIND => Response::Failure,
+            Request::Extension(ext) if ext.name == SESSION_BIND => {
+                tracing::info!("refused {SESSION_BIND} ({})", describe_bind(&ext));
+                Response::Failure
+            }
             other => {
                 (self.log)(&Entry::refused_request(&self.policy.vm, &request_name(&other)));
                 Response::Failure
@@ -189,6 +193,18 @@ fn question(policy: &Policy, entry: &Entry) -> String {
     crate::escape::controls(&text).into_owned()
 }
 
+/// A session-bind's host key and purpose, for the daemon's own log.
+fn describe_bind(ext: &Extension) -> String {
+    match ext.parse_message::<SessionBind>() {
+        Ok(Some(bind)) => format!(
+            "host key {}, {}",
+            bind.host_key.fingerprint(HashAlg::Sha256),
+            if bind.is_forwarding { "for forwarding" } else { "for authentication" }
+        ),
+        _ => "unreadable".into(),
+    }
+}
+
 /// The request's name in the log.
 fn request_name(request: &Request) -> String {
     match request {
@@ -253,7 +269,7 @@ pub fn serve_connection(stream: &mut UnixStream, handler: &mut Handler<'_>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ssh_agent_lib::proto::{Extension, Unparsed};
+    use ssh_agent_lib::proto::Unparsed;
     use ssh_agent_lib::ssh_key::public::KeyData;
     use ssh_agent_lib::ssh_key::{Algorithm, PublicKey};
     use std::cell::RefCell;

@@ -513,7 +513,7 @@ _machine() {
             return 0
             ;;
         machine__subcmd__create)
-            opts="-y -v -h --repo --without --shell --forward-agent --no-forward-agent --cpus --memory --disk --yes --profile --verbose --help"
+            opts="-y -v -h --repo --without --shell --forward-agent --no-forward-agent --ssh-key --confirm-signatures --no-confirm-signatures --cpus --memory --disk --yes --profile --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -528,6 +528,10 @@ _machine() {
                     return 0
                     ;;
                 --shell)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ssh-key)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1299,7 +1303,7 @@ _machine_with_config() {
             _machine "$@"
             return
             ;;
-        --branch | --cpus | --disk | --memory | --older-than | --profile | --repo | --shell | --without)
+        --branch | --cpus | --disk | --memory | --older-than | --profile | --repo | --shell | --ssh-key | --without)
             skip=1
             ;;
         -*) ;;
@@ -1324,7 +1328,7 @@ _machine_with_config() {
     esac
     # The word after an option that takes a value is that value: clap completes it (or nothing).
     case $prev in
-    --branch | --cpus | --disk | --memory | --older-than | --profile | --repo | --shell | --without)
+    --branch | --cpus | --disk | --memory | --older-than | --profile | --repo | --shell | --ssh-key | --without)
         _machine "$@"; return
         ;;
     esac

@@ -60,12 +60,15 @@ complete -c machine -n "__fish_machine_using_subcommand init" -s h -l help -d 'P
 complete -c machine -n "__fish_machine_using_subcommand create" -l repo -d 'A repo to clone into ~/code (repeat for several; the first is the primary)' -r
 complete -c machine -n "__fish_machine_using_subcommand create" -l without -d 'A standard layer to leave out (repeat, or separate with commas; `standard` for all, `none` to keep all)' -r
 complete -c machine -n "__fish_machine_using_subcommand create" -l shell -d 'The guest user\'s login shell' -r
+complete -c machine -n "__fish_machine_using_subcommand create" -l ssh-key -d 'A key of your agent the VM may use: its fingerprint (`SHA256:…`) or comment (repeat for several; `all` for every key, `none` for none)' -r
 complete -c machine -n "__fish_machine_using_subcommand create" -l cpus -d 'CPUs for the VM (1–1024)' -r
 complete -c machine -n "__fish_machine_using_subcommand create" -l memory -d 'Memory: GiB (16) or a size (16GiB, 512MiB)' -r
 complete -c machine -n "__fish_machine_using_subcommand create" -l disk -d 'Disk: GiB (60) or a size (60GiB)' -r
 complete -c machine -n "__fish_machine_using_subcommand create" -l profile -d 'A profile to add (repeat, or separate with commas; `none` for no profiles)' -r -f -a "(machine __complete profiles)"
 complete -c machine -n "__fish_machine_using_subcommand create" -l forward-agent -d 'Forward the host\'s SSH agent into the VM (the default)'
 complete -c machine -n "__fish_machine_using_subcommand create" -l no-forward-agent -d 'Do not forward the host\'s SSH agent into the VM'
+complete -c machine -n "__fish_machine_using_subcommand create" -l confirm-signatures -d 'Ask on this computer before each signature the VM asks for'
+complete -c machine -n "__fish_machine_using_subcommand create" -l no-confirm-signatures -d 'Do not ask before signatures (the default)'
 complete -c machine -n "__fish_machine_using_subcommand create" -s y -l yes -d 'Ask nothing: use the flags, else the current values, else the defaults'
 complete -c machine -n "__fish_machine_using_subcommand create" -s v -l verbose -d 'Print every external command machine runs (-v), and more detail (-vv)'
 complete -c machine -n "__fish_machine_using_subcommand create" -s h -l help -d 'Print help (see more with \'--help\')'

@@ -71,11 +71,12 @@ fn log(args: &LogArgs, ctx: &mut Ctx<'_>) -> Result<i32> {
         return Ok(0);
     }
     if entries.is_empty() {
-        ctx.ui.note(&format!(
-            "the scoped agent of `{}` has logged nothing yet ({})",
-            target.shown,
-            log.path().display()
-        ));
+        let why = if target.project.forward_agent {
+            format!("the scoped agent of `{}` has logged nothing yet ({})", target.shown, log.path().display())
+        } else {
+            format!("agent forwarding is off for project `{}`: its VMs have no agent to log", target.project.name)
+        };
+        ctx.ui.note(&why);
         return Ok(0);
     }
     let rows: Vec<[String; 4]> = entries.iter().map(row).collect();

@@ -30,6 +30,10 @@ const CHECK_EVERY: Duration = Duration::from_secs(5);
 /// How long a starting daemon may take to listen, and a stopping one to end.
 const READY_WITHIN: Duration = Duration::from_secs(5);
 
+/// Connections served at once; more are closed at once (each is a thread on the host, and the
+/// guest can open as many as it likes).
+const MAX_CONNECTIONS: usize = 64;
+
 /// The environment a confirmation dialog needs, taken once at start (threads share it).
 #[derive(Debug, Clone, Default)]
 pub struct DialogEnv(Vec<(String, OsString)>);
@@ -65,13 +69,21 @@ pub fn serve(dir: &AgentDir, runner: &dyn Runner, env: DialogEnv) -> Result<i32>
     let listener = listen(&dir.socket())?;
     tracing::info!("scoped agent for {} listening on {}", dir.instance(), dir.socket().display());
     let shared = Shared { dir, runner, env, dialog: std::sync::Mutex::new(()) };
+    let open = std::sync::atomic::AtomicUsize::new(0);
     std::thread::scope(|s| {
         s.spawn(|| {
             for stream in listener.incoming() {
                 match stream {
+                    Ok(_) if open.load(Ordering::SeqCst) >= MAX_CONNECTIONS => {
+                        tracing::warn!("{MAX_CONNECTIONS} connections are open: closing a new one");
+                    }
                     Ok(mut stream) => {
-                        let shared = &shared;
-                        s.spawn(move || shared.serve(&mut stream));
+                        let (shared, open) = (&shared, &open);
+                        open.fetch_add(1, Ordering::SeqCst);
+                        s.spawn(move || {
+                            shared.serve(&mut stream);
+                            open.fetch_sub(1, Ordering::SeqCst);
+                        });
                     }
                     Err(e) => tracing::warn!("cannot accept a connection: {e}"),
                 }

@@ -105,7 +105,7 @@ impl Handler<'_> {
             Ok(request) => self.handle(request),
             Err(e) => {
                 let kind = frame.first().map_or_else(|| "an empty message".to_string(), |t| format!("type {t}"));
-                tracing::info!("refused a message the agent protocol library cannot read ({kind}): {e}");
+                tracing::debug!("refused a message the agent protocol library cannot read ({kind}): {e}");
                 (self.log)(&Entry::refused_request(&self.policy.vm, &format!("message {kind}")));
                 Response::Failure
             }
@@ -117,7 +117,7 @@ impl Handler<'_> {
             Request::RequestIdentities => self.list(),
             Request::SignRequest(request) => self.sign(&request),
             Request::Extension(ext) if ext.name == SESSION_BIND => {
-                tracing::info!("refused {SESSION_BIND} ({})", describe_bind(&ext));
+                tracing::debug!("refused {SESSION_BIND} ({})", describe_bind(&ext));
                 Response::Failure
             }
             other => {
@@ -255,7 +255,7 @@ pub fn serve_connection(stream: &mut UnixStream, handler: &mut Handler<'_>) {
             Ok(Some(frame)) => frame,
             Ok(None) => return,
             Err(e) => {
-                tracing::info!("closing a connection: {e}");
+                tracing::debug!("closing a connection: {e}");
                 return;
             }
         };

@@ -155,12 +155,13 @@ impl Scoped {
     }
 }
 
-/// `machine -v agent serve INSTANCE` with a bare environment, its output in `daemon.log`.
+/// `machine -vv agent serve INSTANCE` with a bare environment, its output (down to each refused
+/// session-bind) in `daemon.log`.
 fn serve(state: &Path, instance: &str, env: &[(&str, &str)]) -> Command {
     let dir = state.join(instance).join("agent");
     let log = std::fs::OpenOptions::new().create(true).append(true).open(dir.join("daemon.log")).unwrap();
     let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("machine"));
-    cmd.args(["-v", "agent", "serve", instance])
+    cmd.args(["-vv", "agent", "serve", instance])
         .env_clear()
         .env("HOME", state)
         .env("MACHINE_STATE_DIR", state)

@@ -16,6 +16,9 @@ _machine() {
             ",$1")
                 cmd="machine"
                 ;;
+            machine,agent)
+                cmd="machine__subcmd__agent"
+                ;;
             machine,bake)
                 cmd="machine__subcmd__bake"
                 ;;
@@ -97,6 +100,24 @@ _machine() {
             machine,up)
                 cmd="machine__subcmd__up"
                 ;;
+            machine__subcmd__agent,help)
+                cmd="machine__subcmd__agent__subcmd__help"
+                ;;
+            machine__subcmd__agent,log)
+                cmd="machine__subcmd__agent__subcmd__log"
+                ;;
+            machine__subcmd__agent,serve)
+                cmd="machine__subcmd__agent__subcmd__serve"
+                ;;
+            machine__subcmd__agent__subcmd__help,help)
+                cmd="machine__subcmd__agent__subcmd__help__subcmd__help"
+                ;;
+            machine__subcmd__agent__subcmd__help,log)
+                cmd="machine__subcmd__agent__subcmd__help__subcmd__log"
+                ;;
+            machine__subcmd__agent__subcmd__help,serve)
+                cmd="machine__subcmd__agent__subcmd__help__subcmd__serve"
+                ;;
             machine__subcmd__cache,help)
                 cmd="machine__subcmd__cache__subcmd__help"
                 ;;
@@ -114,6 +135,9 @@ _machine() {
                 ;;
             machine__subcmd__cache__subcmd__help,prune)
                 cmd="machine__subcmd__cache__subcmd__help__subcmd__prune"
+                ;;
+            machine__subcmd__help,agent)
+                cmd="machine__subcmd__help__subcmd__agent"
                 ;;
             machine__subcmd__help,bake)
                 cmd="machine__subcmd__help__subcmd__bake"
@@ -196,6 +220,12 @@ _machine() {
             machine__subcmd__help,up)
                 cmd="machine__subcmd__help__subcmd__up"
                 ;;
+            machine__subcmd__help__subcmd__agent,log)
+                cmd="machine__subcmd__help__subcmd__agent__subcmd__log"
+                ;;
+            machine__subcmd__help__subcmd__agent,serve)
+                cmd="machine__subcmd__help__subcmd__agent__subcmd__serve"
+                ;;
             machine__subcmd__help__subcmd__cache,list)
                 cmd="machine__subcmd__help__subcmd__cache__subcmd__list"
                 ;;
@@ -209,8 +239,106 @@ _machine() {
 
     case "${cmd}" in
         machine)
-            opts="-v -h -V --verbose --help --version init create up down ssh run claude codex list status prune reset pr destroy render profiles bake cache doctor secrets snapshot trust ssh-config code mcp completions help"
+            opts="-v -h -V --verbose --help --version init create up down ssh run claude codex list status prune reset pr destroy render profiles bake cache doctor secrets agent snapshot trust ssh-config code mcp completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        machine__subcmd__agent)
+            opts="-v -h --verbose --help log serve help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        machine__subcmd__agent__subcmd__help)
+            opts="log serve help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        machine__subcmd__agent__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        machine__subcmd__agent__subcmd__help__subcmd__log)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        machine__subcmd__agent__subcmd__help__subcmd__serve)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        machine__subcmd__agent__subcmd__log)
+            opts="-v -h --json --verbose --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        machine__subcmd__agent__subcmd__serve)
+            opts="-v -h --verbose --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -391,7 +519,7 @@ _machine() {
             return 0
             ;;
         machine__subcmd__create)
-            opts="-y -v -h --repo --without --shell --forward-agent --no-forward-agent --cpus --memory --disk --yes --profile --verbose --help"
+            opts="-y -v -h --repo --without --shell --forward-agent --no-forward-agent --ssh-key --confirm-signatures --no-confirm-signatures --cpus --memory --disk --yes --profile --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -406,6 +534,10 @@ _machine() {
                     return 0
                     ;;
                 --shell)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ssh-key)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -475,8 +607,50 @@ _machine() {
             return 0
             ;;
         machine__subcmd__help)
-            opts="init create up down ssh run claude codex list status prune reset pr destroy render profiles bake cache doctor secrets snapshot trust ssh-config code mcp completions help"
+            opts="init create up down ssh run claude codex list status prune reset pr destroy render profiles bake cache doctor secrets agent snapshot trust ssh-config code mcp completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        machine__subcmd__help__subcmd__agent)
+            opts="log serve"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        machine__subcmd__help__subcmd__agent__subcmd__log)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        machine__subcmd__help__subcmd__agent__subcmd__serve)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -1151,7 +1325,7 @@ _machine_config_values() {
 
 _machine_with_config() {
     local cur=$2 prev=$3 word path="" skip=0 positionals=0 i
-    local parents='|cache|'
+    local parents='|cache|agent|'
     for ((i = 1; i < COMP_CWORD; i++)); do
         word=${COMP_WORDS[i]}
         if [[ $word == = ]]; then
@@ -1167,7 +1341,7 @@ _machine_with_config() {
             _machine "$@"
             return
             ;;
-        --branch | --cpus | --disk | --memory | --older-than | --print-config | --profile | --repo | --shell | --without)
+        --branch | --cpus | --disk | --memory | --older-than | --print-config | --profile | --repo | --shell | --ssh-key | --without)
             skip=1
             ;;
         -*) ;;
@@ -1192,13 +1366,13 @@ _machine_with_config() {
     esac
     # The word after an option that takes a value is that value: clap completes it (or nothing).
     case $prev in
-    --branch | --cpus | --disk | --memory | --older-than | --print-config | --profile | --repo | --shell | --without)
+    --branch | --cpus | --disk | --memory | --older-than | --print-config | --profile | --repo | --shell | --ssh-key | --without)
         _machine "$@"; return
         ;;
     esac
     if [[ $cur != -* ]] && ((positionals == 0)); then
         case $path in
-        "create" | "up" | "down" | "ssh" | "run" | "claude" | "codex" | "status" | "reset" | "pr" | "destroy" | "render" | "bake" | "secrets" | "snapshot" | "code")
+        "create" | "up" | "down" | "ssh" | "run" | "claude" | "codex" | "status" | "reset" | "pr" | "destroy" | "render" | "bake" | "secrets" | "agent log" | "snapshot" | "code")
             _machine_config_values projects "$cur"; return 0
             ;;
         esac

@@ -4,7 +4,9 @@
 //! PATH). `MACHINE_FAKE_ROOT` must be set (exit 97 otherwise). Every call appends one line to
 //! `$MACHINE_FAKE_ROOT/calls.jsonl`:
 //! `{"tool":"git","args":[…]}`, plus `"stdin":"…"` when the fake read stdin (only
-//! `limactl create|start -`) and `"guest":"<instance>"` when the call came from inside a fake guest.
+//! `limactl create|start -`), `"guest":"<instance>"` when the call came from inside a fake guest,
+//! and `"ssh_auth_sock":"…"` when the call had `SSH_AUTH_SOCK` set (the agent a master opened by
+//! that call would forward).
 //! Anything the fake does not know prints `fake <tool>: unsupported: <args>` and exits 99.
 //!
 //! # limactl
@@ -14,11 +16,16 @@
 //! `file:` locators embedded, `--set '.a.b = <json>'` and `--param K=V` applied, defaults filled),
 //! `fake-port`, and while running `ssh.config`, `ssh.sock` (a plain file standing for the
 //! `ControlMaster`, holding its pid), `ha.pid`, `qemu.pid` and the other sockets as plain files.
+//! The call that opens the master (`start`, or a `shell` while none is open) writes the
+//! `SSH_AUTH_SOCK` it had into `fake-master-agent`: like Lima's real master, it forwards that
+//! agent to every later `limactl shell`, whatever their own `SSH_AUTH_SOCK` (only when the
+//! instance's `ssh.forwardAgent` is true).
 //! Outputs follow the real 2.2 transcripts line for line, with the current time.
 //!
 //! The fake guest of instance N is `$MACHINE_FAKE_ROOT/guests/N/{home,root}`. `limactl shell N -- CMD…`
 //! executes CMD (argv, no shell) with cwd `--workdir` or the guest home and `HOME`,
-//! `MACHINE_ROOT` (the guest's `/`), `MACHINE_FAKE_GUEST=N` and
+//! `MACHINE_ROOT` (the guest's `/`), `MACHINE_FAKE_GUEST=N`, `SSH_AUTH_SOCK` the master's agent
+//! (unset when it forwards none) and
 //! `PATH=$MACHINE_FAKE_ROOT/guest-bin:$MACHINE_FAKE_ROOT/bin:$PATH`; no CMD runs `bash -l`. A
 //! successful start writes `root/run/lima-boot-done` and `root/proc/uptime`; stop empties `root/run/`
 //! and writes the guest home into the instance's `disk` (one JSON line per file after the first
@@ -145,6 +152,9 @@ impl Ctx {
         }
         if let Ok(guest) = std::env::var("MACHINE_FAKE_GUEST") {
             line.push_str(&format!(",\"guest\":{}", json_str(&guest)));
+        }
+        if let Some(sock) = std::env::var_os("SSH_AUTH_SOCK").filter(|s| !s.is_empty()) {
+            line.push_str(&format!(",\"ssh_auth_sock\":{}", json_str(&sock.to_string_lossy())));
         }
         line.push_str("}\n");
         let path = self.root.join("calls.jsonl");
@@ -1578,7 +1588,7 @@ mod lima_boot {
         for socket in ["ga.sock", "ha.sock", "qmp.sock", "serial.sock", "serialv.sock"] {
             inst.write(socket, "");
         }
-        inst.write("ssh.sock", &format!("{}\n", pid + 42));
+        super::lima_shell::open_master(inst, pid + 42);
         inst.write("fake-port", &format!("{port}\n"));
         inst.write("fake-status", "Running\n");
         fs::create_dir_all(inst.root().join("run")).expect("create the guest /run");
@@ -2100,9 +2110,25 @@ mod lima_shell {
             let _ = fs::remove_file(&socket);
         }
         if !socket.exists() {
-            fs::write(&socket, format!("{}\n", std::process::id())).expect("open a new ControlMaster");
+            open_master(&inst, std::process::id());
         }
         Some(exec(lima, &inst, opts.value("--workdir"), command))
+    }
+
+    /// A new `ControlMaster`: it keeps the agent of the call that opened it.
+    pub(super) fn open_master(inst: &Inst, pid: u32) {
+        let agent = std::env::var_os("SSH_AUTH_SOCK").map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        inst.write("fake-master-agent", &format!("{agent}\n"));
+        inst.write("ssh.sock", &format!("{pid}\n"));
+    }
+
+    /// The agent the guest sees: the master's, when the instance forwards one.
+    fn forwarded_agent(inst: &Inst) -> Option<String> {
+        if inst.config()["ssh"]["forwardAgent"] != true {
+            return None;
+        }
+        let agent = fs::read_to_string(inst.dir.join("fake-master-agent")).ok()?;
+        Some(agent.trim().to_string()).filter(|a| !a.is_empty())
     }
 
     /// Runs the command in the fake guest; returns only when it could not be started.
@@ -2127,7 +2153,12 @@ mod lima_shell {
             root.join("bin").display(),
             std::env::var("PATH").unwrap_or_default()
         );
-        let error = std::process::Command::new(&argv[0])
+        let mut guest = std::process::Command::new(&argv[0]);
+        match forwarded_agent(inst) {
+            Some(agent) => guest.env("SSH_AUTH_SOCK", agent),
+            None => guest.env_remove("SSH_AUTH_SOCK"),
+        };
+        let error = guest
             .args(&argv[1..])
             .current_dir(cwd)
             .env("HOME", inst.home())

@@ -6,7 +6,7 @@ use crate::commands::{create, init};
 
 use crate::commands::{
     agent, bake, cache, code, completions, destroy, doctor, down, list, mcp, pr, profiles, prune, render, reset, run,
-    secrets, snapshot, ssh, ssh_config, status, trust, up,
+    scoped_agent, secrets, snapshot, ssh, ssh_config, status, trust, up,
 };
 
 /// One disposable, agent-ready Lima VM per software project.
@@ -45,6 +45,8 @@ pub enum Command {
     Cache(cache::Args),
     Doctor(doctor::Args),
     Secrets(secrets::Args),
+    /// The VM's scoped SSH agent: `machine agent log` shows what it signed and refused.
+    Agent(scoped_agent::Args),
     Snapshot(snapshot::Args),
     Trust(trust::Args),
     SshConfig(ssh_config::Args),

@@ -79,6 +79,16 @@ fn changes(old: &Answers, new: &Answers) -> Vec<Change> {
     if old.forward_agent != new.forward_agent {
         out.push(Change::Value("forward_agent", new.forward_agent.into()));
     }
+    if old.ssh_keys != new.ssh_keys {
+        out.push(new.ssh_keys.clone().map_or(Change::Remove("ssh_keys"), |keys| Change::List("ssh_keys", keys)));
+    }
+    if old.confirm_signatures != new.confirm_signatures {
+        out.push(if new.confirm_signatures {
+            Change::Value("confirm_signatures", true.into())
+        } else {
+            Change::Remove("confirm_signatures")
+        });
+    }
     if old.cpus != new.cpus {
         out.push(new.cpus.map_or(Change::Remove("cpus"), |n| Change::Value("cpus", i64::from(n).into())));
     }
@@ -288,6 +298,8 @@ mod tests {
             without: Vec::new(),
             shell: Shell::Zsh,
             forward_agent: true,
+            ssh_keys: None,
+            confirm_signatures: false,
             cpus: None,
             memory: None,
             disk: None,

@@ -124,6 +124,11 @@ pub trait Runner: Sync {
     /// it arrives, and a [`Event::Tick`] every [`TICK`] of silence; returning [`Flow::Stop`] kills
     /// the program. All lines are returned as `stderr`.
     fn stream(&self, cmd: &Cmd, on_event: &mut dyn FnMut(Event<'_>) -> Flow) -> Result<Output, Error>;
+
+    /// Starts a program that outlives machine (a daemon): in a process group of its own, so a
+    /// Ctrl-C at machine's terminal does not reach it, with stdin from /dev/null and stdout and
+    /// stderr appended to `log`. Returns its process id; nobody waits for it.
+    fn spawn_detached(&self, cmd: &Cmd, log: &Path) -> Result<u32, Error>;
 }
 
 /// How often a streamed program's watcher gets a chance to look around.
@@ -230,6 +235,34 @@ impl Runner for SystemRunner {
         }
         let status = reader.try_wait().ok().flatten().map(|o| o.status);
         Ok(Output { code: if stopped { None } else { status.map(exit_code) }, stdout: Vec::new(), stderr: all })
+    }
+
+    fn spawn_detached(&self, cmd: &Cmd, log: &Path) -> Result<u32, Error> {
+        self.detached(cmd, log)
+    }
+}
+
+impl SystemRunner {
+    fn detached(&self, cmd: &Cmd, log: &Path) -> Result<u32, Error> {
+        use std::os::unix::process::CommandExt as _;
+        tracing::info!("$ {cmd} &");
+        let open = |what: &str| {
+            std::fs::OpenOptions::new().create(true).append(true).open(log).map_err(|e| {
+                Error::failure(format!("cannot open {} for the {what} of `{cmd}`", log.display())).caused_by(e)
+            })
+        };
+        let mut child = std::process::Command::new(&cmd.program);
+        child.args(&cmd.args).stdin(std::process::Stdio::null()).stdout(open("output")?).stderr(open("errors")?);
+        for (k, v) in self.env.iter().chain(&cmd.env) {
+            child.env(k, v);
+        }
+        if let Some(dir) = &cmd.cwd {
+            child.current_dir(dir);
+        }
+        child.process_group(0);
+        let child = child.spawn().map_err(|e| spawn_error(cmd, &e))?;
+        // Dropping the handle neither waits for nor kills the child.
+        Ok(child.id())
     }
 }
 
@@ -389,6 +422,23 @@ mod tests {
         assert_eq!(ticks, 1);
         assert_eq!(out.code, None, "a stopped program has no exit code");
         assert!(started.elapsed() < Duration::from_secs(10));
+    }
+
+    #[test]
+    fn detached_programs_get_their_own_process_group_and_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("daemon.log");
+        let done = dir.path().join("done");
+        let script =
+            format!("echo out; echo err >&2; ps -o pgid= -p $$ > '{}.tmp' && mv '{0}.tmp' '{0}'", done.display());
+        let pid = SystemRunner::default().spawn_detached(&Cmd::new("sh").args(["-c", &script]), &log).unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !done.exists() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let pgid = std::fs::read_to_string(&done).expect("the detached program ran");
+        assert_eq!(pgid.trim(), pid.to_string(), "it leads a process group of its own");
+        assert_eq!(std::fs::read_to_string(&log).unwrap(), "out\nerr\n");
     }
 
     #[test]

@@ -25,6 +25,7 @@ pub mod mcp;
 pub mod paths;
 pub mod project_state;
 pub mod repo_access;
+pub mod scoped_agent;
 pub mod ssh_agent;
 pub mod stack;
 pub mod ui;

@@ -36,9 +36,59 @@ fn is_socket(_: &Path) -> bool {
     false
 }
 
+/// A key the agent holds, as `ssh-add -l` lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentKey {
+    /// `SHA256:…`
+    pub fingerprint: String,
+    pub comment: String,
+    /// `ED25519`, `RSA`, …
+    pub kind: String,
+}
+
+/// `ssh-add -l` (5 s limit: a locked 1Password agent waits for approval).
+pub fn list_cmd() -> crate::exec::Cmd {
+    crate::exec::Cmd::new("ssh-add").arg("-l").timeout(std::time::Duration::from_secs(5))
+}
+
+/// The keys in `ssh-add -l` output (`256 SHA256:… comment words (ED25519)`); other lines are
+/// skipped.
+pub fn parse_list(text: &str) -> Vec<AgentKey> {
+    text.lines()
+        .filter_map(|line| {
+            let mut words = line.splitn(3, ' ');
+            let (_bits, fingerprint, rest) = (words.next()?, words.next()?, words.next().unwrap_or_default());
+            if !fingerprint.starts_with("SHA256:") {
+                return None;
+            }
+            let (comment, kind) = match rest.rsplit_once(" (") {
+                Some((comment, kind)) if kind.ends_with(')') => (comment, kind.trim_end_matches(')')),
+                _ if rest.starts_with('(') && rest.ends_with(')') => ("", &rest[1..rest.len() - 1]),
+                _ => (rest, ""),
+            };
+            Some(AgentKey { fingerprint: fingerprint.into(), comment: comment.into(), kind: kind.into() })
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ssh_add_lists_parse() {
+        let text = "256 SHA256:c7iIE0QA97ZOV3M8H6/hAWzRMTiv5vmdHb/1hc+apqw ada@laptop (ED25519)
+\
+                    3072 SHA256:InYIU4LGLW1WQpgnIiQHM8YeLqhsHik7tXonNnXhSbs work key (2024) (RSA)
+\
+                    256 SHA256:zm+/ovA5UnB1C6z6cJZlJYd4jSLGsSbSI9mEnCcg4ng (ECDSA)
+\
+                    The agent has no identities.\n";
+        let keys = parse_list(text);
+        let got: Vec<(&str, &str)> = keys.iter().map(|k| (k.comment.as_str(), k.kind.as_str())).collect();
+        assert_eq!(got, [("ada@laptop", "ED25519"), ("work key (2024)", "RSA"), ("", "ECDSA")]);
+        assert_eq!(keys[0].fingerprint, "SHA256:c7iIE0QA97ZOV3M8H6/hAWzRMTiv5vmdHb/1hc+apqw");
+    }
 
     #[test]
     fn a_real_socket_is_chosen_and_anything_else_is_not() {

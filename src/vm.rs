@@ -22,6 +22,8 @@ pub struct Lima<'a> {
     pub runner: &'a dyn Runner,
     /// `$LIMA_HOME`, where instance folders and their ssh.config live.
     pub home: PathBuf,
+    /// machine's state folder, holding each VM's scoped agent socket (see [`Self::agent_socket`]).
+    agents: Option<PathBuf>,
 }
 
 /// What the guest says about this boot's provisioning.
@@ -37,7 +39,32 @@ pub enum Provisioning {
 
 impl<'a> Lima<'a> {
     pub fn new(runner: &'a dyn Runner, home: PathBuf) -> Self {
-        Self { runner, home }
+        Self { runner, home, agents: None }
+    }
+
+    /// Opens every ssh master of machine's VMs with the VM's scoped agent socket.
+    #[must_use]
+    pub fn with_agents(mut self, state_dir: &Path) -> Self {
+        self.agents = Some(state_dir.to_path_buf());
+        self
+    }
+
+    /// The socket `limactl start`, `limactl shell` and the master reset of `name` run with as
+    /// `SSH_AUTH_SOCK`: Lima's ssh master forwards the agent it was opened with, for every
+    /// connection it serves. Always the VM's scoped socket, forwarding or not: with
+    /// `forward_agent = false` nothing listens there and Lima forwards nothing, and a master
+    /// never inherits the user's whole agent. Bake VMs (no forwarding) keep the caller's.
+    pub fn agent_socket(&self, name: &str) -> Option<PathBuf> {
+        let state = self.agents.as_ref().filter(|_| !name.starts_with(crate::bake::INSTANCE_PREFIX))?;
+        Some(crate::scoped_agent::AgentDir::new(state, name).socket())
+    }
+
+    /// `cmd` (which may open `name`'s ssh master) with the VM's scoped agent socket.
+    pub fn scoped(&self, name: &str, cmd: Cmd) -> Cmd {
+        match self.agent_socket(name) {
+            Some(socket) => cmd.env("SSH_AUTH_SOCK", socket),
+            None => cmd,
+        }
     }
 
     pub fn instances(&self) -> Result<Vec<Instance>> {
@@ -69,7 +96,7 @@ impl<'a> Lima<'a> {
     /// Boots the instance, passing Lima's progress lines on, and stops waiting as soon as the
     /// guest reports a failed provision step (Lima itself would wait for the probe's timeout).
     pub fn start(&self, name: &str, progress: &mut dyn FnMut(&str)) -> Result<Provisioning> {
-        let cmd = lima::start(name, None);
+        let cmd = self.scoped(name, lima::start(name, None));
         let mut verdict = None;
         let mut last_check = Instant::now();
         let out = self.runner.stream(&cmd, &mut |event| match event {
@@ -139,7 +166,17 @@ impl<'a> Lima<'a> {
     pub fn guest_cmd(&self, name: &str, args: &[&str]) -> Cmd {
         let mut argv: Vec<&OsStr> = vec![OsStr::new(GUEST_HELPER)];
         argv.extend(args.iter().map(OsStr::new));
-        lima::shell(name, None, &argv)
+        self.shell_cmd(name, &argv)
+    }
+
+    /// `limactl shell NAME -- ARGV…`, with the VM's scoped agent.
+    pub fn shell_cmd(&self, name: &str, argv: &[&OsStr]) -> Cmd {
+        self.scoped(name, lima::shell(name, None, argv))
+    }
+
+    /// The interactive `limactl shell` of a session, with the VM's scoped agent.
+    pub fn user_shell(&self, name: &str, workdir: Option<&str>, login_shell: &str, argv: &[&OsStr]) -> Cmd {
+        self.scoped(name, lima::user_shell(name, workdir, login_shell, argv))
     }
 
     pub fn guest(&self, name: &str, args: &[&str]) -> Result<Output> {
@@ -176,26 +213,35 @@ impl<'a> Lima<'a> {
     pub fn close_master(&self, name: &str) {
         let config = lima::ssh_config_path(&self.home, name);
         if config.is_file() && self.has_master(name) {
-            let cmd = lima::ssh_control(&config, name, ControlOp::Exit).timeout(GUEST_PROBE_TIMEOUT);
+            let cmd = self.scoped(name, lima::ssh_control(&config, name, ControlOp::Exit)).timeout(GUEST_PROBE_TIMEOUT);
             if let Ok(out) = self.runner.output(&cmd) {
                 tracing::debug!("ssh master exit: {}", String::from_utf8_lossy(&out.stderr).trim());
             }
         }
     }
 
-    /// Rebuilds a master whose forwarded agent went stale (the host agent was locked or empty
-    /// when it was opened), so agent-dependent commands see the host's live agent.
-    pub fn heal_agent(&self, name: &str) {
+    /// Rebuilds a master that forwards the wrong agent, so agent-dependent commands see the
+    /// VM's scoped agent: one opened before the scoped agent ran (`fresh_agent`: it was started
+    /// just now, so the master forwarded another agent or a dead socket), or one whose guest sees
+    /// another number of keys than the scoped agent lists (the host's agent was locked or empty
+    /// when it was opened, or the master was opened outside machine with the user's whole agent).
+    pub fn heal_agent(&self, name: &str, fresh_agent: bool) {
         if !self.has_master(name) {
             return;
         }
-        let host = self.runner.output(&Cmd::new("ssh-add").arg("-l").timeout(GUEST_PROBE_TIMEOUT));
-        if !host.is_ok_and(|o| o.success()) {
-            return; // the host has nothing to offer; a new master would not help
+        if fresh_agent {
+            tracing::info!("the scoped agent was not running: reopening the ssh master");
+            self.close_master(name);
+            return;
         }
+        let host = self.runner.output(&self.scoped(name, Cmd::new("ssh-add").arg("-l")).timeout(GUEST_PROBE_TIMEOUT));
+        let Some(keys) = host.ok().filter(Output::success).map(|o| o.stdout_text().lines().count()) else {
+            return; // the host has nothing to offer; a new master would not help
+        };
         let guest = self.runner.output(&self.guest_cmd(name, &["agent"]).timeout(GUEST_PROBE_TIMEOUT));
-        if !guest.is_ok_and(|o| o.success()) {
-            tracing::info!("the guest does not see the host's agent keys: reopening the ssh master");
+        let seen = guest.ok().map(|o| o.stdout_text()).unwrap_or_default();
+        if seen != format!("keys {keys}") {
+            tracing::info!("the guest sees `{seen}`, the scoped agent lists {keys} key(s): reopening the ssh master");
             self.close_master(name);
         }
     }

@@ -25,6 +25,11 @@ pub fn run(args: &Args, ctx: &mut Ctx<'_>) -> Result<i32> {
     let (project, name) = (&target.project, target.instance.clone());
     let lima = ctx.lima()?;
     lima.require_running(&name, &target.shown)?;
+    if project.forward_agent {
+        // VS Code's ssh shares Lima's master when one is open: open it with the scoped agent.
+        super::session::agent(ctx, &lima, &target)?;
+        let _ = ctx.runner.output(&lima.shell_cmd(&name, &[std::ffi::OsStr::new("true")]));
+    }
     let host = lima::ssh_host(&name);
     if !installed_here(ctx)? {
         return Err(Error::failure(format!(

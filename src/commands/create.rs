@@ -21,6 +21,7 @@ use crate::{edit, stack};
 #[command(
     after_long_help = "Every answer is also a flag; with --yes nothing is asked and what is not given keeps its current value.\n\nExamples:\n  machine create                 # asks for everything\n  machine create blog            # edits [blog] if it exists, with its values as defaults\n  machine create blog --repo git@github.com:you/blog.git --profile modern --yes"
 )]
+#[expect(clippy::struct_excessive_bools, reason = "each is a switch on the command line (and its --no- form)")]
 pub struct Args {
     /// The project's name (asked when missing).
     pub project: Option<String>,
@@ -43,6 +44,16 @@ pub struct Args {
     /// Do not forward the host's SSH agent into the VM.
     #[arg(long)]
     pub no_forward_agent: bool,
+    /// A key of your agent the VM may use: its fingerprint (`SHA256:…`) or comment (repeat for
+    /// several; `all` for every key, `none` for none).
+    #[arg(long = "ssh-key", value_name = "KEY")]
+    pub ssh_keys: Vec<String>,
+    /// Ask on this computer before each signature the VM asks for.
+    #[arg(long, overrides_with = "no_confirm_signatures")]
+    pub confirm_signatures: bool,
+    /// Do not ask before signatures (the default).
+    #[arg(long)]
+    pub no_confirm_signatures: bool,
     /// CPUs for the VM (1–1024).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub cpus: Option<u32>,
@@ -79,6 +90,17 @@ impl Args {
             without: some(&self.without),
             shell: self.shell,
             forward_agent: if self.no_forward_agent { Some(false) } else { self.forward_agent.then_some(true) },
+            ssh_keys: match self.ssh_keys.as_slice() {
+                [] => None,
+                [all] if all == "all" => Some(None),
+                [none] if none == "none" => Some(Some(Vec::new())),
+                keys => Some(Some(keys.to_vec())),
+            },
+            confirm_signatures: if self.no_confirm_signatures {
+                Some(false)
+            } else {
+                self.confirm_signatures.then_some(true)
+            },
             cpus: self.cpus,
             memory: self.memory.clone(),
             disk: self.disk.clone(),
@@ -139,6 +161,7 @@ fn write_entry(ctx: &mut Ctx<'_>, catalog: &Catalog, given: &Given, suggested_na
     let runner = ctx.runner;
     let user_ssh = (ctx.env)("GIT_SSH_COMMAND");
     let check = |url: &RepoUrl| crate::repo_access::check(runner, url, user_ssh.as_ref());
+    let agent_keys = || agent_keys(runner);
     let env = Env {
         catalog,
         defaults: &file.defaults,
@@ -146,6 +169,7 @@ fn write_entry(ctx: &mut Ctx<'_>, catalog: &Catalog, given: &Given, suggested_na
         projects_file: &path,
         suggested_name,
         check_repo: &check,
+        agent_keys: &agent_keys,
     };
     let answers = if !given.yes && std::io::stdin().is_terminal() {
         wizard::run(&env, given, &mut Terminal::new(ctx.ui))?
@@ -175,6 +199,17 @@ fn write_entry(ctx: &mut Ctx<'_>, catalog: &Catalog, given: &Given, suggested_na
     ctx.ui.data(&entry);
     ctx.ui.note(&format!("wrote [{}] to {}", answers.name, path.display()));
     Ok(answers.name)
+}
+
+/// The host agent's keys, for the `ssh_keys` check list.
+fn agent_keys(runner: &dyn crate::exec::Runner) -> std::result::Result<Vec<crate::ssh_agent::AgentKey>, String> {
+    let out = runner.output(&crate::ssh_agent::list_cmd()).map_err(|e| e.message().to_string())?;
+    match out.code {
+        Some(0) => Ok(crate::ssh_agent::parse_list(&out.stdout_text())),
+        Some(1) => Ok(Vec::new()),
+        None => Err("`ssh-add -l` did not answer within 5 s (is the agent locked?)".into()),
+        _ => Err(String::from_utf8_lossy(&out.stderr).trim().to_string()),
+    }
 }
 
 /// `.projects.toml.lock` beside the file: the file itself is replaced by rename, its lock not.

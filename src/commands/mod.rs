@@ -18,6 +18,7 @@ pub mod prune;
 pub mod render;
 pub mod reset;
 pub mod run;
+pub mod scoped_agent;
 pub mod secrets;
 mod session;
 pub mod snapshot;
@@ -146,7 +147,7 @@ impl<'a> Ctx<'a> {
     /// Lima, through this context's runner (borrowing the runner, not the context).
     pub fn lima(&self) -> Result<Lima<'a>> {
         let home = lima::lima_home(self.env).ok_or_else(|| Error::failure("neither LIMA_HOME nor HOME is set"))?;
-        Ok(Lima::new(self.runner, home))
+        Ok(Lima::new(self.runner, home).with_agents(&self.paths.state_dir))
     }
 
     /// The git identity for the guest; `strict` (for `up`) refuses a missing name or email. A
@@ -233,6 +234,7 @@ pub fn dispatch(command: &Command, ctx: &mut Ctx<'_>) -> Result<i32> {
         Command::Cache(args) => cache::run(args, ctx),
         Command::Doctor(args) => doctor::run(args, ctx),
         Command::Secrets(args) => secrets::run(args, ctx),
+        Command::Agent(args) => scoped_agent::run(args, ctx),
         Command::Trust(args) => trust::run(args, ctx),
         Command::Snapshot(args) => snapshot::run(args, ctx),
         Command::Status(args) => status::run(args, ctx),

@@ -44,6 +44,7 @@ pub fn run(args: &Args, ctx: &mut Ctx<'_>) -> Result<i32> {
     let Some(url) = target.project.repos.first() else {
         return Err(Error::usage(format!("project `{}` has no repos: there is nothing to push", target.project.name)));
     };
+    super::session::agent(ctx, &lima, &target)?;
     let dir = url.dir_name();
     let branch = branch(&lima, &target, dir)?;
     let step = ctx.ui.step(&format!("pushing {branch} from ~/code/{dir} of `{}`", target.shown));

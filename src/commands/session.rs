@@ -17,13 +17,19 @@ pub(super) struct Session {
     /// The primary repo, when it was cloned; else Lima's default (the home).
     workdir: Option<String>,
     shell: Shell,
+    /// The VM's scoped agent socket, for a session that opens the ssh master.
+    agent_socket: Option<std::path::PathBuf>,
 }
 
 impl Session {
     /// `limactl shell` run by the project's login shell (a login shell: its profile, hence
     /// machine's environment setup, is read), in the session's folder.
     pub(super) fn command(&self, argv: &[&OsStr]) -> Cmd {
-        lima::user_shell(&self.name, self.workdir.as_deref(), self.shell.guest_path(), argv)
+        let cmd = lima::user_shell(&self.name, self.workdir.as_deref(), self.shell.guest_path(), argv);
+        match &self.agent_socket {
+            Some(socket) => cmd.env("SSH_AUTH_SOCK", socket),
+            None => cmd,
+        }
     }
 
     /// The same session, opening in `dir` (a guest path) instead.
@@ -32,14 +38,13 @@ impl Session {
     }
 }
 
-/// Checks the VM runs, heals a stale forwarded agent, and finds the folder to open in; records
-/// the VM as used now (for `machine prune --older-than`).
+/// Checks the VM runs, starts its scoped agent (when it is gone) and heals a master that
+/// forwards the wrong agent, and finds the folder to open in; records the VM as used now (for
+/// `machine prune --older-than`).
 pub(super) fn prepare(ctx: &mut Ctx<'_>, lima: &Lima<'_>, target: &Target) -> Result<Session> {
     let (project, name) = (&target.project, &target.instance);
     lima.require_running(name, &target.shown)?;
-    if project.forward_agent {
-        lima.heal_agent(name);
-    }
+    agent(ctx, lima, target)?;
     target.dir(&ctx.paths.state_dir).touch()?;
     let workdir = match project.primary_dir() {
         // A clone that failed (e.g. no agent forwarding) leaves no folder to open in: use the home.
@@ -48,7 +53,17 @@ pub(super) fn prepare(ctx: &mut Ctx<'_>, lima: &Lima<'_>, target: &Target) -> Re
         }
         _ => None,
     };
-    Ok(Session { name: name.clone(), workdir, shell: project.shell })
+    Ok(Session { name: name.clone(), workdir, shell: project.shell, agent_socket: lima.agent_socket(name) })
+}
+
+/// For a project that forwards the agent: its scoped agent runs and the VM's ssh master (if
+/// one is open) forwards it.
+pub(super) fn agent(ctx: &Ctx<'_>, lima: &Lima<'_>, target: &Target) -> Result<()> {
+    if target.project.forward_agent {
+        let fresh = super::scoped_agent::ensure(ctx, lima, target)?;
+        lima.heal_agent(&target.instance, fresh);
+    }
+    Ok(())
 }
 
 fn was_cloned(ctx: &Ctx<'_>, name: &str, folder: &str) -> Result<bool> {

@@ -65,6 +65,7 @@ pub fn run(args: &Args, ctx: &mut Ctx<'_>) -> Result<i32> {
     }
     keep(ctx, &lima, &target, sidecar)?;
     if running {
+        super::scoped_agent::ensure(ctx, &lima, &target)?;
         let step = ctx.ui.step(&format!("starting VM `{name}` again"));
         let outcome = lima.start(&name, &mut |line| step.progress(line));
         ctx.ui.end_step(step, outcome.is_ok());
@@ -148,7 +149,7 @@ fn refuse_own_work(lima: &Lima<'_>, target: &Target) -> Result<()> {
 /// Released blocks make the copy small (the guest's file systems are discard-mounted).
 fn trim(lima: &Lima<'_>, name: &str) {
     let argv = [OsStr::new("sudo"), OsStr::new("fstrim"), OsStr::new("-a")];
-    if let Ok(out) = lima.runner.output(&lima::shell(name, None, &argv))
+    if let Ok(out) = lima.runner.output(&lima.shell_cmd(name, &argv))
         && !out.success()
     {
         tracing::warn!("fstrim failed in {name}: {}", String::from_utf8_lossy(&out.stderr).trim());

@@ -93,6 +93,8 @@ pub(super) fn bring_up(ctx: &mut Ctx<'_>, catalog: &Catalog, target: &Target, op
     let identity = ctx.identity(true)?;
     let stack = target_stack(ctx, catalog, target, identity.clone(), false)?;
     let lima = ctx.lima()?;
+    // Before anything may open the VM's ssh master: `limactl start`, a clone, a checkout.
+    let fresh_agent = super::scoped_agent::ensure(ctx, &lima, target)?;
     let mut instance = lima.instance(name)?;
     let mut applied = dir.applied()?;
     if applied.as_ref().is_some_and(|a| a.creating) {
@@ -149,8 +151,8 @@ pub(super) fn bring_up(ctx: &mut Ctx<'_>, catalog: &Catalog, target: &Target, op
         }
         (Some(found), _) => resume(ctx, &lima, target, &dir, applied, &stack, found.is_running(), &mut warnings)?,
     };
-    if project.forward_agent && !pending.is_empty() && !booted {
-        lima.heal_agent(name);
+    if project.forward_agent && (fresh_agent || !pending.is_empty() || target.branch.is_some()) && !booted {
+        lima.heal_agent(name, fresh_agent);
     }
     clone_repos(ctx, &lima, target, &pending, &dir, &mut applied, &mut warnings)?;
     if let Some(branch) = &target.branch {

@@ -3,6 +3,7 @@
 //! A missing `projects.toml` is zero-config, never an error. A `.machine.toml` is looked for from
 //! the current directory up to the git root; it defines or replaces one project.
 
+pub mod keys;
 pub mod model;
 pub mod parse;
 pub mod reach;
@@ -113,7 +114,8 @@ fn load_local(
 }
 
 /// The user's own entry with the keys a `.machine.toml` sets laid over it. The file may only
-/// tighten what the user said: agent forwarding the user turned off stays off.
+/// tighten what the user said: agent forwarding the user turned off stays off, its `ssh_keys`
+/// narrows the user's (a key must be in both), and it can turn `confirm_signatures` on, not off.
 fn overlay(own: &model::Project, local: &parse::LocalProject) -> model::Project {
     let mut out = own.clone();
     let from = &local.project;
@@ -124,6 +126,8 @@ fn overlay(own: &model::Project, local: &parse::LocalProject) -> model::Project 
             "without" => out.without.clone_from(&from.without),
             "shell" => out.shell = from.shell,
             "forward_agent" => out.forward_agent = own.forward_agent && from.forward_agent,
+            "ssh_keys" => out.ssh_keys = own.ssh_keys.narrowed_by(&from.ssh_keys),
+            "confirm_signatures" => out.confirm_signatures = own.confirm_signatures || from.confirm_signatures,
             "cpus" => out.cpus = from.cpus,
             "memory" => out.memory.clone_from(&from.memory),
             "disk" => out.disk.clone_from(&from.disk),

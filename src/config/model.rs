@@ -78,6 +78,10 @@ pub struct Project {
     pub without: Vec<String>,
     pub shell: Shell,
     pub forward_agent: bool,
+    /// The keys of the host's agent the VM may list and sign with (through the scoped agent).
+    pub ssh_keys: super::keys::KeyScope,
+    /// Ask on the host before each signature the VM asks for.
+    pub confirm_signatures: bool,
     pub cpus: Option<u32>,
     pub memory: Option<Size>,
     pub disk: Option<Size>,
@@ -99,6 +103,8 @@ impl Project {
             without: Vec::new(),
             shell,
             forward_agent: true,
+            ssh_keys: super::keys::KeyScope::all(),
+            confirm_signatures: false,
             cpus: None,
             memory: None,
             disk: None,

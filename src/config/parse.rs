@@ -8,6 +8,7 @@ use std::ops::Range;
 
 use toml_edit::{Array, Document, Item, Key, TableLike, Value as TomlValue};
 
+use super::keys::{KeyScope, KeySelector};
 use super::model::{Arch, Image, Project, RepoUrl, STANDARD_LAYERS, Shell, Size, VmType, check_project_name};
 use super::source::{Diagnostic, Source, did_you_mean};
 use super::trust::{Trust, UNTRUSTED_KEYS};
@@ -18,12 +19,14 @@ use crate::yaml::{self, Value as Yaml};
 /// Top-level keys that are settings rather than projects (`default_profile` is the older form).
 pub const TOP_KEYS: [&str; 3] = ["default_profiles", "default_profile", "default_shell"];
 /// Every key a project table may have.
-pub const PROJECT_KEYS: [&str; 12] = [
+pub const PROJECT_KEYS: [&str; 14] = [
     "repos",
     "profiles",
     "without",
     "shell",
     "forward_agent",
+    "ssh_keys",
+    "confirm_signatures",
     "cpus",
     "memory",
     "disk",
@@ -228,7 +231,10 @@ impl Walker<'_> {
                     }
                     None
                 }
-                "forward_agent" => None,
+                "confirm_signatures" if item.as_bool() == Some(false) => {
+                    Some(("`confirm_signatures = false` (turning confirmation off)".to_string(), item.span()))
+                }
+                "forward_agent" | "confirm_signatures" => None,
                 _ if UNTRUSTED_KEYS.contains(&key) || !PROJECT_KEYS.contains(&key) => None,
                 _ => Some((format!("`{key}`"), span_of_key(table.key(key)))),
             };
@@ -310,6 +316,11 @@ impl Walker<'_> {
                     Some(b) => p.forward_agent = b,
                     None => self.push(self.wrong_type(key, item, "true or false")),
                 },
+                "ssh_keys" => p.ssh_keys = KeyScope::only(self.ssh_keys(item)),
+                "confirm_signatures" => match item.as_bool() {
+                    Some(b) => p.confirm_signatures = b,
+                    None => self.push(self.wrong_type(key, item, "true or false")),
+                },
                 "cpus" => p.cpus = self.cpus(item),
                 "memory" => p.memory = self.size(key, item),
                 "disk" => {
@@ -385,6 +396,27 @@ impl Walker<'_> {
             }
         }
         repos
+    }
+
+    /// `ssh_keys`: fingerprints or comments, each once.
+    fn ssh_keys(&mut self, item: &Item) -> Vec<KeySelector> {
+        let Some(entries) = self.string_array("ssh_keys", item) else { return Vec::new() };
+        let mut out: Vec<KeySelector> = Vec::new();
+        for (text, span) in entries {
+            match KeySelector::parse(text) {
+                Ok(key) if out.contains(&key) => {
+                    self.push(self.src.error(span, format!("`{}` is listed twice in `ssh_keys`", text.escape_debug())));
+                }
+                Ok(key) => out.push(key),
+                Err(why) => {
+                    let d = self.src.error(span, format!("`ssh_keys` entry `{}` {why}", text.escape_debug()));
+                    self.push(d.hint(
+                        "name a key by its fingerprint (`SHA256:…`, as `ssh-add -l` or `ssh-keygen -lf KEY.pub` prints it) or by its comment",
+                    ));
+                }
+            }
+        }
+        out
     }
 
     fn profile_list(&mut self, key: &str, item: &Item) -> Vec<String> {

@@ -36,9 +36,10 @@ impl Trust {
     }
 }
 
-/// Keys an untrusted `.machine.toml` may set: nothing among them reaches the host.
-pub const UNTRUSTED_KEYS: [&str; 9] =
-    ["name", "repos", "profiles", "without", "shell", "cpus", "memory", "disk", "image"];
+/// Keys an untrusted `.machine.toml` may set: nothing among them reaches the host (`ssh_keys`
+/// only narrows the user's own list, see `config::overlay`).
+pub const UNTRUSTED_KEYS: [&str; 10] =
+    ["name", "repos", "profiles", "without", "shell", "cpus", "memory", "disk", "image", "ssh_keys"];
 
 /// `<state>/trusted.json`: canonical path → sha256 of the content the user trusted.
 #[derive(Debug, Default, Serialize, Deserialize)]

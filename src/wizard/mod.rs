@@ -6,6 +6,7 @@
 //! is asked and what is not given keeps its current value (or the default, for a new project).
 //! `crate::edit` turns the answers into an edit of projects.toml.
 
+mod keys;
 mod layers;
 pub mod prompt;
 
@@ -29,6 +30,9 @@ pub struct Answers {
     pub without: Vec<String>,
     pub shell: Shell,
     pub forward_agent: bool,
+    /// `ssh_keys` as written (`None`: not set, every key of the agent).
+    pub ssh_keys: Option<Vec<String>>,
+    pub confirm_signatures: bool,
     pub cpus: Option<u32>,
     pub memory: Option<Size>,
     pub disk: Option<Size>,
@@ -45,6 +49,8 @@ impl Answers {
                 without: p.without.clone(),
                 shell: p.shell,
                 forward_agent: p.forward_agent,
+                ssh_keys: p.ssh_keys.own().map(|l| l.iter().map(|k| k.as_str().to_string()).collect()),
+                confirm_signatures: p.confirm_signatures,
                 cpus: p.cpus,
                 memory: p.memory.clone(),
                 disk: p.disk.clone(),
@@ -56,6 +62,8 @@ impl Answers {
                 without: Vec::new(),
                 shell: defaults.shell,
                 forward_agent: true,
+                ssh_keys: None,
+                confirm_signatures: false,
                 cpus: None,
                 memory: None,
                 disk: None,
@@ -75,6 +83,9 @@ pub struct Given {
     pub without: Option<Vec<String>>,
     pub shell: Option<Shell>,
     pub forward_agent: Option<bool>,
+    /// `ssh_keys` entries as typed; `Some(None)`: unset it (every key).
+    pub ssh_keys: Option<Option<Vec<String>>>,
+    pub confirm_signatures: Option<bool>,
     pub cpus: Option<u32>,
     pub memory: Option<Size>,
     pub disk: Option<Size>,
@@ -93,6 +104,8 @@ pub struct Env<'a> {
     pub suggested_name: Option<&'a str>,
     /// Whether this host can reach a repo (`git ls-remote`); `Err` says why not.
     pub check_repo: &'a dyn Fn(&RepoUrl) -> Result<(), String>,
+    /// The keys the host's SSH agent holds (`ssh-add -l`); `Err` says why they cannot be listed.
+    pub agent_keys: &'a dyn Fn() -> Result<Vec<crate::ssh_agent::AgentKey>, String>,
 }
 
 /// Runs the wizard: every question whose answer was not given, in order.
@@ -109,6 +122,19 @@ pub fn run(env: &Env<'_>, given: &Given, p: &mut dyn Prompter) -> Result<Answers
     a.forward_agent = pick(given.forward_agent, given.yes, a.forward_agent, |f| {
         p.confirm("Forward the host's SSH agent into the VM (git over SSH, commit signing)?", f)
     })?;
+    if let Some(Some(list)) = &given.ssh_keys {
+        check_keys(list)?;
+    }
+    if a.forward_agent {
+        let current = a.ssh_keys.clone();
+        a.ssh_keys = pick(given.ssh_keys.clone(), given.yes, current, |k| keys::ask(env, k.as_deref(), p))?;
+        a.confirm_signatures = pick(given.confirm_signatures, given.yes, a.confirm_signatures, |c| {
+            p.confirm("Ask on this computer before each signature the VM asks for?", c)
+        })?;
+    } else {
+        a.ssh_keys = given.ssh_keys.clone().unwrap_or(a.ssh_keys);
+        a.confirm_signatures = given.confirm_signatures.unwrap_or(a.confirm_signatures);
+    }
     a.cpus = pick(given.cpus.map(Some), given.yes, a.cpus, |c| ask_cpus(c, p))?;
     a.memory = pick(given.memory.clone().map(Some), given.yes, a.memory, |m| ask_size("Memory", m.as_ref(), p))?;
     if let Some(Err(problem)) = given.disk.as_ref().map(crate::config::model::check_disk) {
@@ -116,6 +142,17 @@ pub fn run(env: &Env<'_>, given: &Given, p: &mut dyn Prompter) -> Result<Answers
     }
     a.disk = pick(given.disk.clone().map(Some), given.yes, a.disk, |d| ask_size("Disk", d.as_ref(), p))?;
     Ok(a)
+}
+
+/// `--ssh-key` values must be what `ssh_keys` accepts.
+fn check_keys(list: &[String]) -> Result<()> {
+    for entry in list {
+        crate::config::keys::KeySelector::parse(entry).map_err(|why| {
+            Error::usage(format!("`--ssh-key {entry}` {why}"))
+                .hint("give a fingerprint (`SHA256:…`, see `ssh-add -l`) or a key's comment; `all` for every key")
+        })?;
+    }
+    Ok(())
 }
 
 /// The given answer, else the current one under `--yes`, else the question's.

@@ -18,6 +18,9 @@ pub(crate) struct GitServer {
     pub(crate) agent_socket: PathBuf,
     /// The only key the sshd accepts (its private half is only in the agent).
     pub(crate) public_key: String,
+    /// Its SHA256 fingerprint: the project's `ssh_keys`. The agent also holds two other keys,
+    /// which the VMs' scoped agents must not show.
+    pub(crate) fingerprint: String,
     /// The bare repo the URL serves, to check what the guest pushed.
     pub(crate) repo: PathBuf,
     agent: Child,
@@ -122,6 +125,17 @@ impl GitServer {
         run(Command::new("ssh-add").arg("-q").arg(&client_key).env("SSH_AUTH_SOCK", &agent_socket))?;
         // From now on only the agent can sign with this key.
         std::fs::remove_file(&client_key)?;
+        for other in ["other-1", "other-2"] {
+            let key = keys.join(other);
+            run(Command::new("ssh-keygen")
+                .args(["-q", "-t", "ed25519", "-N", "", "-C", &format!("machine-e2e-{other}"), "-f"])
+                .arg(&key))?;
+            run(Command::new("ssh-add").arg("-q").arg(&key).env("SSH_AUTH_SOCK", &agent_socket))?;
+            std::fs::remove_file(&key)?;
+        }
+        let listed = Command::new("ssh-keygen").arg("-lf").arg(keys.join("client.pub")).output()?;
+        let fingerprint =
+            String::from_utf8_lossy(&listed.stdout).split_whitespace().nth(1).unwrap_or_default().to_string();
 
         let config = dir.join("sshd_config");
         std::fs::write(
@@ -182,6 +196,7 @@ impl GitServer {
             ssh_command,
             agent_socket,
             public_key,
+            fingerprint,
             repo,
             agent: agent.into_inner(),
             sshd: sshd.into_inner(),

@@ -21,10 +21,13 @@
 //!   so the first test bakes).
 //!
 //! The suite serves a git repo over ssh from the host (an sshd on a loopback port that accepts
-//! only a key held in a throwaway ssh-agent), so a clone in the guest proves the agent was
-//! forwarded. For a zsh and a bash project it checks: the VM runs, no host directory is mounted,
-//! the environment (PATH, tool settings) reaches `run` and the agent's tmux session, the git
-//! identity and signing configuration, a commit signed through the agent verifies, `run` returns
+//! only a key held in a throwaway ssh-agent, which also holds two other keys), so a clone in the
+//! guest proves the agent was forwarded. Each project's `ssh_keys` names the server's key. For a
+//! zsh and a bash project it checks: the VM runs, no host directory is mounted, the environment
+//! (PATH, tool settings) reaches `run` and the agent's tmux session, the git identity and signing
+//! configuration, the guest's `ssh-add -l` lists only the project's key (the scoped agent), the
+//! guest cannot remove the host's keys, a commit signed through the scoped agent verifies and
+//! `machine agent log` shows it and the clone's login, `run` returns
 //! the guest's exit code, re-`up` is a status check, `down` + `up` keeps the clone, `destroy`
 //! removes everything. Without agent forwarding, a commit in the guest works unsigned. Branch VMs
 //! come from the golden disk `down` keeps (no clone), `pr` pushes the guest's commit to the host's
@@ -94,7 +97,7 @@ impl Vm {
         let name = format!("machine-e2e-{}-{}", setup.suffix, std::process::id());
         let config_dir = dirs.path().join("config");
         std::fs::create_dir_all(&config_dir).unwrap();
-        std::fs::write(config_dir.join("projects.toml"), projects_toml(&name, &server.url, setup)).unwrap();
+        std::fs::write(config_dir.join("projects.toml"), projects_toml(&name, server, setup)).unwrap();
         let lima_home =
             std::env::var("LIMA_HOME").unwrap_or_else(|_| format!("{}/.lima", std::env::var("HOME").expect("HOME")));
         let mut env = vec![
@@ -205,12 +208,14 @@ impl Vm {
     }
 }
 
-fn projects_toml(name: &str, repo: &str, setup: &Setup<'_>) -> String {
+/// The project: its scoped agent may use only the server's key of the three the agent holds.
+fn projects_toml(name: &str, server: &GitServer, setup: &Setup<'_>) -> String {
     let mut text = format!(
-        "[{name}]\nrepos = [{}]\ncpus = 2\nmemory = \"2GiB\"\nshell = \"{}\"\nforward_agent = {}\n",
-        toml_string(repo),
+        "[{name}]\nrepos = [{}]\ncpus = 2\nmemory = \"2GiB\"\nshell = \"{}\"\nforward_agent = {}\nssh_keys = [{}]\n",
+        toml_string(&server.url),
         setup.shell,
-        setup.forward_agent
+        setup.forward_agent,
+        toml_string(&server.fingerprint),
     );
     let wanted: Vec<String> = std::env::var("MACHINE_E2E_PROFILES")
         .unwrap_or_default()
@@ -305,7 +310,16 @@ fn project_vm_lifecycle(shell: &str) {
     assert_eq!(vm.guest(&["git", "config", "--global", "commit.gpgsign"]), "true");
     assert_eq!(vm.guest(&["git", "config", "--global", "user.signingkey"]), server.public_key);
 
-    // A commit made in the guest is signed through the agent and verifies.
+    // The guest sees only the project's key of the three the host's agent holds.
+    let host_keys = Command::new("ssh-add").arg("-l").env("SSH_AUTH_SOCK", &server.agent_socket).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&host_keys.stdout).lines().count(), 3, "the host's agent holds three keys");
+    let guest_keys = vm.guest(&["ssh-add", "-l"]);
+    assert_eq!(guest_keys.lines().count(), 1, "the scoped agent lists one key: {guest_keys}");
+    assert!(guest_keys.contains(&server.fingerprint), "{guest_keys}");
+    let refused = vm.machine(&["run", &name, "--", "ssh-add", "-D"]).output().unwrap();
+    assert!(!refused.status.success(), "the guest cannot remove the host's keys");
+
+    // A commit made in the guest is signed through the scoped agent and verifies.
     vm.guest(&["git", "commit", "--allow-empty", "-m", "signed in the guest"]);
     let verify = vm.machine(&["run", &name, "--", "git", "verify-commit", "HEAD"]).output().unwrap();
     assert!(verify.status.success(), "{}", String::from_utf8_lossy(&verify.stderr));
@@ -313,6 +327,24 @@ fn project_vm_lifecycle(shell: &str) {
         String::from_utf8_lossy(&verify.stderr).contains("Good \"git\" signature"),
         "{}",
         String::from_utf8_lossy(&verify.stderr)
+    );
+    // The scoped agent logged the clone's login and the commit's signature.
+    let log = vm.expect(&["agent", "log", &name, "--json"], 0);
+    let entries: Vec<serde_json::Value> =
+        String::from_utf8_lossy(&log.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let signed = |kind: &str| {
+        entries
+            .iter()
+            .any(|e| e["decision"] == "signed" && e["kind"] == kind && e["key"] == server.fingerprint.as_str())
+    };
+    assert!(signed("ssh-auth"), "the clone's ssh login is logged: {entries:#?}");
+    assert!(
+        entries.iter().any(|e| e["decision"] == "signed" && e["namespace"] == "git"),
+        "the commit's signature: {entries:#?}"
+    );
+    assert!(
+        entries.iter().any(|e| e["request"] == "remove-all-identities" && e["decision"] == "refused"),
+        "{entries:#?}"
     );
 
     // `run` returns the guest's exit code.
@@ -499,6 +531,7 @@ fn the_host_git_server_accepts_only_the_agent_key() {
             .output()
             .unwrap()
     };
+    assert!(server.fingerprint.starts_with("SHA256:"), "{}", server.fingerprint);
     let with = ls_remote(&server.agent_socket);
     assert!(with.status.success(), "{}", String::from_utf8_lossy(&with.stderr));
     assert!(String::from_utf8_lossy(&with.stdout).contains("HEAD"));

@@ -43,6 +43,8 @@ profiles = []
 without = ["docker", "codex"]
 shell = "zsh"
 forward_agent = false
+ssh_keys = ["SHA256:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU", "ada@laptop"]
+confirm_signatures = true
 cpus = 8
 memory = 16
 disk = "60GiB"
@@ -65,6 +67,13 @@ portForwards = [{ guestPort = 8080, hostPort = 18080 }]
     assert_eq!(wallet.disk.as_ref().unwrap().as_str(), "60GiB");
     assert_eq!(wallet.primary_dir(), Some("a"));
     assert!(wallet.lima.contains_key("portForwards"));
+    assert!(wallet.confirm_signatures && !blog.confirm_signatures);
+    assert!(blog.ssh_keys.is_all(), "no `ssh_keys`: every key of the agent");
+    let keys: Vec<&str> =
+        wallet.ssh_keys.own().unwrap().iter().map(machine::config::keys::KeySelector::as_str).collect();
+    assert_eq!(keys, ["SHA256:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU", "ada@laptop"]);
+    assert!(wallet.ssh_keys.allows("SHA256:other", "ada@laptop"));
+    assert!(!wallet.ssh_keys.allows("SHA256:other", "bob@laptop"));
 }
 
 #[test]

@@ -2,6 +2,7 @@
 
 mod support;
 
+mod agent_lifecycle;
 mod bake;
 mod branches;
 mod compile;
@@ -20,6 +21,7 @@ mod profile_errors;
 mod properties;
 mod provision_harness;
 mod render_cli;
+mod scoped_agent;
 mod secrets;
 mod transcripts;
 mod trust;

@@ -108,6 +108,11 @@ impl Runner for ScriptedRunner {
         Ok(self.output(cmd)?.code.unwrap_or(1))
     }
 
+    fn spawn_detached(&self, cmd: &Cmd, _log: &Path) -> Result<u32, Error> {
+        self.calls.lock().unwrap().push(format!("{cmd} &"));
+        Ok(1)
+    }
+
     fn stream(&self, cmd: &Cmd, on_event: &mut dyn FnMut(Event<'_>) -> Flow) -> Result<Output, Error> {
         let out = self.output(cmd)?;
         for line in String::from_utf8_lossy(&out.stderr).lines() {

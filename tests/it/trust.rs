@@ -189,3 +189,59 @@ fn the_users_own_host_reaching_keys_are_allowed_with_a_warning_each() {
     assert!(warnings[0].contains("`lima.mounts`: the VM can read these host folders: ~/data"), "{warnings:?}");
     assert!(warnings[1].contains("`lima.portForwards`: a host port bound to 0.0.0.0"), "{warnings:?}");
 }
+
+/// The configuration a command run in the repo folder would see (in-process: `ssh_keys` and
+/// `confirm_signatures` reach no file `render` writes).
+fn load(world: &World) -> Result<machine::config::Config, machine::error::Error> {
+    let root = world.env.path();
+    let paths = machine::paths::Paths {
+        projects_file: root.join("config/projects.toml"),
+        config_dir: root.join("config"),
+        state_dir: root.join("state"),
+        cache_dir: root.join("cache"),
+    };
+    let runner = crate::support::ScriptedRunner::default();
+    machine::config::load(&paths, &crate::support::synthetic_catalog(), &world.repo, &runner)
+}
+
+const WORK: &str = "SHA256:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU";
+
+/// `ssh_keys` in a `.machine.toml` only narrows the user's list (a key must be in both), and the
+/// file may only turn `confirm_signatures` on: trusted or not, it never widens what the VM signs.
+#[test]
+fn a_local_file_only_narrows_ssh_keys_and_only_turns_confirmation_on() {
+    let world = World::new(
+        "repos = []\nssh_keys = [\"work\"]\nconfirm_signatures = true\n",
+        &format!("[app]\nssh_keys = [\"{WORK}\", \"home\"]\n"),
+    );
+    let app = load(&world).unwrap().project("app").unwrap();
+    assert!(app.confirm_signatures, "an untrusted file may turn confirmation on");
+    assert!(app.ssh_keys.allows(WORK, "work"), "named by both lists");
+    assert!(!app.ssh_keys.allows(WORK, "laptop"), "the user's fingerprint alone is not enough");
+    assert!(!app.ssh_keys.allows("SHA256:other", "home"), "the user's `home` is not in the file's list");
+
+    // Without a list of the user's own, the file's list is the only one: still narrower than every key.
+    std::fs::write(world.env.path().join("config/projects.toml"), "[app]\n").unwrap();
+    let app = load(&world).unwrap().project("app").unwrap();
+    assert!(app.ssh_keys.allows("SHA256:any", "work") && !app.ssh_keys.allows("SHA256:any", "home"));
+
+    // Untrusted, it cannot turn confirmation off.
+    std::fs::write(world.local_file(), "repos = []\nconfirm_signatures = false\n").unwrap();
+    let err = load(&world).unwrap_err().to_string();
+    assert!(
+        err.contains("`confirm_signatures = false` (turning confirmation off) needs a trusted .machine.toml"),
+        "{err}"
+    );
+
+    // Trusted, it still cannot turn the user's confirmation off or name a key the user's list does not.
+    std::fs::write(
+        world.env.path().join("config/projects.toml"),
+        format!("[app]\nconfirm_signatures = true\nssh_keys = [\"{WORK}\"]\n"),
+    )
+    .unwrap();
+    std::fs::write(world.local_file(), "repos = []\nconfirm_signatures = false\nssh_keys = [\"home\"]\n").unwrap();
+    assert!(world.machine(&["trust"]).status.success());
+    let app = load(&world).unwrap().project("app").unwrap();
+    assert!(app.confirm_signatures);
+    assert!(!app.ssh_keys.allows(WORK, "work") && !app.ssh_keys.allows("SHA256:h", "home"), "no key is in both lists");
+}

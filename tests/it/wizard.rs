@@ -9,6 +9,7 @@ use machine::config::parse::{ProjectsFile, parse_projects_file};
 use machine::config::source::Source;
 use machine::edit;
 use machine::error::Error;
+use machine::ssh_agent::AgentKey;
 use machine::wizard::prompt::Scripted;
 use machine::wizard::{self, Answers, Env, Given};
 use serde_json::json;
@@ -38,6 +39,17 @@ impl Run {
 /// Runs the wizard over `text` with scripted answers; repos listed in `unreachable` fail the
 /// reachability check. The new text must parse.
 fn wizard(text: &str, given: &Given, answers: &[&str], unreachable: &[&str]) -> Run {
+    wizard_with_agent(text, given, answers, unreachable, &|| Err("no agent in this test".to_string()))
+}
+
+/// As [`wizard`], with the host agent's keys as `ssh-add -l` would list them.
+fn wizard_with_agent(
+    text: &str,
+    given: &Given,
+    answers: &[&str],
+    unreachable: &[&str],
+    agent_keys: &dyn Fn() -> Result<Vec<AgentKey>, String>,
+) -> Run {
     let catalog = synthetic_catalog();
     let file = parse(text);
     let check = |url: &machine::config::model::RepoUrl| {
@@ -50,6 +62,7 @@ fn wizard(text: &str, given: &Given, answers: &[&str], unreachable: &[&str]) -> 
         projects_file: Path::new(FILE),
         suggested_name: None,
         check_repo: &check,
+        agent_keys,
     };
     let mut prompter = Scripted::new(answers.iter().copied());
     let result = wizard::run(&env, given, &mut prompter).and_then(|answers| {
@@ -118,7 +131,7 @@ repos = ["git@github.com:you/wallet.git"]
 #[test]
 fn editing_keeps_comments_key_order_and_other_keys() {
     // Keep the repos and profiles, switch to bash, 8 CPUs, Lima's memory, a 60GiB disk.
-    let answers = ["", "", "", "bash", "", "8", "default", "60"];
+    let answers = ["", "", "", "bash", "", "", "8", "default", "60"];
     let run = wizard(RICH, &named("blog"), &answers, &[]);
     assert_eq!(run.unused, 0);
     insta::assert_snapshot!(format!("{}\n--- before\n{RICH}\n--- after\n{}", run.transcript, run.text()));
@@ -141,14 +154,14 @@ fn editing_keeps_comments_key_order_and_other_keys() {
 
 #[test]
 fn answers_that_change_nothing_leave_the_file_byte_for_byte() {
-    let run = wizard(RICH, &named("blog"), &["", "", "", "", "", "", "", ""], &[]);
+    let run = wizard(RICH, &named("blog"), &["", "", "", "", "", "", "", "", ""], &[]);
     assert_eq!(run.text(), RICH);
 }
 
 #[test]
 fn none_gives_a_project_no_profiles() {
     let text = "default_profiles = [\"cypress\"]\n";
-    let run = wizard(text, &named("lean"), &["", "none", "", "", "", "", "", ""], &[]);
+    let run = wizard(text, &named("lean"), &["", "none", "", "", "", "", "", "", ""], &[]);
     assert_eq!(run.text(), "default_profiles = [\"cypress\"]\n\n[lean]\nprofiles = []\n");
     assert!(parse(run.text()).projects["lean"].profiles.is_empty());
 }
@@ -182,6 +195,7 @@ fn invalid_answers_are_asked_again() {
         "",
         "",
         "",
+        "",
         "0",
         "lots",
         "2",
@@ -198,7 +212,7 @@ fn invalid_answers_are_asked_again() {
 #[test]
 fn an_unreachable_repo_is_kept_only_when_asked_to() {
     let gone = "git@github.com:you/gone.git";
-    let answers = [gone, "n", gone, "y", "", "", "", "", "", "", "", ""];
+    let answers = [gone, "n", gone, "y", "", "", "", "", "", "", "", "", ""];
     let run = wizard("", &named("blog"), &answers, &[gone]);
     assert_eq!(run.unused, 0);
     assert_eq!(run.transcript.matches("cannot reach git@github.com:you/gone.git").count(), 2, "{}", run.transcript);
@@ -208,7 +222,7 @@ fn an_unreachable_repo_is_kept_only_when_asked_to() {
 #[test]
 fn a_profile_missing_its_requirement_asks_again() {
     // `playwright` requires `node`: leaving node out is refused until it is kept again.
-    let answers = ["", "playwright", "docker,gh,claude", "", "docker,node,gh,claude", "", "", "", "", ""];
+    let answers = ["", "playwright", "docker,gh,claude", "", "docker,node,gh,claude", "", "", "", "", "", ""];
     let run = wizard("", &named("e2e"), &answers, &[]);
     assert_eq!(run.unused, 0);
     assert!(run.transcript.contains("`playwright` needs `node` below it in the stack"), "{}", run.transcript);
@@ -479,4 +493,75 @@ fn an_interrupted_question_gives_the_terminal_back() {
 
 fn which_script() -> Option<std::path::PathBuf> {
     std::env::var_os("PATH").and_then(|p| std::env::split_paths(&p).map(|d| d.join("script")).find(|p| p.is_file()))
+}
+
+const FP_ONE: &str = "SHA256:c7iIE0QA97ZOV3M8H6/hAWzRMTiv5vmdHb/1hc+apqw";
+const FP_TWO: &str = "SHA256:InYIU4LGLW1WQpgnIiQHM8YeLqhsHik7tXonNnXhSbs";
+const FP_THREE: &str = "SHA256:zm+/ovA5UnB1C6z6cJZlJYd4jSLGsSbSI9mEnCcg4ng";
+
+fn three_keys() -> Vec<AgentKey> {
+    let listed = format!(
+        "256 {FP_ONE} one@test (ED25519)\n256 {FP_TWO} two@test (ED25519)\n3072 {FP_THREE} work laptop (RSA)\n"
+    );
+    machine::ssh_agent::parse_list(&listed)
+}
+
+#[test]
+fn the_agents_keys_are_offered_as_a_check_list() {
+    // name, repos, profiles, layers, shell, forward, keys, confirm, cpus, memory, disk
+    let answers = ["blog", "", "", "", "", "", &format!("{FP_ONE},{FP_THREE}"), "y", "", "", ""];
+    let run = wizard_with_agent("", &Given::default(), &answers, &[], &|| Ok(three_keys()));
+    assert_eq!(run.unused, 0);
+    insta::assert_snapshot!(format!("{}\n--- projects.toml\n{}", run.transcript, run.text()));
+    let blog = &parse(run.text()).projects["blog"];
+    assert!(blog.confirm_signatures);
+    assert!(blog.ssh_keys.allows(FP_ONE, "one@test") && !blog.ssh_keys.allows(FP_TWO, "two@test"));
+
+    // Every key checked, for a project without `ssh_keys`: it stays without (every key).
+    let answers = ["blog", "", "", "", "", "", "", "", "", "", ""];
+    let run = wizard_with_agent("", &Given::default(), &answers, &[], &|| Ok(three_keys()));
+    assert!(!run.text().contains("ssh_keys") && !run.text().contains("confirm_signatures"), "{}", run.text());
+}
+
+#[test]
+fn editing_keys_keeps_the_entries_it_can() {
+    let text = "[blog]\nssh_keys = [\"one@test\", \"work laptop\", \"gone@old\"]\nconfirm_signatures = true\n";
+    // repos, profiles, layers, shell, forward, keys (two instead of one; work laptop kept), confirm off, …
+    let answers = ["", "", "", "", "", &format!("{FP_TWO},{FP_THREE}"), "n", "", "", ""];
+    let run = wizard_with_agent(text, &named("blog"), &answers, &[], &|| Ok(three_keys()));
+    assert_eq!(run.unused, 0);
+    assert!(run.transcript.contains("{[x] SHA256:c7i"), "the current key is checked: {}", run.transcript);
+    assert!(run.transcript.contains("Kept `gone@old` in `ssh_keys`"), "{}", run.transcript);
+    assert_eq!(run.text(), format!("[blog]\nssh_keys = [\"work laptop\", \"gone@old\", \"{FP_TWO}\"]\n"));
+}
+
+#[test]
+fn keys_can_be_given_as_flags() {
+    let given = |keys: Option<Option<Vec<String>>>| Given {
+        name: Some("blog".into()),
+        ssh_keys: keys,
+        confirm_signatures: Some(true),
+        yes: true,
+        ..Given::default()
+    };
+    let run = wizard("[blog]\nssh_keys = [\"x\"]\n", &given(Some(None)), &[], &[]);
+    assert_eq!(run.text(), "[blog]\nconfirm_signatures = true\n", "`all` removes the list");
+    let run = wizard("", &given(Some(Some(Vec::new()))), &[], &[]);
+    assert_eq!(run.text(), "[blog]\nssh_keys = []\nconfirm_signatures = true\n", "`none`: no key at all");
+    let err = wizard("", &given(Some(Some(vec!["SHA256:short".into()]))), &[], &[]).result.unwrap_err();
+    assert!(err.to_string().contains("`--ssh-key SHA256:short` is not a SHA256 fingerprint"), "{err}");
+    assert_eq!(err.exit_code(), 2);
+}
+
+#[test]
+fn create_takes_ssh_keys_and_confirmation_as_flags() {
+    let env = FakeEnv::new();
+    let out = env
+        .machine()
+        .args(["create", "blog", "--ssh-key", "one@test", "--ssh-key", FP_TWO, "--confirm-signatures", "--yes"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let written = std::fs::read_to_string(env.path().join("config/projects.toml")).unwrap();
+    assert_eq!(written, format!("[blog]\nssh_keys = [\"one@test\", \"{FP_TWO}\"]\nconfirm_signatures = true\n"));
 }

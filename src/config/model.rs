@@ -78,6 +78,8 @@ pub struct Project {
     pub without: Vec<String>,
     pub shell: Shell,
     pub forward_agent: bool,
+    /// The VM reaches the providers' APIs through the host's credential proxy (`machine proxy`).
+    pub credential_proxy: bool,
     pub cpus: Option<u32>,
     pub memory: Option<Size>,
     pub disk: Option<Size>,
@@ -99,6 +101,7 @@ impl Project {
             without: Vec::new(),
             shell,
             forward_agent: true,
+            credential_proxy: true,
             cpus: None,
             memory: None,
             disk: None,

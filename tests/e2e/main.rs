@@ -427,14 +427,22 @@ fn branch_vms_from_the_golden_disk() {
     // A commit in the branch VM reaches the host's server by `pr`'s push (no gh for this host).
     vm.guest_in(&spec, &["git", "commit", "--allow-empty", "-m", "made in the branch VM"]);
     let pr = vm.expect(&["pr", &spec], 0);
-    assert!(String::from_utf8_lossy(&pr.stdout).contains("pushed feature/e2e"), "{}", String::from_utf8_lossy(&pr.stdout));
+    assert!(
+        String::from_utf8_lossy(&pr.stdout).contains("pushed feature/e2e"),
+        "{}",
+        String::from_utf8_lossy(&pr.stdout)
+    );
     let pushed = Command::new("git")
         .arg("-C")
         .arg(&server.repo)
         .args(["log", "-1", "--format=%s", "feature/e2e"])
         .output()
         .unwrap();
-    assert_eq!(String::from_utf8_lossy(&pushed.stdout).trim(), "made in the branch VM", "the host's server has the commit");
+    assert_eq!(
+        String::from_utf8_lossy(&pushed.stdout).trim(),
+        "made in the branch VM",
+        "the host's server has the commit"
+    );
 
     // status reports the branch, tracking, clean.
     let status = vm.expect(&["status", &spec, "--json"], 0);

@@ -124,6 +124,14 @@ pub trait Runner: Sync {
     /// it arrives, and a [`Event::Tick`] every [`TICK`] of silence; returning [`Flow::Stop`] kills
     /// the program. All lines are returned as `stderr`.
     fn stream(&self, cmd: &Cmd, on_event: &mut dyn FnMut(Event<'_>) -> Flow) -> Result<Output, Error>;
+
+    /// Starts a program that outlives machine (a daemon): in a process group of its own, so a
+    /// Ctrl-C at the terminal never reaches it, stdin from /dev/null, stdout and stderr
+    /// appended to `log`. Runners that only answer commands (tests') cannot.
+    fn detach(&self, cmd: &Cmd, log: &Path) -> Result<std::process::Child, Error> {
+        let _ = log;
+        Err(Error::failure(format!("cannot start `{cmd}` in the background here")))
+    }
 }
 
 /// How often a streamed program's watcher gets a chance to look around.
@@ -230,6 +238,32 @@ impl Runner for SystemRunner {
         }
         let status = reader.try_wait().ok().flatten().map(|o| o.status);
         Ok(Output { code: if stopped { None } else { status.map(exit_code) }, stdout: Vec::new(), stderr: all })
+    }
+
+    fn detach(&self, cmd: &Cmd, log: &Path) -> Result<std::process::Child, Error> {
+        self.detached(cmd, log)
+    }
+}
+
+impl SystemRunner {
+    fn detached(&self, cmd: &Cmd, log: &Path) -> Result<std::process::Child, Error> {
+        use std::os::unix::process::CommandExt as _;
+        tracing::info!("$ {cmd} (in the background, output to {})", log.display());
+        let out = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .map_err(|e| crate::error::io_error("open", log, &e))?;
+        let err = out.try_clone().map_err(|e| crate::error::io_error("open", log, &e))?;
+        let mut command = std::process::Command::new(&cmd.program);
+        command.args(&cmd.args).stdin(std::process::Stdio::null()).stdout(out).stderr(err).process_group(0);
+        for (k, v) in self.env.iter().chain(&cmd.env) {
+            command.env(k, v);
+        }
+        if let Some(dir) = &cmd.cwd {
+            command.current_dir(dir);
+        }
+        command.spawn().map_err(|e| spawn_error(cmd, &e))
     }
 }
 

@@ -23,6 +23,7 @@ pub mod lima_keys;
 pub mod lock;
 pub mod paths;
 pub mod project_state;
+pub mod proxy;
 pub mod repo_access;
 pub mod ssh_agent;
 pub mod stack;

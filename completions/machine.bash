@@ -61,6 +61,9 @@ _machine() {
             machine,profiles)
                 cmd="machine__subcmd__profiles"
                 ;;
+            machine,proxy)
+                cmd="machine__subcmd__proxy"
+                ;;
             machine,prune)
                 cmd="machine__subcmd__prune"
                 ;;
@@ -157,6 +160,9 @@ _machine() {
             machine__subcmd__help,profiles)
                 cmd="machine__subcmd__help__subcmd__profiles"
                 ;;
+            machine__subcmd__help,proxy)
+                cmd="machine__subcmd__help__subcmd__proxy"
+                ;;
             machine__subcmd__help,prune)
                 cmd="machine__subcmd__help__subcmd__prune"
                 ;;
@@ -196,6 +202,48 @@ _machine() {
             machine__subcmd__help__subcmd__cache,prune)
                 cmd="machine__subcmd__help__subcmd__cache__subcmd__prune"
                 ;;
+            machine__subcmd__help__subcmd__proxy,log)
+                cmd="machine__subcmd__help__subcmd__proxy__subcmd__log"
+                ;;
+            machine__subcmd__help__subcmd__proxy,serve)
+                cmd="machine__subcmd__help__subcmd__proxy__subcmd__serve"
+                ;;
+            machine__subcmd__help__subcmd__proxy,status)
+                cmd="machine__subcmd__help__subcmd__proxy__subcmd__status"
+                ;;
+            machine__subcmd__help__subcmd__proxy,stop)
+                cmd="machine__subcmd__help__subcmd__proxy__subcmd__stop"
+                ;;
+            machine__subcmd__proxy,help)
+                cmd="machine__subcmd__proxy__subcmd__help"
+                ;;
+            machine__subcmd__proxy,log)
+                cmd="machine__subcmd__proxy__subcmd__log"
+                ;;
+            machine__subcmd__proxy,serve)
+                cmd="machine__subcmd__proxy__subcmd__serve"
+                ;;
+            machine__subcmd__proxy,status)
+                cmd="machine__subcmd__proxy__subcmd__status"
+                ;;
+            machine__subcmd__proxy,stop)
+                cmd="machine__subcmd__proxy__subcmd__stop"
+                ;;
+            machine__subcmd__proxy__subcmd__help,help)
+                cmd="machine__subcmd__proxy__subcmd__help__subcmd__help"
+                ;;
+            machine__subcmd__proxy__subcmd__help,log)
+                cmd="machine__subcmd__proxy__subcmd__help__subcmd__log"
+                ;;
+            machine__subcmd__proxy__subcmd__help,serve)
+                cmd="machine__subcmd__proxy__subcmd__help__subcmd__serve"
+                ;;
+            machine__subcmd__proxy__subcmd__help,status)
+                cmd="machine__subcmd__proxy__subcmd__help__subcmd__status"
+                ;;
+            machine__subcmd__proxy__subcmd__help,stop)
+                cmd="machine__subcmd__proxy__subcmd__help__subcmd__stop"
+                ;;
             *)
                 ;;
         esac
@@ -203,7 +251,7 @@ _machine() {
 
     case "${cmd}" in
         machine)
-            opts="-v -h -V --verbose --help --version init create up down ssh run claude codex list status prune reset pr destroy render profiles bake cache doctor secrets snapshot trust ssh-config code completions help"
+            opts="-v -h -V --verbose --help --version init create up down ssh run claude codex list status prune reset pr destroy render profiles bake cache doctor secrets proxy snapshot trust ssh-config code completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -469,7 +517,7 @@ _machine() {
             return 0
             ;;
         machine__subcmd__help)
-            opts="init create up down ssh run claude codex list status prune reset pr destroy render profiles bake cache doctor secrets snapshot trust ssh-config code completions help"
+            opts="init create up down ssh run claude codex list status prune reset pr destroy render profiles bake cache doctor secrets proxy snapshot trust ssh-config code completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -720,6 +768,76 @@ _machine() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        machine__subcmd__help__subcmd__proxy)
+            opts="serve status stop log"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        machine__subcmd__help__subcmd__proxy__subcmd__log)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        machine__subcmd__help__subcmd__proxy__subcmd__serve)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        machine__subcmd__help__subcmd__proxy__subcmd__status)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        machine__subcmd__help__subcmd__proxy__subcmd__stop)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         machine__subcmd__help__subcmd__prune)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -930,6 +1048,168 @@ _machine() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        machine__subcmd__proxy)
+            opts="-v -h --verbose --help serve status stop log help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        machine__subcmd__proxy__subcmd__help)
+            opts="serve status stop log help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        machine__subcmd__proxy__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        machine__subcmd__proxy__subcmd__help__subcmd__log)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        machine__subcmd__proxy__subcmd__help__subcmd__serve)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        machine__subcmd__proxy__subcmd__help__subcmd__status)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        machine__subcmd__proxy__subcmd__help__subcmd__stop)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        machine__subcmd__proxy__subcmd__log)
+            opts="-n -v -h --lines --json --verbose --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --lines)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -n)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        machine__subcmd__proxy__subcmd__serve)
+            opts="-v -h --verbose --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        machine__subcmd__proxy__subcmd__status)
+            opts="-v -h --check --json --verbose --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        machine__subcmd__proxy__subcmd__stop)
+            opts="-v -h --verbose --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         machine__subcmd__prune)
             opts="-y -v -h --older-than --merged --dry-run --yes --force --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -1113,7 +1393,7 @@ _machine_config_values() {
 
 _machine_with_config() {
     local cur=$2 prev=$3 word path="" skip=0 positionals=0 i
-    local parents='|cache|'
+    local parents='|cache|proxy|'
     for ((i = 1; i < COMP_CWORD; i++)); do
         word=${COMP_WORDS[i]}
         if [[ $word == = ]]; then
@@ -1129,7 +1409,7 @@ _machine_with_config() {
             _machine "$@"
             return
             ;;
-        --branch | --cpus | --disk | --memory | --older-than | --profile | --repo | --shell | --without)
+        --branch | --cpus | --disk | --lines | --memory | --older-than | --profile | --repo | --shell | --without | -n)
             skip=1
             ;;
         -*) ;;
@@ -1154,13 +1434,13 @@ _machine_with_config() {
     esac
     # The word after an option that takes a value is that value: clap completes it (or nothing).
     case $prev in
-    --branch | --cpus | --disk | --memory | --older-than | --profile | --repo | --shell | --without)
+    --branch | --cpus | --disk | --lines | --memory | --older-than | --profile | --repo | --shell | --without | -n)
         _machine "$@"; return
         ;;
     esac
     if [[ $cur != -* ]] && ((positionals == 0)); then
         case $path in
-        "create" | "up" | "down" | "ssh" | "run" | "claude" | "codex" | "status" | "reset" | "pr" | "destroy" | "render" | "bake" | "secrets" | "snapshot" | "code")
+        "create" | "up" | "down" | "ssh" | "run" | "claude" | "codex" | "status" | "reset" | "pr" | "destroy" | "render" | "bake" | "secrets" | "proxy log" | "snapshot" | "code")
             _machine_config_values projects "$cur"; return 0
             ;;
         esac

@@ -5,7 +5,7 @@ use clap::{Parser, Subcommand};
 use crate::commands::{create, init};
 
 use crate::commands::{
-    agent, bake, cache, code, completions, destroy, doctor, down, list, pr, profiles, prune, render, reset, run,
+    agent, bake, cache, code, completions, destroy, doctor, down, list, pr, profiles, proxy, prune, render, reset, run,
     secrets, snapshot, ssh, ssh_config, status, trust, up,
 };
 
@@ -45,6 +45,7 @@ pub enum Command {
     Cache(cache::Args),
     Doctor(doctor::Args),
     Secrets(secrets::Args),
+    Proxy(proxy::Args),
     Snapshot(snapshot::Args),
     Trust(trust::Args),
     SshConfig(ssh_config::Args),

@@ -32,6 +32,8 @@ pub fn run(args: &Args, ctx: &mut Ctx<'_>) -> Result<i32> {
     let stopped = lima.stop(name, false);
     ctx.ui.end_step(step, stopped.is_ok());
     stopped?;
+    // Its token went with the guest's tmpfs; the next boot gets a new one.
+    super::proxy_vm::forget(ctx, name)?;
     if let Some(candidate) = golden {
         super::snapshot::keep_golden(ctx, &lima, &target, candidate);
     }

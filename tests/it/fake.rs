@@ -146,6 +146,8 @@ impl FakeEnv {
             .env("MACHINE_CONFIG_DIR", self.path().join("config"))
             .env("MACHINE_CACHE_DIR", self.path().join("cache"))
             .env("GIT_CONFIG_NOSYSTEM", "1")
+            // A daemon on a fixed port per test would collide: the proxy tests turn it back on.
+            .env("MACHINE_CREDENTIAL_PROXY", "off")
             .current_dir(self.home());
     }
 

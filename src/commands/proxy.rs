@@ -79,7 +79,7 @@ fn status(args: &StatusArgs, ctx: &mut Ctx<'_>) -> Result<i32> {
         } else {
             ctx.ui.data("the credential proxy is not running (`machine up`, `claude` and `codex` start it)");
         }
-        return Ok(if args.check { 1 } else { 0 });
+        return Ok(i32::from(args.check));
     };
     let failed = status.providers.iter().any(|p| !p.credential.starts_with("ok") && p.credential != "not read yet");
     if args.json {

@@ -19,6 +19,7 @@ mod profile_errors;
 mod properties;
 mod provision_harness;
 mod proxy;
+mod proxy_cli;
 mod render_cli;
 mod secrets;
 mod transcripts;

@@ -37,7 +37,8 @@ impl Seen {
 
     /// Everything it got, as text (to look for a token or credential anywhere in it).
     pub(crate) fn all_text(&self) -> String {
-        let headers: String = self.headers.iter().map(|(n, v)| format!("{n}: {v}\n")).collect();
+        let headers: Vec<String> = self.headers.iter().map(|(n, v)| format!("{n}: {v}")).collect();
+        let headers = headers.join("\n");
         format!("{} {}\n{headers}\n{}", self.method, self.target, String::from_utf8_lossy(&self.body))
     }
 }

@@ -67,6 +67,9 @@ _machine() {
             machine,profiles)
                 cmd="machine__subcmd__profiles"
                 ;;
+            machine,proxy)
+                cmd="machine__subcmd__proxy"
+                ;;
             machine,prune)
                 cmd="machine__subcmd__prune"
                 ;;
@@ -187,6 +190,9 @@ _machine() {
             machine__subcmd__help,profiles)
                 cmd="machine__subcmd__help__subcmd__profiles"
                 ;;
+            machine__subcmd__help,proxy)
+                cmd="machine__subcmd__help__subcmd__proxy"
+                ;;
             machine__subcmd__help,prune)
                 cmd="machine__subcmd__help__subcmd__prune"
                 ;;
@@ -232,6 +238,48 @@ _machine() {
             machine__subcmd__help__subcmd__cache,prune)
                 cmd="machine__subcmd__help__subcmd__cache__subcmd__prune"
                 ;;
+            machine__subcmd__help__subcmd__proxy,log)
+                cmd="machine__subcmd__help__subcmd__proxy__subcmd__log"
+                ;;
+            machine__subcmd__help__subcmd__proxy,serve)
+                cmd="machine__subcmd__help__subcmd__proxy__subcmd__serve"
+                ;;
+            machine__subcmd__help__subcmd__proxy,status)
+                cmd="machine__subcmd__help__subcmd__proxy__subcmd__status"
+                ;;
+            machine__subcmd__help__subcmd__proxy,stop)
+                cmd="machine__subcmd__help__subcmd__proxy__subcmd__stop"
+                ;;
+            machine__subcmd__proxy,help)
+                cmd="machine__subcmd__proxy__subcmd__help"
+                ;;
+            machine__subcmd__proxy,log)
+                cmd="machine__subcmd__proxy__subcmd__log"
+                ;;
+            machine__subcmd__proxy,serve)
+                cmd="machine__subcmd__proxy__subcmd__serve"
+                ;;
+            machine__subcmd__proxy,status)
+                cmd="machine__subcmd__proxy__subcmd__status"
+                ;;
+            machine__subcmd__proxy,stop)
+                cmd="machine__subcmd__proxy__subcmd__stop"
+                ;;
+            machine__subcmd__proxy__subcmd__help,help)
+                cmd="machine__subcmd__proxy__subcmd__help__subcmd__help"
+                ;;
+            machine__subcmd__proxy__subcmd__help,log)
+                cmd="machine__subcmd__proxy__subcmd__help__subcmd__log"
+                ;;
+            machine__subcmd__proxy__subcmd__help,serve)
+                cmd="machine__subcmd__proxy__subcmd__help__subcmd__serve"
+                ;;
+            machine__subcmd__proxy__subcmd__help,status)
+                cmd="machine__subcmd__proxy__subcmd__help__subcmd__status"
+                ;;
+            machine__subcmd__proxy__subcmd__help,stop)
+                cmd="machine__subcmd__proxy__subcmd__help__subcmd__stop"
+                ;;
             *)
                 ;;
         esac
@@ -239,7 +287,7 @@ _machine() {
 
     case "${cmd}" in
         machine)
-            opts="-v -h -V --verbose --help --version init create up down ssh run claude codex list status prune reset pr destroy render profiles bake cache doctor secrets agent snapshot trust ssh-config code mcp completions help"
+            opts="-v -h -V --verbose --help --version init create up down ssh run claude codex list status prune reset pr destroy render profiles bake cache doctor secrets agent proxy snapshot trust ssh-config code mcp completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -607,7 +655,7 @@ _machine() {
             return 0
             ;;
         machine__subcmd__help)
-            opts="init create up down ssh run claude codex list status prune reset pr destroy render profiles bake cache doctor secrets agent snapshot trust ssh-config code mcp completions help"
+            opts="init create up down ssh run claude codex list status prune reset pr destroy render profiles bake cache doctor secrets agent proxy snapshot trust ssh-config code mcp completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -914,6 +962,76 @@ _machine() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        machine__subcmd__help__subcmd__proxy)
+            opts="serve status stop log"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        machine__subcmd__help__subcmd__proxy__subcmd__log)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        machine__subcmd__help__subcmd__proxy__subcmd__serve)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        machine__subcmd__help__subcmd__proxy__subcmd__status)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        machine__subcmd__help__subcmd__proxy__subcmd__stop)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         machine__subcmd__help__subcmd__prune)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -1142,6 +1260,168 @@ _machine() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        machine__subcmd__proxy)
+            opts="-v -h --verbose --help serve status stop log help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        machine__subcmd__proxy__subcmd__help)
+            opts="serve status stop log help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        machine__subcmd__proxy__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        machine__subcmd__proxy__subcmd__help__subcmd__log)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        machine__subcmd__proxy__subcmd__help__subcmd__serve)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        machine__subcmd__proxy__subcmd__help__subcmd__status)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        machine__subcmd__proxy__subcmd__help__subcmd__stop)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        machine__subcmd__proxy__subcmd__log)
+            opts="-n -v -h --lines --json --verbose --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --lines)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -n)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        machine__subcmd__proxy__subcmd__serve)
+            opts="-v -h --verbose --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        machine__subcmd__proxy__subcmd__status)
+            opts="-v -h --check --json --verbose --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        machine__subcmd__proxy__subcmd__stop)
+            opts="-v -h --verbose --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         machine__subcmd__prune)
             opts="-y -v -h --older-than --merged --dry-run --yes --force --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -1325,7 +1605,7 @@ _machine_config_values() {
 
 _machine_with_config() {
     local cur=$2 prev=$3 word path="" skip=0 positionals=0 i
-    local parents='|cache|agent|'
+    local parents='|cache|agent|proxy|'
     for ((i = 1; i < COMP_CWORD; i++)); do
         word=${COMP_WORDS[i]}
         if [[ $word == = ]]; then
@@ -1341,7 +1621,7 @@ _machine_with_config() {
             _machine "$@"
             return
             ;;
-        --branch | --cpus | --disk | --memory | --older-than | --print-config | --profile | --repo | --shell | --ssh-key | --without)
+        --branch | --cpus | --disk | --lines | --memory | --older-than | --print-config | --profile | --repo | --shell | --ssh-key | --without | -n)
             skip=1
             ;;
         -*) ;;
@@ -1366,13 +1646,13 @@ _machine_with_config() {
     esac
     # The word after an option that takes a value is that value: clap completes it (or nothing).
     case $prev in
-    --branch | --cpus | --disk | --memory | --older-than | --print-config | --profile | --repo | --shell | --ssh-key | --without)
+    --branch | --cpus | --disk | --lines | --memory | --older-than | --print-config | --profile | --repo | --shell | --ssh-key | --without | -n)
         _machine "$@"; return
         ;;
     esac
     if [[ $cur != -* ]] && ((positionals == 0)); then
         case $path in
-        "create" | "up" | "down" | "ssh" | "run" | "claude" | "codex" | "status" | "reset" | "pr" | "destroy" | "render" | "bake" | "secrets" | "agent log" | "snapshot" | "code")
+        "create" | "up" | "down" | "ssh" | "run" | "claude" | "codex" | "status" | "reset" | "pr" | "destroy" | "render" | "bake" | "secrets" | "agent log" | "proxy log" | "snapshot" | "code")
             _machine_config_values projects "$cur"; return 0
             ;;
         esac

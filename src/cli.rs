@@ -5,8 +5,8 @@ use clap::{Parser, Subcommand};
 use crate::commands::{create, init};
 
 use crate::commands::{
-    agent, bake, cache, code, completions, destroy, doctor, down, list, mcp, pr, profiles, prune, render, reset, run,
-    scoped_agent, secrets, snapshot, ssh, ssh_config, status, trust, up,
+    agent, bake, cache, code, completions, destroy, doctor, down, list, mcp, pr, profiles, proxy, prune, render, reset,
+    run, scoped_agent, secrets, snapshot, ssh, ssh_config, status, trust, up,
 };
 
 /// One disposable, agent-ready Lima VM per software project.
@@ -47,6 +47,7 @@ pub enum Command {
     Secrets(secrets::Args),
     /// The VM's scoped SSH agent: `machine agent log` shows what it signed and refused.
     Agent(scoped_agent::Args),
+    Proxy(proxy::Args),
     Snapshot(snapshot::Args),
     Trust(trust::Args),
     SshConfig(ssh_config::Args),

@@ -127,8 +127,8 @@ pub trait Runner: Sync {
 
     /// Starts a program that outlives machine (a daemon): in a process group of its own, so a
     /// Ctrl-C at machine's terminal does not reach it, with stdin from /dev/null and stdout and
-    /// stderr appended to `log`. Returns its process id; nobody waits for it.
-    fn spawn_detached(&self, cmd: &Cmd, log: &Path) -> Result<u32, Error>;
+    /// stderr appended to `log`. Nobody waits for it; the caller may ask whether it has exited.
+    fn spawn_detached(&self, cmd: &Cmd, log: &Path) -> Result<Detached, Error>;
 }
 
 /// How often a streamed program's watcher gets a chance to look around.
@@ -150,6 +150,27 @@ pub enum Flow {
 #[derive(Debug, Default)]
 pub struct SystemRunner {
     pub env: Vec<(OsString, OsString)>,
+}
+
+/// A program [`Runner::spawn_detached`] started.
+#[derive(Debug)]
+pub struct Detached {
+    pub pid: u32,
+    /// The handle, when this process started it (a test runner's has none). Dropping it neither
+    /// waits for nor kills the program.
+    child: Option<std::process::Child>,
+}
+
+impl Detached {
+    /// A program started elsewhere (by a test runner): it is never seen to exit.
+    pub fn untracked(pid: u32) -> Self {
+        Self { pid, child: None }
+    }
+
+    /// Whether it has already exited (and so will not serve).
+    pub fn exited(&mut self) -> bool {
+        self.child.as_mut().is_some_and(|c| c.try_wait().ok().flatten().is_some())
+    }
 }
 
 impl Runner for SystemRunner {
@@ -237,32 +258,31 @@ impl Runner for SystemRunner {
         Ok(Output { code: if stopped { None } else { status.map(exit_code) }, stdout: Vec::new(), stderr: all })
     }
 
-    fn spawn_detached(&self, cmd: &Cmd, log: &Path) -> Result<u32, Error> {
+    fn spawn_detached(&self, cmd: &Cmd, log: &Path) -> Result<Detached, Error> {
         self.detached(cmd, log)
     }
 }
 
 impl SystemRunner {
-    fn detached(&self, cmd: &Cmd, log: &Path) -> Result<u32, Error> {
+    fn detached(&self, cmd: &Cmd, log: &Path) -> Result<Detached, Error> {
         use std::os::unix::process::CommandExt as _;
-        tracing::info!("$ {cmd} &");
-        let open = |what: &str| {
-            std::fs::OpenOptions::new().create(true).append(true).open(log).map_err(|e| {
-                Error::failure(format!("cannot open {} for the {what} of `{cmd}`", log.display())).caused_by(e)
-            })
-        };
-        let mut child = std::process::Command::new(&cmd.program);
-        child.args(&cmd.args).stdin(std::process::Stdio::null()).stdout(open("output")?).stderr(open("errors")?);
+        tracing::info!("$ {cmd} & (output to {})", log.display());
+        let out = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .map_err(|e| crate::error::io_error("open", log, &e))?;
+        let err = out.try_clone().map_err(|e| crate::error::io_error("open", log, &e))?;
+        let mut command = std::process::Command::new(&cmd.program);
+        command.args(&cmd.args).stdin(std::process::Stdio::null()).stdout(out).stderr(err).process_group(0);
         for (k, v) in self.env.iter().chain(&cmd.env) {
-            child.env(k, v);
+            command.env(k, v);
         }
         if let Some(dir) = &cmd.cwd {
-            child.current_dir(dir);
+            command.current_dir(dir);
         }
-        child.process_group(0);
-        let child = child.spawn().map_err(|e| spawn_error(cmd, &e))?;
-        // Dropping the handle neither waits for nor kills the child.
-        Ok(child.id())
+        let child = command.spawn().map_err(|e| spawn_error(cmd, &e))?;
+        Ok(Detached { pid: child.id(), child: Some(child) })
     }
 }
 
@@ -431,7 +451,7 @@ mod tests {
         let done = dir.path().join("done");
         let script =
             format!("echo out; echo err >&2; ps -o pgid= -p $$ > '{}.tmp' && mv '{0}.tmp' '{0}'", done.display());
-        let pid = SystemRunner::default().spawn_detached(&Cmd::new("sh").args(["-c", &script]), &log).unwrap();
+        let pid = SystemRunner::default().spawn_detached(&Cmd::new("sh").args(["-c", &script]), &log).unwrap().pid;
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
         while !done.exists() && std::time::Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(20));

@@ -24,6 +24,7 @@ pub mod lock;
 pub mod mcp;
 pub mod paths;
 pub mod project_state;
+pub mod proxy;
 pub mod repo_access;
 pub mod scoped_agent;
 pub mod ssh_agent;

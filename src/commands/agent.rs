@@ -3,7 +3,7 @@
 
 use std::ffi::OsStr;
 
-use super::{Ctx, session};
+use super::{Ctx, proxy_vm, session};
 use crate::error::Result;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,9 +28,12 @@ pub struct Args {
 }
 
 pub fn run(agent: Agent, args: &Args, ctx: &mut Ctx<'_>) -> Result<i32> {
-    let (_, target) = ctx.target(args.project.as_deref())?;
+    let (catalog, target) = ctx.target(args.project.as_deref())?;
     let lima = ctx.lima()?;
     let session = session::prepare(ctx, &lima, &target)?;
+    if let Some(warning) = proxy_vm::connect(ctx, &catalog, &lima, &target, proxy_vm::When::Always) {
+        ctx.ui.warn(&warning);
+    }
     let program = agent.program();
     ctx.ui.note(&format!(
         "detach with ctrl-b d ({program} keeps running); reattach with `machine {program} {}`",

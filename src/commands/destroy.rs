@@ -42,6 +42,7 @@ pub fn run(args: &Args, ctx: &mut Ctx<'_>) -> Result<i32> {
         ctx.ui.note(&format!("there is no VM `{shown}`; removing what machine stored for it"));
     }
     super::scoped_agent::stop(ctx, &name)?;
+    super::proxy_vm::forget(ctx, &name)?;
     dir.remove()?;
     drop(lock);
     ctx.ui.note(&format!("✓ destroyed `{shown}` (its configuration is kept: `machine up {shown}` creates it again)"));

@@ -14,6 +14,8 @@ pub mod list;
 pub mod mcp;
 pub mod pr;
 pub mod profiles;
+pub mod proxy;
+mod proxy_vm;
 pub mod prune;
 pub mod render;
 pub mod reset;
@@ -239,6 +241,7 @@ pub fn dispatch(command: &Command, ctx: &mut Ctx<'_>) -> Result<i32> {
         Command::Snapshot(args) => snapshot::run(args, ctx),
         Command::Status(args) => status::run(args, ctx),
         Command::Prune(args) => prune::run(args, ctx),
+        Command::Proxy(args) => proxy::run(args, ctx),
         Command::Reset(args) => reset::run(args, ctx),
         Command::Pr(args) => pr::run(args, ctx),
         Command::SshConfig(args) => ssh_config::run(args, ctx),

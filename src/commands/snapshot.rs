@@ -30,7 +30,7 @@ pub(super) struct Candidate {
 }
 
 pub fn run(args: &Args, ctx: &mut Ctx<'_>) -> Result<i32> {
-    let (_, target) = ctx.target(args.project.as_deref())?;
+    let (catalog, target) = ctx.target(args.project.as_deref())?;
     if target.branch.is_some() {
         return Err(Error::usage("golden disks are made from a project's own VM, not a branch VM")
             .hint(format!("run `machine snapshot {}`", target.project.name)));
@@ -70,6 +70,11 @@ pub fn run(args: &Args, ctx: &mut Ctx<'_>) -> Result<i32> {
         let outcome = lima.start(&name, &mut |line| step.progress(line));
         ctx.ui.end_step(step, outcome.is_ok());
         outcome?;
+        // The reboot emptied the guest's tmpfs: a new token and its variables.
+        let when = super::proxy_vm::When::Booted;
+        if let Some(warning) = super::proxy_vm::connect(ctx, &catalog, &lima, &target, when) {
+            ctx.ui.warn(&warning);
+        }
     }
     Ok(0)
 }

@@ -1,7 +1,7 @@
 //! `machine up [PROJECT] [--recreate] [-y]`: from nothing to an agent-ready VM, and cheap when
 //! the VM is already running and current.
 
-use super::{Ctx, Target};
+use super::{Ctx, Target, proxy_vm};
 use crate::compile::{self, HostFacts, Identity, Stack};
 use crate::config::model::{DEFAULT_PROJECT, RepoUrl};
 use crate::error::{Error, Result};
@@ -158,6 +158,8 @@ pub(super) fn bring_up(ctx: &mut Ctx<'_>, catalog: &Catalog, target: &Target, op
     if let Some(branch) = &target.branch {
         checkout(ctx, &lima, target, branch, &mut warnings)?;
     }
+    let when = if booted { proxy_vm::When::Booted } else { proxy_vm::When::Changed };
+    warnings.extend(proxy_vm::connect(ctx, catalog, &lima, target, when));
     dir.touch()?;
     Ok(Outcome { project: shown.to_string(), warnings })
 }

@@ -6,6 +6,7 @@
 pub mod keys;
 pub mod model;
 pub mod parse;
+pub mod proxy;
 pub mod reach;
 pub mod source;
 pub mod trust;
@@ -56,6 +57,15 @@ pub fn defaults(paths: &Paths, catalog: &Catalog) -> Result<Defaults> {
     let parsed =
         parse_projects_file(&Source::new(&paths.projects_file, text), catalog).map_err(|d| diagnostics_error(&d))?;
     Ok(parsed.defaults)
+}
+
+/// The credential proxy's settings: the `[proxy]` table of projects.toml only (never a
+/// `.machine.toml`'s).
+pub fn proxy_settings(paths: &Paths, catalog: &Catalog) -> Result<proxy::ProxySettings> {
+    let Some(text) = read_text(&paths.projects_file)? else { return Ok(proxy::ProxySettings::default()) };
+    let parsed =
+        parse_projects_file(&Source::new(&paths.projects_file, text), catalog).map_err(|d| diagnostics_error(&d))?;
+    Ok(parsed.proxy)
 }
 
 /// The project a `.machine.toml` defines, read as if trusted (for `machine trust`, which shows
@@ -128,6 +138,7 @@ fn overlay(own: &model::Project, local: &parse::LocalProject) -> model::Project 
             "forward_agent" => out.forward_agent = own.forward_agent && from.forward_agent,
             "ssh_keys" => out.ssh_keys = own.ssh_keys.narrowed_by(&from.ssh_keys),
             "confirm_signatures" => out.confirm_signatures = own.confirm_signatures || from.confirm_signatures,
+            "credential_proxy" => out.credential_proxy = own.credential_proxy && from.credential_proxy,
             "cpus" => out.cpus = from.cpus,
             "memory" => out.memory.clone_from(&from.memory),
             "disk" => out.disk.clone_from(&from.disk),

@@ -82,6 +82,8 @@ pub struct Project {
     pub ssh_keys: super::keys::KeyScope,
     /// Ask on the host before each signature the VM asks for.
     pub confirm_signatures: bool,
+    /// The VM reaches the providers' APIs through the host's credential proxy (`machine proxy`).
+    pub credential_proxy: bool,
     pub cpus: Option<u32>,
     pub memory: Option<Size>,
     pub disk: Option<Size>,
@@ -105,6 +107,7 @@ impl Project {
             forward_agent: true,
             ssh_keys: super::keys::KeyScope::all(),
             confirm_signatures: false,
+            credential_proxy: true,
             cpus: None,
             memory: None,
             disk: None,

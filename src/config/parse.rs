@@ -10,6 +10,7 @@ use toml_edit::{Array, Document, Item, Key, TableLike, Value as TomlValue};
 
 use super::keys::{KeyScope, KeySelector};
 use super::model::{Arch, Image, Project, RepoUrl, STANDARD_LAYERS, Shell, Size, VmType, check_project_name};
+use super::proxy::{self, ProxySettings};
 use super::source::{Diagnostic, Source, did_you_mean};
 use super::trust::{Trust, UNTRUSTED_KEYS};
 use crate::layers::Catalog;
@@ -17,9 +18,9 @@ use crate::lima_keys;
 use crate::yaml::{self, Value as Yaml};
 
 /// Top-level keys that are settings rather than projects (`default_profile` is the older form).
-pub const TOP_KEYS: [&str; 3] = ["default_profiles", "default_profile", "default_shell"];
+pub const TOP_KEYS: [&str; 4] = ["default_profiles", "default_profile", "default_shell", "proxy"];
 /// Every key a project table may have.
-pub const PROJECT_KEYS: [&str; 14] = [
+pub const PROJECT_KEYS: [&str; 15] = [
     "repos",
     "profiles",
     "without",
@@ -27,6 +28,7 @@ pub const PROJECT_KEYS: [&str; 14] = [
     "forward_agent",
     "ssh_keys",
     "confirm_signatures",
+    "credential_proxy",
     "cpus",
     "memory",
     "disk",
@@ -63,6 +65,8 @@ impl Default for Defaults {
 pub struct ProjectsFile {
     pub defaults: Defaults,
     pub projects: BTreeMap<String, Project>,
+    /// The `[proxy]` table: the credential proxy's port and providers.
+    pub proxy: ProxySettings,
 }
 
 /// The one project a `.machine.toml` defines.
@@ -79,6 +83,7 @@ pub fn parse_projects_file(src: &Source, catalog: &Catalog) -> Result<ProjectsFi
     let doc = parse_toml(src)?;
     let mut w = Walker { src, catalog, errors: Vec::new() };
     let defaults = w.defaults(doc.as_table());
+    let proxy = doc.get("proxy").map_or_else(ProxySettings::default, |item| proxy::parse(src, item, &mut w.errors));
     let mut projects = BTreeMap::new();
     for (name, item) in doc.as_table() {
         if TOP_KEYS.contains(&name) {
@@ -107,7 +112,7 @@ pub fn parse_projects_file(src: &Source, catalog: &Catalog) -> Result<ProjectsFi
             projects.insert(name.to_string(), project);
         }
     }
-    w.finish(ProjectsFile { defaults, projects })
+    w.finish(ProjectsFile { defaults, projects, proxy })
 }
 
 /// Parses a `.machine.toml`: one project's keys, plus an optional `name`. Unless the user
@@ -217,6 +222,9 @@ impl Walker<'_> {
                 "forward_agent" if item.as_bool() == Some(true) => {
                     Some(("`forward_agent = true` (turning agent forwarding on)".to_string(), item.span()))
                 }
+                "credential_proxy" if item.as_bool() == Some(true) => {
+                    Some(("`credential_proxy = true` (turning the credential proxy on)".to_string(), item.span()))
+                }
                 "image" => item.as_str().filter(|s| self.catalog.image(s).is_none()).map(|s| {
                     let what =
                         format!("`image = \"{}\"` (an image path or URL; named images are fine)", s.escape_debug());
@@ -234,7 +242,7 @@ impl Walker<'_> {
                 "confirm_signatures" if item.as_bool() == Some(false) => {
                     Some(("`confirm_signatures = false` (turning confirmation off)".to_string(), item.span()))
                 }
-                "forward_agent" | "confirm_signatures" => None,
+                "forward_agent" | "confirm_signatures" | "credential_proxy" => None,
                 _ if UNTRUSTED_KEYS.contains(&key) || !PROJECT_KEYS.contains(&key) => None,
                 _ => Some((format!("`{key}`"), span_of_key(table.key(key)))),
             };
@@ -321,6 +329,16 @@ impl Walker<'_> {
                     Some(b) => p.confirm_signatures = b,
                     None => self.push(self.wrong_type(key, item, "true or false")),
                 },
+                "credential_proxy" => match item.as_bool() {
+                    Some(b) => p.credential_proxy = b,
+                    None => self.push(self.wrong_type(key, item, "true or false")),
+                },
+                // A provider decides where a credential is sent: only the user's own file says.
+                "proxy" if allow_name => {
+                    let span = span_of_key(table.key(key));
+                    let d = self.src.error(span, "a .machine.toml cannot set `[proxy]`, trusted or not");
+                    self.push(d.hint("the credential proxy's providers and settings belong in your own projects.toml"));
+                }
                 "cpus" => p.cpus = self.cpus(item),
                 "memory" => p.memory = self.size(key, item),
                 "disk" => {

@@ -99,7 +99,7 @@ mod tests {
         fn stream(&self, _: &Cmd, _: &mut dyn FnMut(Event<'_>) -> Flow) -> Result<Output, Error> {
             unreachable!()
         }
-        fn spawn_detached(&self, _: &Cmd, _: &Path) -> Result<u32, Error> {
+        fn spawn_detached(&self, _: &Cmd, _: &Path) -> Result<crate::exec::Detached, Error> {
             unreachable!()
         }
     }

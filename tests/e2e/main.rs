@@ -32,9 +32,15 @@
 //! removes everything. Without agent forwarding, a commit in the guest works unsigned. Branch VMs
 //! come from the golden disk `down` keeps (no clone), `pr` pushes the guest's commit to the host's
 //! server, `reset` brings the VM back from the golden disk, and `prune` removes an unused one.
-//! Each test prints the time every step took.
+//! The credential proxy: from inside the guest, a request with the VM's token through
+//! `$ANTHROPIC_BASE_URL` reaches an HTTPS upstream on the host (test CA) carrying the real
+//! credential, which is nowhere in the guest. Each test prints the time every step took.
 
 mod host_git;
+// The credential proxy's test upstream, shared with the fake-Lima suite.
+#[allow(dead_code)]
+#[path = "../it/upstream.rs"]
+mod upstream;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -537,4 +543,68 @@ fn the_host_git_server_accepts_only_the_agent_key() {
     assert!(String::from_utf8_lossy(&with.stdout).contains("HEAD"));
     let without = ls_remote(&dir.path().join("no-agent.sock"));
     assert!(!without.status.success(), "the server must refuse a client without the agent's key");
+}
+
+/// From inside a real guest, `host.lima.internal` is the host's loopback: a request with the
+/// VM's token reaches the provider (an HTTPS test upstream on the host) with the credential
+/// that only the host holds.
+#[test]
+#[cfg_attr(not(machine_e2e), ignore = "needs a real Lima: MACHINE_E2E=1 cargo test --test e2e (see tests/e2e/main.rs)")]
+fn the_guest_reaches_the_api_through_the_proxy_and_holds_no_credential() {
+    require_lima();
+    let _one = ONE_VM.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let dirs = tempfile::Builder::new().prefix("machine-e2e-").tempdir().expect("a temp dir");
+    let server = GitServer::start(dirs.path()).expect("the host's git-over-ssh server starts");
+    let upstream = upstream::Upstream::start();
+    let mut vm = Vm::new(&server, dirs, &Setup { suffix: "proxy", shell: "bash", forward_agent: true });
+    let name = vm.name.clone();
+    let config = vm.dirs.path().join("config");
+    std::fs::write(config.join("ca.pem"), &upstream.ca_pem).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut projects = std::fs::read_to_string(config.join("projects.toml")).unwrap();
+    projects.push_str(&format!(
+        "\n[proxy]\nport = {port}\nca_file = \"ca.pem\"\n\n[proxy.anthropic]\nupstream = \"{}\"\ncredential_keychain = false\ncredential_file = false\n",
+        upstream.url()
+    ));
+    std::fs::write(config.join("projects.toml"), projects).unwrap();
+    // A canary no guest file may hold: the test's fake credential, in machine's environment only.
+    let canary = format!("canary{}x{}", std::process::id(), port);
+    let real = format!("sk-ant-api03-e2e-{canary}");
+    vm.env.push(("ANTHROPIC_API_KEY".into(), real.clone()));
+    vm.env.push(("OPENAI_API_KEY".into(), format!("sk-proj-e2e-{canary}")));
+    vm.expect(&["up", &name], 0);
+
+    let base = vm.guest(&["printenv", "ANTHROPIC_BASE_URL"]);
+    assert_eq!(base, format!("http://host.lima.internal:{port}/anthropic"));
+    let answer = vm.sh(
+        "curl -sS --max-time 60 -H \"Authorization: Bearer $ANTHROPIC_AUTH_TOKEN\" -H 'content-type: application/json' \
+         -d '{\"model\":\"claude\",\"max_tokens\":1,\"messages\":[]}' \"$ANTHROPIC_BASE_URL/v1/messages\"",
+    );
+    assert_eq!(answer, r#"{"echo":"/v1/messages"}"#, "the upstream's answer came back to the guest");
+    let seen = upstream.seen();
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert_eq!(seen[0].header("x-api-key"), Some(real.as_str()), "the real credential arrived upstream");
+    let token = vm.guest(&["printenv", "ANTHROPIC_AUTH_TOKEN"]);
+    assert!(token.starts_with("machine-proxy-"), "{token}");
+    assert!(!seen[0].all_text().contains(&token), "the VM's token did not");
+    let refused =
+        vm.sh("curl -s -o /dev/null -w '%{http_code}' -H 'x-api-key: guessed' \"$ANTHROPIC_BASE_URL/v1/messages\"");
+    assert_eq!(refused, "401");
+    assert_eq!(upstream.seen().len(), 1, "the refused request never reached the upstream");
+
+    // The guest holds no credential: not in its environment, not in any file machine could
+    // have written (tmpfs included).
+    let env = vm.guest(&["env"]);
+    assert!(!env.contains(&canary), "the guest's environment holds the credential");
+    let found =
+        vm.sh(&format!("sudo grep -rlF {canary} /etc /home /root /run /tmp /var /usr/local /opt 2>/dev/null; true"));
+    assert_eq!(found, "", "guest files holding the credential");
+    let log = vm.expect(&["proxy", "log", &name], 0);
+    let log = String::from_utf8_lossy(&log.stdout).into_owned();
+    assert!(log.contains(&format!("{name} anthropic POST /anthropic/v1/messages 200")), "{log}");
+    assert!(log.contains(&format!("{name} anthropic POST /anthropic/v1/messages 401")), "{log}");
+    vm.expect(&["destroy", "-y", &name], 0);
+    vm.expect(&["proxy", "stop"], 0);
+    drop(vm);
+    drop(server);
 }

@@ -89,3 +89,19 @@ fn without_standard_means_lean() {
     let parsed = parse_projects_file(&Source::new("p.toml", "[a]\nwithout = [\"standard\"]\n"), &catalog).unwrap();
     assert!(parsed.projects["a"].standard_layers().is_empty());
 }
+
+#[test]
+fn proxy_settings_and_the_opt_out_parse() {
+    let catalog = synthetic_catalog();
+    let text = "[proxy]\nport = 9000\n\n[proxy.mistral]\nupstream = \"https://api.mistral.ai/v1\"\nheader = \"Authorization: Bearer {}\"\ncredential_command = [\"op\", \"read\", \"op://dev/mistral/key\"]\nguest_url_env = \"MISTRAL_BASE_URL\"\nguest_token_env = \"MISTRAL_API_KEY\"\n\n[blog]\ncredential_proxy = false\n\n[shop]\n";
+    let parsed = parse_projects_file(&Source::new("p.toml", text), &catalog).unwrap();
+    assert!(!parsed.projects.contains_key("proxy"), "`[proxy]` holds settings, not a project");
+    assert!(!parsed.projects["blog"].credential_proxy);
+    assert!(parsed.projects["shop"].credential_proxy, "on unless turned off");
+    assert_eq!(parsed.proxy.port, 9000);
+    let names: Vec<&str> = parsed.proxy.providers.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, ["anthropic", "openai", "mistral"]);
+    let mistral = parsed.proxy.provider("mistral").unwrap();
+    assert_eq!(mistral.upstream.base_path, "/v1");
+    assert_eq!(mistral.sources.command.as_ref().unwrap()[0], "op");
+}

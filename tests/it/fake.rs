@@ -174,6 +174,8 @@ impl FakeEnv {
             ("MACHINE_CONFIG_DIR", self.path().join("config").into()),
             ("MACHINE_CACHE_DIR", self.path().join("cache").into()),
             ("GIT_CONFIG_NOSYSTEM", "1".into()),
+            // A daemon on a fixed port per test would collide: the proxy tests turn it back on.
+            ("MACHINE_CREDENTIAL_PROXY", "off".into()),
         ]
     }
 

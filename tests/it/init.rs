@@ -52,7 +52,9 @@ fn the_example_documents_every_key() {
     let keys: Vec<&str> = top.chain(machine::config::parse::PROJECT_KEYS.iter()).copied().collect();
     for key in keys {
         let documented = EXAMPLE.lines().any(|l| l.starts_with("## ") && l.contains(key));
-        let shown = uncommented().lines().any(|l| l.starts_with(key) || l.contains(&format!(".{key}]")));
+        let shown = uncommented()
+            .lines()
+            .any(|l| l.starts_with(key) || l.contains(&format!(".{key}]")) || l.starts_with(&format!("[{key}")));
         assert!(documented && shown, "`{key}` is explained and shown in the example");
     }
 }

@@ -108,9 +108,9 @@ impl Runner for ScriptedRunner {
         Ok(self.output(cmd)?.code.unwrap_or(1))
     }
 
-    fn spawn_detached(&self, cmd: &Cmd, _log: &Path) -> Result<u32, Error> {
+    fn spawn_detached(&self, cmd: &Cmd, _log: &Path) -> Result<machine::exec::Detached, Error> {
         self.calls.lock().unwrap().push(format!("{cmd} &"));
-        Ok(1)
+        Ok(machine::exec::Detached::untracked(1))
     }
 
     fn stream(&self, cmd: &Cmd, on_event: &mut dyn FnMut(Event<'_>) -> Flow) -> Result<Output, Error> {

@@ -200,7 +200,7 @@ fi
 mg_new
 mg help
 mcheck "help: prints the usage, exit 0" test "$MG_RC" -eq 0 -a "$(head -n 1 <<<"$MG_OUT")" = "Usage: machine-guest <subcommand> [args...]"
-for sub in status log home clone deps unpushed checkout push branch-state facts agent secrets-write secrets-clear envrc-ids; do
+for sub in status log home clone deps unpushed checkout push branch-state facts agent secrets-write secrets-clear envrc-ids proxy-env-write proxy-env-clear; do
 	grep -q "^  $sub" <<<"$MG_OUT" || fail "machine-guest help: documents $sub"
 done
 mg frobnicate
@@ -692,6 +692,60 @@ mg secrets-clear
 expect "secrets-clear: nothing left prints nothing to clear" 0 "nothing to clear"
 mg secrets-clear a b
 expect "secrets-clear: two ids are rejected (exit 2)" 2 ""
+
+# --- proxy-env ---------------------------------------------------------------------------------------------
+
+mg_new
+penv="$MG_ROOT/run/user/$(id -u)/machine/proxy.env"
+printf 'MACHINE_PROXY_URL=http://host.lima.internal:7399\nANTHROPIC_AUTH_TOKEN=machine-proxy-T0KEN\n\nOPENAI_API_KEY=machine-proxy-T0KEN' >"$MG/proxy-env1"
+MG_IN="$MG/proxy-env1"
+mg proxy-env-write
+MG_IN=/dev/null
+expect "proxy-env-write: counts the variables (blank lines skipped, a last line without newline kept)" 0 "wrote proxy-env 3"
+mcheck "proxy-env-write: default folder \$MACHINE_ROOT/run/user/<uid>/machine is 0700" \
+	test "$(stat -c %a "${penv%/*}")" = 700
+mcheck "proxy-env-write: the file is 0600" test "$(stat -c %a "$penv")" = 600
+mcheck "proxy-env-write: one export per variable, quoted" test "$(cat "$penv")" = "export MACHINE_PROXY_URL='http://host.lima.internal:7399'
+export ANTHROPIC_AUTH_TOKEN='machine-proxy-T0KEN'
+export OPENAI_API_KEY='machine-proxy-T0KEN'"
+mcheck "proxy-env-write: the token appears in no stub's argv" not grep -qF "T0KEN" "$MG_LOG"
+mcheck "proxy-env-write: ...nor in machine-guest's output" not grep -qF "T0KEN" <<<"$MG_OUT$MG_ERR"
+mcheck "proxy-env-write: no temp file is left behind" test "$(find "${penv%/*}" -mindepth 1 | wc -l)" -eq 1
+# env.sh, as every shell reads it, exports them (sh, bash and zsh's sh emulation alike).
+got=$(env -i PATH=/usr/bin:/bin XDG_RUNTIME_DIR="$MG_ROOT/run/user/$(id -u)" sh -c ". '$TREE/files/env.sh'; printf '%s|%s' \"\$ANTHROPIC_AUTH_TOKEN\" \"\$MACHINE_PROXY_URL\"")
+mcheck "env.sh: reads the proxy's variables from \$XDG_RUNTIME_DIR/machine/proxy.env" \
+	test "$got" = "machine-proxy-T0KEN|http://host.lima.internal:7399"
+got=$(env -i PATH=/usr/bin:/bin XDG_RUNTIME_DIR="$MG/nowhere" sh -c ". '$TREE/files/env.sh'; echo \"rc=\$? [\${ANTHROPIC_AUTH_TOKEN:-}]\"")
+mcheck "env.sh: no proxy.env is fine (nothing set, status 0)" test "$got" = "rc=0 []"
+got=$(env -i PATH=/usr/bin:/bin XDG_RUNTIME_DIR="$MG_ROOT/run/user/$(id -u)" bash -c ". '$TREE/files/env.sh'; env" | grep -c '^OPENAI_API_KEY=machine-proxy-T0KEN$')
+mcheck "env.sh: the variables are exported to the programs a shell starts" test "$got" = 1
+# shellcheck disable=SC2016 # literal $ and backquotes on purpose
+for bad in 'lower=x' 'A=$(touch /tmp/x)' "A=it's" 'A=a b' 'A=`id`' 'no-equals' '=value' 'A=x;y' '1A=x'; do
+	printf 'GOOD=1\n%s\n' "$bad" >"$MG/proxy-bad"
+	MG_IN="$MG/proxy-bad"
+	mg proxy-env-write
+	MG_IN=/dev/null
+	expect "proxy-env-write: $(printf '%q' "$bad") is refused (exit 2)" 2 ""
+done
+mcheck "proxy-env-write: ...and the file written before stays as it was" grep -qxF "export OPENAI_API_KEY='machine-proxy-T0KEN'" "$penv"
+mg proxy-env-write extra
+expect "proxy-env-write: an argument is refused (exit 2)" 2 ""
+xdg="$MG/pxdg$MG_N"
+mkdir -p "$xdg"
+MG_ENV=(XDG_RUNTIME_DIR="$xdg")
+MG_IN="$MG/proxy-env1"
+mg proxy-env-write
+MG_IN=/dev/null
+MG_ENV=()
+mcheck "proxy-env-write: honours XDG_RUNTIME_DIR" test -f "$xdg/machine/proxy.env"
+ln "$penv" "$MG/proxy-peek$MG_N"
+mg proxy-env-clear
+expect "proxy-env-clear: prints cleared proxy-env" 0 "cleared proxy-env"
+mcheck "proxy-env-clear: the file is gone" test ! -e "$penv"
+mcheck "proxy-env-clear: ...after its bytes were zero-filled" \
+	cmp -s "$MG/proxy-peek$MG_N" <(head -c "$(stat -c %s "$MG/proxy-peek$MG_N")" /dev/zero)
+mg proxy-env-clear
+expect "proxy-env-clear: nothing left prints nothing to clear" 0 "nothing to clear"
 
 # --- envrc-ids -----------------------------------------------------------------------------------------------
 

@@ -1,0 +1,109 @@
+//! A VM's API channel, as `up`, `claude` and `codex` set it up and `down` and `destroy` take
+//! it away: the proxy daemon running, the VM's token in its 0600 file and registered with the
+//! daemon, and the guest's environment (`machine-guest proxy-env-write`, the token on stdin).
+
+use super::{Ctx, Target};
+use crate::config::trust::sha256_hex;
+use crate::error::{Error, Result};
+use crate::layers::Catalog;
+use crate::proxy::control::Request;
+use crate::proxy::daemon::{self, Files};
+use crate::proxy::token::{self, TokenFile};
+use crate::vm::Lima;
+
+/// `MACHINE_CREDENTIAL_PROXY=off` turns the proxy off for every project (as
+/// `credential_proxy = false` does for one).
+const OFF_VAR: &str = "MACHINE_CREDENTIAL_PROXY";
+
+/// When the guest's environment is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum When {
+    /// This command booted the VM: a new token (the old one went with the guest's tmpfs).
+    Booted,
+    /// A running VM: only when something changed (a cheap `up` stays cheap).
+    Changed,
+    /// An agent session: always (a guest rebooted from inside lost it).
+    Always,
+}
+
+/// Sets the channel up, or takes it away for a project without the proxy. A failure is a
+/// warning for the caller to show: the VM works without it.
+pub(super) fn connect(
+    ctx: &mut Ctx<'_>,
+    catalog: &Catalog,
+    lima: &Lima<'_>,
+    target: &Target,
+    when: When,
+) -> Option<String> {
+    let result = if enabled(ctx, target) { link(ctx, catalog, lima, target, when) } else { unlink(ctx, lima, target) };
+    result.err().map(|e| {
+        format!(
+            "the credential proxy is not set up for VM `{}`, so it reaches no provider's API through it:\n{e}",
+            target.shown
+        )
+    })
+}
+
+fn enabled(ctx: &Ctx<'_>, target: &Target) -> bool {
+    let off = (ctx.env)(OFF_VAR).is_some_and(|v| matches!(v.to_str(), Some("off" | "0" | "false" | "no")));
+    target.project.credential_proxy && !off
+}
+
+fn link(ctx: &mut Ctx<'_>, catalog: &Catalog, lima: &Lima<'_>, target: &Target, when: When) -> Result<()> {
+    let settings = crate::config::proxy_settings(&ctx.paths, catalog)?;
+    daemon::ensure(&ctx.paths, &settings, ctx.runner)?;
+    let path = token::path(&ctx.paths.state_dir, &target.instance);
+    let old = token::read(&path)?;
+    let token = match &old {
+        Some(file) if when != When::Booted => file.token.clone(),
+        _ => token::generate()?,
+    };
+    let env = crate::proxy::guest_env(&settings, &token);
+    let current = TokenFile { token: token.clone(), guest_env: sha256_hex(env.as_bytes()) };
+    let written = old.as_ref().filter(|o| o.token == token).map(|o| o.guest_env.clone()).unwrap_or_default();
+    token::write(&path, &TokenFile { token, guest_env: written.clone() })?;
+    daemon::ask(&Files::new(&ctx.paths.state_dir), &Request::Register { instance: target.instance.clone() })?;
+    if when == When::Changed && written == current.guest_env {
+        return Ok(());
+    }
+    write_guest_env(lima, &target.instance, env)?;
+    token::write(&path, &current)
+}
+
+/// Hands the variables to the guest helper on stdin (never in its argv).
+fn write_guest_env(lima: &Lima<'_>, name: &str, env: String) -> Result<()> {
+    let mut cmd = lima.guest_cmd(name, &["proxy-env-write"]);
+    cmd.stdin = Some(env.into_bytes());
+    let out = lima.runner.output(&cmd)?;
+    if out.success() {
+        return Ok(());
+    }
+    let why = String::from_utf8_lossy(&out.stderr).trim().to_string();
+    Err(Error::failure("cannot write the proxy's variables into the VM")
+        .caused_by(if why.is_empty() { "(no output)".to_string() } else { why })
+        .hint(format!("check the VM with `machine up {name}`")))
+}
+
+/// No proxy for this project (any more): its token is forgotten and the guest's copy cleared.
+fn unlink(ctx: &mut Ctx<'_>, lima: &Lima<'_>, target: &Target) -> Result<()> {
+    if !forget(ctx, &target.instance)? {
+        return Ok(());
+    }
+    let out = lima.guest(&target.instance, &["proxy-env-clear"])?;
+    if !out.success() {
+        return Err(Error::failure("cannot clear the proxy's variables in the VM")
+            .caused_by(String::from_utf8_lossy(&out.stderr).trim().to_string()));
+    }
+    Ok(())
+}
+
+/// Stops accepting the VM's token (the daemon is told when it runs; it is never started for
+/// this) and removes its file; whether there was one.
+pub(super) fn forget(ctx: &Ctx<'_>, instance: &str) -> Result<bool> {
+    let path = token::path(&ctx.paths.state_dir, instance);
+    let had = path.exists();
+    let files = Files::new(&ctx.paths.state_dir);
+    crate::proxy::control::call(&files.socket(), &Request::Forget { instance: instance.to_string() })?;
+    token::remove(&path)?;
+    Ok(had)
+}

@@ -1,0 +1,301 @@
+//! The credential proxy's server in process, against a local HTTPS upstream with a test CA:
+//! what reaches the upstream, what is refused before it, streaming, and credential failures.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use http_body_util::BodyExt as _;
+use machine::config::proxy::{ProxySettings, Upstream as UpstreamUrl};
+use machine::error::Error;
+use machine::proxy::control::{self, Request};
+use machine::proxy::credential::{self, Credential, Host};
+use machine::proxy::log;
+use machine::proxy::server::{self, Resolver};
+use machine::proxy::token::{self, TokenFile};
+
+use crate::upstream::{self, EVENT_1, EVENT_2, Upstream, request};
+
+const REAL: &str = "sk-ant-api03-REAL-credential-kept-on-the-host";
+const TOKEN: &str = "machine-proxy-0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+/// A deadlock guard, never a timing assertion: only a proxy that holds data back hits it.
+const HANG: Duration = Duration::from_mins(1);
+
+/// The proxy, with VM `blog` registered, forwarding both providers to `upstream`.
+struct Proxy {
+    port: u16,
+    dir: tempfile::TempDir,
+    resolved: Arc<AtomicUsize>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Proxy {
+    async fn start(upstream: &Upstream, resolver: Option<Resolver>) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("state");
+        token::write(&token::path(&state, "blog"), &TokenFile { token: TOKEN.into(), guest_env: String::new() })
+            .unwrap();
+        std::fs::write(dir.path().join("ca.pem"), &upstream.ca_pem).unwrap();
+        let mut settings = ProxySettings { ca_file: Some(dir.path().join("ca.pem")), ..ProxySettings::default() };
+        for p in &mut settings.providers {
+            let base = p.upstream.base_path.clone();
+            p.upstream = UpstreamUrl::parse(&format!("{}{base}", upstream.url())).unwrap();
+        }
+        let resolved = Arc::new(AtomicUsize::new(0));
+        let counter = Arc::clone(&resolved);
+        let inner = resolver.unwrap_or_else(|| Arc::new(|_| Ok(Credential::new(REAL, "a test"))));
+        let resolver: Resolver = Arc::new(move |p| {
+            counter.fetch_add(1, Ordering::SeqCst);
+            inner(p)
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let control = tokio::net::UnixListener::bind(dir.path().join("control.sock")).unwrap();
+        let options = server::Options {
+            settings,
+            state_dir: state,
+            request_log: dir.path().join("requests.jsonl"),
+            resolver,
+            fingerprint: "test".into(),
+            home: None,
+        };
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(async move {
+            server::run(options, listener, Some(control), async {
+                let _ = stopped.await;
+            })
+            .await
+            .unwrap();
+        });
+        Self { port, dir, resolved, stop: Some(stop) }
+    }
+
+    fn log(&self) -> Vec<log::Record> {
+        log::read(&self.dir.path().join("requests.jsonl"))
+    }
+
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("requests.jsonl")).unwrap_or_default()
+    }
+
+    async fn control(&self, request: Request) -> control::Reply {
+        let socket = self.dir.path().join("control.sock");
+        tokio::task::spawn_blocking(move || control::call(&socket, &request).unwrap().unwrap()).await.unwrap()
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+fn bearer() -> String {
+    format!("Bearer {TOKEN}")
+}
+
+#[tokio::test]
+async fn the_real_credential_arrives_upstream_and_the_token_does_not() {
+    let upstream = Upstream::start();
+    let proxy = Proxy::start(&upstream, None).await;
+    let body = r#"{"model":"claude","messages":[{"role":"user","content":"hi"}]}"#;
+    let auth = bearer();
+    let headers =
+        [("authorization", auth.as_str()), ("content-type", "application/json"), ("anthropic-version", "2023-06-01")];
+    let answer = request(proxy.port, "POST", "/anthropic/v1/messages?beta=true", &headers, body).await;
+    assert_eq!(answer.status, 200, "{answer:?}");
+    assert_eq!(answer.body, r#"{"echo":"/v1/messages"}"#);
+
+    let seen = upstream.seen();
+    assert_eq!(seen.len(), 1);
+    let got = &seen[0];
+    assert_eq!((got.method.as_str(), got.target.as_str()), ("POST", "/v1/messages?beta=true"));
+    assert_eq!(got.header("x-api-key"), Some(REAL), "the credential is added");
+    assert_eq!(got.header("authorization"), None, "the token's header is gone");
+    assert_eq!(got.header("anthropic-version"), Some("2023-06-01"), "the client's own headers pass");
+    assert_eq!(got.header("host"), Some(format!("localhost:{}", upstream.port).as_str()));
+    assert_eq!(got.body, body.as_bytes(), "the body passes unchanged");
+    assert!(!got.all_text().contains(TOKEN), "the token never reaches the provider:\n{}", got.all_text());
+
+    // Codex's provider: a bearer credential, under the upstream's base path.
+    for headers in [[("authorization", auth.as_str())], [("x-api-key", TOKEN)]] {
+        let answer = request(proxy.port, "POST", "/openai/responses", &headers, "{}").await;
+        assert_eq!(answer.status, 200, "{answer:?}");
+    }
+    let seen = upstream.seen();
+    for got in &seen[1..] {
+        assert_eq!(got.target, "/v1/responses");
+        assert_eq!(got.header("authorization"), Some(format!("Bearer {REAL}").as_str()));
+        assert_eq!(got.header("x-api-key"), None);
+        assert!(!got.all_text().contains(TOKEN));
+    }
+    assert_eq!(proxy.resolved.load(Ordering::SeqCst), 2, "each provider's credential is read once, then kept");
+
+    let log = proxy.log();
+    assert_eq!(log.len(), 3);
+    let first = &log[0];
+    assert_eq!(
+        (first.vm.as_deref(), first.provider.as_deref(), first.method.as_str(), first.path.as_str(), first.status),
+        (Some("blog"), Some("anthropic"), "POST", "/anthropic/v1/messages", 200)
+    );
+    assert_eq!(first.bytes, answer_len(r#"{"echo":"/v1/messages"}"#));
+    let text = proxy.log_text();
+    assert!(!text.contains(REAL) && !text.contains(TOKEN) && !text.contains("beta=true"), "{text}");
+}
+
+fn answer_len(text: &str) -> u64 {
+    text.len() as u64
+}
+
+#[tokio::test]
+async fn a_wrong_or_missing_token_is_refused_without_reaching_upstream() {
+    let upstream = Upstream::start();
+    let proxy = Proxy::start(&upstream, None).await;
+    let wrong = format!("Bearer {}", TOKEN.replace('0', "1"));
+    for headers in [vec![], vec![("authorization", wrong.as_str())], vec![("x-api-key", "sk-ant-guessed")]] {
+        let answer = request(proxy.port, "POST", "/anthropic/v1/messages", &headers, "{}").await;
+        assert_eq!(answer.status, 401, "{headers:?}: {answer:?}");
+        assert!(answer.body.contains("machine_proxy_error") && answer.body.contains("registered VM's token"));
+    }
+    let auth = bearer();
+    let answer = request(proxy.port, "GET", "/mistral/v1/models", &[("authorization", auth.as_str())], "").await;
+    assert_eq!(answer.status, 404, "{answer:?}");
+    let answer =
+        request(proxy.port, "GET", "http://api.anthropic.com/v1/models", &[("authorization", &auth)], "").await;
+    assert_eq!(answer.status, 400, "an absolute-form target is not forwarded: {answer:?}");
+    assert!(upstream.seen().is_empty(), "nothing reached the upstream");
+    assert_eq!(proxy.resolved.load(Ordering::SeqCst), 0, "the credential was not even read");
+
+    // A VM's token stops working once it is forgotten, and works again once registered.
+    assert!(proxy.control(Request::Forget { instance: "blog".into() }).await.ok);
+    let answer = request(proxy.port, "GET", "/anthropic/v1/models", &[("authorization", &auth)], "").await;
+    assert_eq!(answer.status, 401);
+    assert!(proxy.control(Request::Register { instance: "blog".into() }).await.ok);
+    let answer = request(proxy.port, "GET", "/anthropic/v1/models", &[("authorization", &auth)], "").await;
+    assert_eq!(answer.status, 200);
+    let reply = proxy.control(Request::Register { instance: "../etc".into() }).await;
+    assert!(!reply.ok && reply.error.unwrap().contains("not a Lima instance name"));
+
+    let statuses: Vec<(Option<String>, u16)> = proxy.log().into_iter().map(|r| (r.vm, r.status)).collect();
+    assert_eq!(statuses[..3], [(None, 401), (None, 401), (None, 401)]);
+}
+
+#[tokio::test]
+async fn server_sent_events_stream_chunk_by_chunk() {
+    let upstream = Upstream::start();
+    let proxy = Proxy::start(&upstream, None).await;
+    let auth = bearer();
+    let response = tokio::time::timeout(
+        HANG,
+        upstream::send(proxy.port, "POST", "/anthropic/v1/sse", &[("authorization", auth.as_str())], "{}"),
+    )
+    .await
+    .expect("the response's head arrives before its body is complete");
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "text/event-stream");
+    let mut body = response.into_body();
+    let mut got = Vec::new();
+    // The upstream sends the second event only after the first is here: a buffering proxy
+    // never delivers the first, and this waits for it in vain.
+    while got.len() < EVENT_1.len() {
+        let frame = tokio::time::timeout(HANG, body.frame()).await.expect("the first event arrives on its own");
+        got.extend_from_slice(frame.unwrap().unwrap().data_ref().unwrap());
+    }
+    assert_eq!(String::from_utf8_lossy(&got), EVENT_1, "exactly the first event, before the second exists");
+    upstream.release();
+    let rest = tokio::time::timeout(HANG, body.collect()).await.unwrap().unwrap().to_bytes();
+    assert_eq!(String::from_utf8_lossy(&rest), EVENT_2);
+    let record = proxy.log().pop().expect("the stream is logged when it ends");
+    assert_eq!((record.status, record.bytes), (200, (EVENT_1.len() + EVENT_2.len()) as u64));
+}
+
+/// The daemon's own resolver, with a credential command that fails.
+fn failing_command_resolver() -> Resolver {
+    Arc::new(|p| {
+        let mut p = p.clone();
+        p.sources = machine::config::proxy::Sources {
+            command: Some(vec!["sh".into(), "-c".into(), "echo 'vault is locked' >&2; exit 3".into()]),
+            ..Default::default()
+        };
+        let env = |_: &str| None;
+        let runner = machine::exec::SystemRunner::default();
+        credential::resolve(&p, &Host { env: &env, runner: &runner, home: None, keychain: false })
+    })
+}
+
+#[tokio::test]
+async fn a_failing_credential_command_is_a_clear_error_and_never_reaches_upstream() {
+    let upstream = Upstream::start();
+    let proxy = Proxy::start(&upstream, Some(failing_command_resolver())).await;
+    let auth = bearer();
+    let answer = request(proxy.port, "POST", "/anthropic/v1/messages", &[("authorization", auth.as_str())], "{}").await;
+    assert_eq!(answer.status, 502, "{answer:?}");
+    assert!(answer.body.contains("the host has no usable credential for `anthropic`"), "{}", answer.body);
+    assert!(answer.body.contains("machine proxy status --check"), "{}", answer.body);
+    assert!(!answer.body.contains("vault"), "the guest is not told the host's details: {}", answer.body);
+    assert!(upstream.seen().is_empty());
+
+    // On the host, the status says which command failed and how.
+    let status = proxy.control(Request::Status { check: true }).await.status.unwrap();
+    let anthropic = status.providers.iter().find(|p| p.name == "anthropic").unwrap();
+    assert!(
+        anthropic.credential.contains("the credential command of provider `anthropic` failed: `sh -c")
+            && anthropic.credential.contains("exit status 3: vault is locked"),
+        "{}",
+        anthropic.credential
+    );
+    assert_eq!(status.vms, ["blog"]);
+}
+
+#[tokio::test]
+async fn an_upstream_401_makes_the_proxy_read_the_credential_again() {
+    let upstream = Upstream::start();
+    let proxy = Proxy::start(&upstream, None).await;
+    let auth = bearer();
+    let answer = request(proxy.port, "GET", "/anthropic/unauthorized", &[("authorization", auth.as_str())], "").await;
+    assert_eq!(answer.status, 401, "the upstream's answer passes through");
+    assert!(answer.body.contains("authentication_error"));
+    request(proxy.port, "GET", "/anthropic/v1/models", &[("authorization", auth.as_str())], "").await;
+    assert_eq!(proxy.resolved.load(Ordering::SeqCst), 2, "read again after the 401");
+}
+
+#[tokio::test]
+async fn an_upstream_the_proxy_cannot_verify_is_refused() {
+    let upstream = Upstream::start();
+    let mut proxy = Proxy::start(&upstream, None).await;
+    // Another CA than the one that signed the upstream's certificate.
+    let other = Upstream::start();
+    proxy.stop.take().map(|s| s.send(()));
+    let dir = proxy.dir.path().to_path_buf();
+    std::fs::write(dir.join("ca.pem"), &other.ca_pem).unwrap();
+    let restarted = restart(&dir, &upstream).await;
+    let auth = bearer();
+    let answer = request(restarted, "GET", "/anthropic/v1/models", &[("authorization", auth.as_str())], "").await;
+    assert_eq!(answer.status, 502, "{answer:?}");
+    assert!(answer.body.contains("cannot reach localhost:"), "{}", answer.body);
+    assert!(upstream.seen().is_empty(), "no request went over an unverified connection");
+}
+
+/// A second proxy on `dir`'s state and CA file (no control socket), returning its port.
+async fn restart(dir: &Path, upstream: &Upstream) -> u16 {
+    let mut settings = ProxySettings { ca_file: Some(dir.join("ca.pem")), ..ProxySettings::default() };
+    for p in &mut settings.providers {
+        p.upstream = UpstreamUrl::parse(&upstream.url()).unwrap();
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let options = server::Options {
+        settings,
+        state_dir: dir.join("state"),
+        request_log: dir.join("requests-2.jsonl"),
+        resolver: Arc::new(|_| Ok::<_, Error>(Credential::new(REAL, "a test"))),
+        fingerprint: "test".into(),
+        home: None,
+    };
+    tokio::spawn(server::run(options, listener, None, std::future::pending()));
+    port
+}

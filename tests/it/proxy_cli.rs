@@ -1,0 +1,323 @@
+//! The credential proxy as users meet it: `up`, `claude`, `down`, `destroy` and `machine proxy`
+//! against the fake Lima, a real daemon on a free loopback port and an HTTPS upstream with a
+//! test CA. The credential is in `up`'s environment only; it must reach the upstream and
+//! nothing else: no recorded argv, no guest file, no host file.
+
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+
+use crate::fake::FakeEnv;
+use crate::upstream::{Upstream, request_blocking};
+
+const REAL: &str = "sk-ant-api03-REAL-credential-that-stays-on-the-host";
+const REAL_OPENAI: &str = "sk-proj-REAL-openai-key-that-stays-on-the-host";
+const BLOG: &str = "[blog]\nrepos = [\"git@github.com:you/blog.git\"]\n";
+
+/// A fake world whose proxy runs on a port of its own, forwarding anthropic to `upstream`;
+/// dropping it stops the daemon it started.
+struct World {
+    env: FakeEnv,
+    port: u16,
+    upstream: Upstream,
+}
+
+impl World {
+    fn new(extra: &str) -> Self {
+        let env = FakeEnv::new();
+        let upstream = Upstream::start();
+        let port = free_port();
+        let config = env.path().join("config");
+        std::fs::create_dir_all(&config).unwrap();
+        std::fs::write(config.join("ca.pem"), &upstream.ca_pem).unwrap();
+        let projects = format!(
+            "[proxy]\nport = {port}\nca_file = \"ca.pem\"\n\n[proxy.anthropic]\nupstream = \"{}\"\ncredential_keychain = false\ncredential_file = false\n{extra}\n{BLOG}",
+            upstream.url()
+        );
+        std::fs::write(config.join("projects.toml"), projects).unwrap();
+        Self { env, port, upstream }
+    }
+
+    fn machine(&self) -> Command {
+        let mut cmd = self.env.machine();
+        cmd.env_remove("MACHINE_CREDENTIAL_PROXY")
+            .env("GIT_NAME", "Ada Lovelace")
+            .env("GIT_EMAIL", "ada@example.com")
+            .env("ONEPASS_SOCK", "/dev/null")
+            .env("ANTHROPIC_API_KEY", REAL)
+            .env("OPENAI_API_KEY", REAL_OPENAI);
+        cmd
+    }
+
+    fn run(&self, args: &[&str]) -> (Option<i32>, String, String) {
+        let out = self.machine().args(args).output().unwrap();
+        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        (out.status.code(), text(&out.stdout), text(&out.stderr))
+    }
+
+    fn state(&self) -> PathBuf {
+        self.env.path().join("state")
+    }
+
+    fn pid(&self) -> Option<u32> {
+        std::fs::read_to_string(self.state().join("proxy/daemon.pid")).ok()?.trim().parse().ok()
+    }
+
+    /// The guest's `proxy.env` (the fake guest has no `XDG_RUNTIME_DIR`: machine-guest's default).
+    fn guest_env(&self, vm: &str) -> Option<String> {
+        let uid = String::from_utf8(std::process::Command::new("id").arg("-u").output().unwrap().stdout).unwrap();
+        std::fs::read_to_string(self.env.guest_root(vm).join(format!("run/user/{}/machine/proxy.env", uid.trim()))).ok()
+    }
+
+    /// The VM's token, as its shells get it.
+    fn guest_token(&self, vm: &str) -> String {
+        let env = self.guest_env(vm).expect("the guest has the proxy's variables");
+        let line = env.lines().find(|l| l.starts_with("export ANTHROPIC_AUTH_TOKEN=")).expect("a token line");
+        line.split('=').nth(1).unwrap().trim_matches('\'').to_string()
+    }
+
+    fn ask(&self, token: &str) -> crate::upstream::Answer {
+        let auth = format!("Bearer {token}");
+        request_blocking(self.port, "POST", "/anthropic/v1/messages", &[("authorization", &auth)], "{}")
+    }
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        let _ = self.machine().args(["proxy", "stop"]).output();
+        if let Some(pid) = self.pid() {
+            let _ = std::process::Command::new("kill").arg("-9").arg(pid.to_string()).output();
+        }
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Every regular file under `dir` with its bytes.
+fn files(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut found = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else { return found };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let meta = std::fs::symlink_metadata(&path).unwrap();
+        if meta.is_dir() {
+            found.extend(files(&path));
+        } else if meta.is_file() {
+            found.push((path.clone(), std::fs::read(&path).unwrap_or_default()));
+        }
+    }
+    found
+}
+
+fn alive(pid: u32) -> bool {
+    std::process::Command::new("kill").args(["-0", &pid.to_string()]).output().is_ok_and(|o| o.status.success())
+}
+
+#[test]
+fn up_gives_the_vm_a_token_and_the_credential_never_leaves_the_host() {
+    let world = World::new("");
+    let (code, _, err) = world.run(&["up", "blog"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains("✓ blog is ready"), "no proxy warning: {err}");
+
+    // The guest's shells get the proxy's URL and the VM's token, never the credential.
+    let env = world.guest_env("blog").unwrap();
+    let url = format!("http://host.lima.internal:{}", world.port);
+    assert!(env.contains(&format!("export ANTHROPIC_BASE_URL='{url}/anthropic'")), "{env}");
+    assert!(env.contains(&format!("export OPENAI_BASE_URL='{url}/openai'")), "{env}");
+    let token = world.guest_token("blog");
+    assert!(token.starts_with("machine-proxy-") && env.contains(&format!("OPENAI_API_KEY='{token}'")), "{env}");
+
+    // A request with the token gets the upstream's answer; the upstream got the credential.
+    let answer = world.ask(&token);
+    assert_eq!(answer.status, 200, "{answer:?}");
+    let seen = world.upstream.seen();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].header("x-api-key"), Some(REAL));
+    assert!(!seen[0].all_text().contains(&token));
+
+    // The token is kept on the host, private; the token went to the guest on stdin only.
+    let token_file = world.state().join("blog/proxy-token.json");
+    assert_eq!(std::fs::metadata(&token_file).unwrap().permissions().mode() & 0o777, 0o600);
+    assert!(std::fs::read_to_string(&token_file).unwrap().contains(&token));
+    let calls = world.env.calls();
+    assert!(
+        calls.iter().any(|c| c["tool"] == "limactl" && c["args"].to_string().contains("\"proxy-env-write\"")),
+        "the guest helper wrote the variables"
+    );
+    for call in &calls {
+        let text = call.to_string();
+        assert!(!text.contains(REAL) && !text.contains(REAL_OPENAI), "a credential is in a recorded call: {text}");
+        assert!(!text.contains(&token), "the token is in a recorded argv: {text}");
+    }
+
+    // `machine proxy` shows it without showing the credential.
+    let (code, out, _) = world.run(&["proxy", "status", "--check"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains(&format!("on 127.0.0.1:{}", world.port)) && out.contains("VMs: blog"), "{out}");
+    assert!(out.contains("credential: ok ($ANTHROPIC_API_KEY)"), "{out}");
+    let (_, out, _) = world.run(&["proxy", "log", "blog"]);
+    assert!(out.trim_end().ends_with("blog anthropic POST /anthropic/v1/messages 200 23"), "{out}");
+    let (_, out, _) = world.run(&["proxy", "log", "other"]);
+    assert_eq!(out, "");
+
+    // Nowhere on disk, host or guest: state, config, the daemon's logs, the guest's files.
+    let leaked: Vec<PathBuf> = files(world.env.path())
+        .into_iter()
+        .filter(|(_, bytes)| {
+            let text = String::from_utf8_lossy(bytes);
+            text.contains(REAL) || text.contains(REAL_OPENAI)
+        })
+        .map(|(p, _)| p)
+        .collect();
+    assert!(leaked.is_empty(), "the credential was written to {leaked:?}");
+}
+
+#[test]
+fn the_daemon_is_started_again_after_it_was_killed() {
+    let world = World::new("");
+    assert_eq!(world.run(&["up", "blog"]).0, Some(0));
+    let token = world.guest_token("blog");
+    let first = world.pid().expect("up started the daemon");
+    std::process::Command::new("kill").args(["-9", &first.to_string()]).status().unwrap();
+    while alive(first) {
+        std::thread::yield_now();
+    }
+    let (code, out, _) = world.run(&["proxy", "status"]);
+    assert_eq!(code, Some(0));
+    assert!(out.contains("not running"), "{out}");
+
+    // An agent session brings it back, and the VM's token still works.
+    let (code, _, err) = world.run(&["claude", "blog"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(!err.contains("warning"), "{err}");
+    let second = world.pid().expect("claude started the daemon again");
+    assert_ne!(first, second);
+    assert!(alive(second));
+    assert_eq!(world.ask(&token).status, 200);
+    assert_eq!(world.guest_token("blog"), token, "a running VM keeps its token");
+
+    // `up` of the running VM finds it there (and does not start another).
+    assert_eq!(world.run(&["up", "blog"]).0, Some(0));
+    assert_eq!(world.pid(), Some(second));
+}
+
+#[test]
+fn down_and_destroy_take_the_token_away_and_a_new_boot_gets_a_new_one() {
+    let world = World::new("");
+    assert_eq!(world.run(&["up", "blog"]).0, Some(0));
+    let first = world.guest_token("blog");
+    assert_eq!(world.run(&["down", "blog"]).0, Some(0));
+    assert_eq!(world.ask(&first).status, 401, "a stopped VM's token is refused");
+    assert!(!world.state().join("blog/proxy-token.json").exists());
+    assert_eq!(world.run(&["up", "blog"]).0, Some(0));
+    let second = world.guest_token("blog");
+    assert_ne!(first, second);
+    assert_eq!(world.ask(&second).status, 200);
+
+    // A branch VM has a token of its own.
+    assert_eq!(world.run(&["up", "blog@feature/login"]).0, Some(0));
+    let instances: Vec<String> = std::fs::read_dir(world.env.lima_home())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("blog.feature-login-"))
+        .collect();
+    assert_eq!(instances.len(), 1, "{instances:?}");
+    let branch = world.guest_token(&instances[0]);
+    assert_ne!(branch, second);
+    assert_eq!(world.ask(&branch).status, 200);
+    let (_, out, _) = world.run(&["proxy", "status"]);
+    assert!(out.contains(&format!("VMs: blog, {}", instances[0])), "{out}");
+
+    assert_eq!(world.run(&["destroy", "blog@feature/login", "-y"]).0, Some(0));
+    assert_eq!(world.ask(&branch).status, 401);
+    assert_eq!(world.ask(&second).status, 200, "the project's own VM keeps its token");
+}
+
+#[test]
+fn credential_proxy_false_gives_the_vm_nothing_and_takes_away_what_it_had() {
+    let world = World::new("");
+    assert_eq!(world.run(&["up", "blog"]).0, Some(0));
+    let token = world.guest_token("blog");
+    let projects = world.env.path().join("config/projects.toml");
+    let text = std::fs::read_to_string(&projects).unwrap();
+    std::fs::write(&projects, format!("{text}credential_proxy = false\n")).unwrap();
+    let (code, _, err) = world.run(&["up", "blog"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(world.guest_env("blog"), None, "the guest's variables are cleared");
+    assert!(!world.state().join("blog/proxy-token.json").exists());
+    assert_eq!(world.ask(&token).status, 401);
+
+    // A project that never had it starts no daemon at all.
+    let world = World::new("");
+    let projects = world.env.path().join("config/projects.toml");
+    let text = std::fs::read_to_string(&projects).unwrap();
+    std::fs::write(&projects, format!("{text}credential_proxy = false\n")).unwrap();
+    assert_eq!(world.run(&["up", "blog"]).0, Some(0));
+    assert_eq!(world.pid(), None);
+    assert!(!world.state().join("proxy").exists());
+    assert_eq!(world.guest_env("blog"), None);
+    assert!(!world.env.calls().iter().any(|c| c["args"].to_string().contains("proxy-env")));
+}
+
+#[test]
+fn a_failing_credential_command_is_reported_on_the_host_and_refused_to_the_guest() {
+    let world = World::new(
+        "credential_env = false\ncredential_command = [\"sh\", \"-c\", \"echo 'the vault is locked' >&2; exit 3\"]\n",
+    );
+    let (code, _, err) = world.run(&["up", "blog"]);
+    assert_eq!(code, Some(0), "{err}");
+    let answer = world.ask(&world.guest_token("blog"));
+    assert_eq!(answer.status, 502, "{answer:?}");
+    assert!(answer.body.contains("no usable credential for `anthropic`"), "{}", answer.body);
+    assert!(world.upstream.seen().is_empty());
+    let (code, out, _) = world.run(&["proxy", "status", "--check"]);
+    assert_eq!(code, Some(1), "a failed check exits 1: {out}");
+    assert!(out.contains("credential: the credential command of provider `anthropic` failed: `sh -c"), "{out}");
+    assert!(out.contains("exit status 3: the vault is locked"), "{out}");
+    let log = std::fs::read_to_string(world.state().join("proxy/daemon.log")).unwrap();
+    assert!(log.contains("the vault is locked") && log.contains("hint: run it yourself"), "{log}");
+}
+
+#[test]
+fn a_port_in_use_is_a_warning_that_says_what_to_do() {
+    let world = World::new("");
+    let _taken = std::net::TcpListener::bind(("127.0.0.1", world.port)).unwrap();
+    let (code, _, err) = world.run(&["up", "blog"]);
+    assert_eq!(code, Some(0), "the VM still comes up: {err}");
+    assert!(err.contains("⚠ blog is ready, with warnings"), "{err}");
+    assert!(err.contains("the credential proxy is not set up for VM `blog`"), "{err}");
+    assert!(err.contains(&format!("cannot listen on 127.0.0.1:{}", world.port)), "{err}");
+    assert!(err.contains("`[proxy] port = N`"), "{err}");
+    assert_eq!(world.guest_env("blog"), None);
+}
+
+#[test]
+fn proxy_commands_without_a_daemon_and_a_log_from_the_guest_shown_escaped() {
+    let world = World::new("");
+    let (code, out, _) = world.run(&["proxy", "status"]);
+    assert_eq!(
+        (code, out.trim()),
+        (Some(0), "the credential proxy is not running (`machine up`, `claude` and `codex` start it)")
+    );
+    let (code, out, _) = world.run(&["proxy", "status", "--json"]);
+    assert_eq!((code, out.trim()), (Some(0), r#"{"running":false}"#));
+    let (code, _, err) = world.run(&["proxy", "stop"]);
+    assert_eq!(code, Some(0));
+    assert!(err.contains("was not running"), "{err}");
+    let (_, _, err) = world.run(&["proxy", "log"]);
+    assert!(err.contains("no requests logged yet"), "{err}");
+
+    let dir = world.state().join("proxy");
+    std::fs::create_dir_all(&dir).unwrap();
+    let hostile = r#"{"time":"2026-01-01T00:00:00Z","vm":"blog","provider":"anthropic","method":"GET","path":"/anthropic/\u001b]52;c;aGk=\u0007","status":404,"bytes":9}"#;
+    std::fs::write(dir.join("requests.jsonl"), format!("{hostile}\n")).unwrap();
+    let (_, out, _) = world.run(&["proxy", "log"]);
+    assert_eq!(out, "2026-01-01T00:00:00Z blog anthropic GET /anthropic/\\u{1b}]52;c;aGk=\\u{7} 404 9\n");
+    let (_, out, _) = world.run(&["proxy", "log", "--json"]);
+    assert!(!out.contains('\u{1b}'), "JSON escapes it too: {out:?}");
+}

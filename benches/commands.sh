@@ -4,7 +4,8 @@
 #
 #   --help      parse the command line and print help
 #   list        one `limactl list`, the configuration read
-#   re-up       `machine up` of a running VM whose stack is current (identity, compile, one list)
+#   re-up       `machine up` of a running VM whose stack is current (identity, compile, one list,
+#               the check that its scoped agent and the credential proxy still run)
 #   status      every VM's state and drift
 #
 # A benchmark, not a test: it prints the mean wall time and the mean CPU time (user + system of
@@ -29,7 +30,13 @@ machine=$target/release/machine
 fake=$target/release/examples/fake_tool
 
 root=$(mktemp -d "${TMPDIR:-/tmp}/machine-commands.XXXXXX")
-trap 'rm -rf "$root"' EXIT
+# The VM's scoped agent and the credential proxy are daemons that outlive each call: end them.
+cleanup() {
+	"$machine" destroy -y blog >/dev/null 2>&1 || true
+	"$machine" proxy stop >/dev/null 2>&1 || true
+	rm -rf "$root"
+}
+trap cleanup EXIT
 mkdir -p "$root/bin" "$root/home" "$root/lima" "$root/config" "$root/guest-bin"
 for tool in limactl ssh ssh-add git op; do ln -s "$fake" "$root/bin/$tool"; done
 cp "$here/files/machine-guest" "$root/guest-bin/machine-guest"

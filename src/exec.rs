@@ -173,6 +173,19 @@ impl Detached {
     }
 }
 
+impl Drop for Detached {
+    /// Reaps it when it exits while this process still runs (`machine mcp` lives long, and
+    /// would otherwise collect a zombie per daemon that `down` stopped). A thread that waits:
+    /// it never keeps this process from exiting, and the program outlives it.
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take()
+            && child.try_wait().ok().flatten().is_none()
+        {
+            let _ = std::thread::Builder::new().name("reap".into()).spawn(move || child.wait());
+        }
+    }
+}
+
 impl Runner for SystemRunner {
     fn output(&self, cmd: &Cmd) -> Result<Output, Error> {
         tracing::info!("$ {cmd}");

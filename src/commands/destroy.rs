@@ -41,8 +41,7 @@ pub fn run(args: &Args, ctx: &mut Ctx<'_>) -> Result<i32> {
     } else {
         ctx.ui.note(&format!("there is no VM `{shown}`; removing what machine stored for it"));
     }
-    super::scoped_agent::stop(ctx, &name)?;
-    super::proxy_vm::forget(ctx, &name)?;
+    ctx.release_host_channels(&name);
     dir.remove()?;
     drop(lock);
     ctx.ui.note(&format!("✓ destroyed `{shown}` (its configuration is kept: `machine up {shown}` creates it again)"));

@@ -39,8 +39,7 @@ pub fn stop(args: &Args, ctx: &mut Ctx<'_>) -> Result<Outcome> {
     };
     if !instance.is_running() {
         ctx.ui.note(&format!("VM `{shown}` is already {}", instance.status.as_str().to_lowercase()));
-        super::scoped_agent::stop(ctx, name)?;
-        super::proxy_vm::forget(ctx, name)?;
+        ctx.release_host_channels(name);
         return Ok(Outcome { project: shown.clone(), stopped: false, status: instance.status.as_str().to_string() });
     }
     record_work(ctx, &lima, &target)?;
@@ -49,9 +48,8 @@ pub fn stop(args: &Args, ctx: &mut Ctx<'_>) -> Result<Outcome> {
     let stopped = lima.stop(name, false);
     ctx.ui.end_step(step, stopped.is_ok());
     stopped?;
-    super::scoped_agent::stop(ctx, name)?;
     // Its token went with the guest's tmpfs; the next boot gets a new one.
-    super::proxy_vm::forget(ctx, name)?;
+    ctx.release_host_channels(name);
     if let Some(candidate) = golden {
         super::snapshot::keep_golden(ctx, &lima, &target, candidate);
     }

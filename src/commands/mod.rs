@@ -181,6 +181,18 @@ impl<'a> Ctx<'a> {
     }
 
     /// Asks a yes/no question on the terminal (default no).
+    /// What a VM that stops or goes away leaves on the host: its scoped agent is stopped and its
+    /// proxy token revoked (a boot gets a new one). Both are always tried; a failure is a
+    /// warning, so it never keeps the VM's own stop or removal from completing.
+    pub fn release_host_channels(&mut self, instance: &str) {
+        if let Err(e) = scoped_agent::stop(self, instance) {
+            self.ui.warn(&e.to_string());
+        }
+        if let Err(e) = proxy_vm::forget(self, instance) {
+            self.ui.warn(&format!("the credential proxy may still accept the token of VM `{instance}`: {e}"));
+        }
+    }
+
     pub fn confirm(&mut self, question: &str) -> Result<bool> {
         if !std::io::stdin().is_terminal() {
             return Err(Error::usage(format!("{question} — needs confirmation, but stdin is not a terminal"))

@@ -258,8 +258,7 @@ fn execute(ctx: &mut Ctx<'_>, lima: &Lima<'_>, plan: Plan) -> Result<Vec<Removed
             ctx.ui.end_step(step, deleted.is_ok());
             deleted?;
         }
-        super::scoped_agent::stop(ctx, &d.target.instance)?;
-        super::proxy_vm::forget(ctx, &d.target.instance)?;
+        ctx.release_host_channels(&d.target.instance);
         ProjectDir::new(&ctx.paths.state_dir, &d.target.instance).remove()?;
         removed.push(Removed { what: format!("branch VM `{}` ({})", d.target.shown, d.why), bytes: d.bytes });
     }

@@ -62,21 +62,37 @@ pub fn run(args: &Args, ctx: &mut Ctx<'_>) -> Result<i32> {
         let stopped = lima.stop(&name, false);
         ctx.ui.end_step(step, stopped.is_ok());
         stopped?;
+        // Its token went with the guest's tmpfs.
+        super::proxy_vm::forget(ctx, &name)?;
     }
-    keep(ctx, &lima, &target, sidecar)?;
+    let kept = keep(ctx, &lima, &target, sidecar);
     if running {
-        super::scoped_agent::ensure(ctx, &lima, &target)?;
-        let step = ctx.ui.step(&format!("starting VM `{name}` again"));
-        let outcome = lima.start(&name, &mut |line| step.progress(line));
-        ctx.ui.end_step(step, outcome.is_ok());
-        outcome?;
-        // The reboot emptied the guest's tmpfs: a new token and its variables.
-        let when = super::proxy_vm::When::Booted;
-        if let Some(warning) = super::proxy_vm::connect(ctx, &catalog, &lima, &target, when) {
-            ctx.ui.warn(&warning);
-        }
+        // Running again even when the copy failed: it was running before.
+        restart(ctx, &catalog, &lima, &target)?;
     }
+    kept?;
     Ok(0)
+}
+
+/// Starts the VM again after the copy, with its scoped agent and a new proxy token; when it does
+/// not start, its agent is stopped (a stopped VM needs none).
+fn restart(ctx: &mut Ctx<'_>, catalog: &crate::layers::Catalog, lima: &Lima<'_>, target: &Target) -> Result<()> {
+    let name = &target.instance;
+    super::scoped_agent::ensure(ctx, lima, target)?;
+    let step = ctx.ui.step(&format!("starting VM `{name}` again"));
+    let outcome = lima.start(name, &mut |line| step.progress(line));
+    ctx.ui.end_step(step, outcome.is_ok());
+    if let Err(e) = outcome {
+        if let Err(stop) = super::scoped_agent::stop(ctx, name) {
+            ctx.ui.warn(&stop.to_string());
+        }
+        return Err(e);
+    }
+    // The reboot emptied the guest's tmpfs: a new token and its variables.
+    if let Some(warning) = super::proxy_vm::connect(ctx, catalog, lima, target, super::proxy_vm::When::Booted) {
+        ctx.ui.warn(&warning);
+    }
+    Ok(())
 }
 
 /// For `down` of a running VM: the golden disk to keep once it is stopped, when the project has

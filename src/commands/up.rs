@@ -93,8 +93,6 @@ pub(super) fn bring_up(ctx: &mut Ctx<'_>, catalog: &Catalog, target: &Target, op
     let identity = ctx.identity(true)?;
     let stack = target_stack(ctx, catalog, target, identity.clone(), false)?;
     let lima = ctx.lima()?;
-    // Before anything may open the VM's ssh master: `limactl start`, a clone, a checkout.
-    let fresh_agent = super::scoped_agent::ensure(ctx, &lima, target)?;
     let mut instance = lima.instance(name)?;
     let mut applied = dir.applied()?;
     if applied.as_ref().is_some_and(|a| a.creating) {
@@ -103,6 +101,7 @@ pub(super) fn bring_up(ctx: &mut Ctx<'_>, catalog: &Catalog, target: &Target, op
             ctx.ui.note(&format!("removing VM `{shown}`, left by an interrupted create"));
             lima.delete(name, true)?;
         }
+        ctx.release_host_channels(name);
         dir.forget_applied()?;
         (instance, applied) = (None, None);
     }
@@ -115,6 +114,9 @@ pub(super) fn bring_up(ctx: &mut Ctx<'_>, catalog: &Catalog, target: &Target, op
             "use another project name, or replace that VM with `machine up {shown} --recreate` (it is deleted)"
         )));
     }
+    // Before anything may open the VM's ssh master: `limactl start`, a clone, a checkout, the
+    // look for unpushed work before a replace.
+    let fresh_agent = super::scoped_agent::ensure(ctx, &lima, target)?;
     if options.replace && instance.is_some() {
         replace(ctx, &lima, target, &dir, applied.as_ref(), options)?;
         (instance, applied) = (None, None);
@@ -389,6 +391,11 @@ fn replace(
     let deleted = lima.delete(name, true);
     ctx.ui.end_step(step, deleted.is_ok());
     deleted?;
+    // The deleted VM's token must not outlive it (the new VM's boot gets one of its own); its
+    // scoped agent stays, for the new VM.
+    if let Err(e) = super::proxy_vm::forget(ctx, name) {
+        ctx.ui.warn(&format!("the credential proxy may still accept the token of VM `{shown}`: {e}"));
+    }
     dir.forget_applied()
 }
 

@@ -401,6 +401,10 @@ impl fmt::Display for RepoUrl {
 /// The names machine gives its own Lima instances; no project may take one.
 pub const RESERVED_PREFIX: &str = "machine-bake-";
 
+/// Folders and files of machine's own in its state dir, beside the projects' folders: a project
+/// of one of these names would share it (and its `destroy` would delete it).
+pub const RESERVED_NAMES: [&str; 5] = ["bake", "layers", "locks", "proxy", "trusted.json"];
+
 /// A project name: a Lima instance name in lowercase (folders named after projects must not
 /// collide on case-insensitive file systems, such as macOS's), not one of machine's own.
 pub fn check_project_name(name: &str) -> Result<(), String> {
@@ -413,6 +417,12 @@ pub fn check_project_name(name: &str) -> Result<(), String> {
     }
     if name.starts_with(RESERVED_PREFIX) {
         return Err(format!("starts with `{RESERVED_PREFIX}`, which machine keeps for its bake VMs"));
+    }
+    if RESERVED_NAMES.contains(&name) {
+        return Err(format!(
+            "is the name of one of machine's own folders in its state dir ({})",
+            RESERVED_NAMES.join(", ")
+        ));
     }
     Ok(())
 }
@@ -552,6 +562,9 @@ mod tests {
         assert!(check_project_name("Blog").unwrap_err().contains("use lowercase (`blog`)"));
         assert!(check_instance_name("Blog").is_ok(), "Lima itself allows uppercase");
         assert!(check_project_name("machine-bake-0123456789abcdef").unwrap_err().contains("bake VMs"));
+        for reserved in RESERVED_NAMES {
+            assert!(check_project_name(reserved).unwrap_err().contains("machine's own folders"), "{reserved}");
+        }
     }
 
     #[test]

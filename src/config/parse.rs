@@ -147,7 +147,14 @@ pub fn parse_local_file(
             w.push(d.hint("set `name = \"my-project\"` in this .machine.toml"));
             return Err(w.errors);
         }
-        None => folder_slug.to_string(),
+        None => match check_project_name(folder_slug) {
+            Ok(()) => folder_slug.to_string(),
+            Err(why) => {
+                let d = w.src.error(None, format!("this folder's name, as project name `{folder_slug}`, {why}"));
+                w.push(d.hint("set `name = \"my-project\"` in this .machine.toml"));
+                return Err(w.errors);
+            }
+        },
     };
     let has_repos = table.contains_key("repos");
     let keys = table.iter().map(|(k, _)| k.to_string()).filter(|k| k != "name").collect();

@@ -206,8 +206,12 @@ pub fn ensure(runner: &dyn Runner, dir: &AgentDir, policy: &Policy, exe: &Path, 
         .arg(dir.instance())
         .env(crate::paths::vars::STATE_DIR, state_dir)
         .cwd(dir.path());
-    runner.spawn_detached(&cmd, &dir.daemon_log())?;
-    if wait_for(|| UnixStream::connect(dir.socket()).is_ok()) {
+    let mut child = runner.spawn_detached(&cmd, &dir.daemon_log())?;
+    let accepts = || UnixStream::connect(dir.socket()).is_ok();
+    // Not the whole wait for a daemon that died at once (unless another one, started at the
+    // same time, holds the lock and is about to serve).
+    wait_for(|| accepts() || (child.exited() && !is_running(dir).unwrap_or(false)));
+    if accepts() {
         return Ok(true);
     }
     let log = std::fs::read_to_string(dir.daemon_log()).unwrap_or_default();
@@ -243,7 +247,7 @@ pub fn stop(runner: &dyn Runner, dir: &AgentDir) -> Result<()> {
 }
 
 /// Polls `ready` until it holds or [`READY_WITHIN`] passed.
-fn wait_for(ready: impl Fn() -> bool) -> bool {
+fn wait_for(mut ready: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + READY_WITHIN;
     loop {
         if ready() {

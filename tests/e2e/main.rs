@@ -83,8 +83,12 @@ struct Vm {
 }
 
 impl Drop for Vm {
+    /// Whatever the test left: the VM, its scoped agent, and the credential proxy daemon (each
+    /// test has a state dir of its own, and a daemon left running would hold the next test's port).
     fn drop(&mut self) {
+        let _ = self.machine(&["destroy", "-y", &self.name]).stdin(std::process::Stdio::null()).output();
         let _ = Command::new("limactl").args(["delete", "-f", &self.name]).output();
+        let _ = self.machine(&["proxy", "stop"]).output();
         eprintln!("\ne2e timings ({}):", self.name);
         for (what, took) in &self.timings {
             eprintln!("  {:>7.1}s  {what}", took.as_secs_f64());

@@ -222,3 +222,16 @@ fn system_program(program: &str) -> PathBuf {
     let path = std::env::var_os("PATH").unwrap_or_default();
     std::env::split_paths(&path).map(|d| d.join(program)).find(|p| p.is_file()).expect("on PATH")
 }
+
+/// `up` refuses a VM machine did not create (Lima's own `default`) before it starts anything
+/// for it: no scoped agent would be stopped by a `destroy` that refuses that VM too.
+#[test]
+fn up_of_a_vm_machine_did_not_create_starts_no_agent() {
+    let env = env_with(BLOG);
+    env.given_instance("blog", true);
+    let out = machine(&env).args(["up", "blog"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("machine did not create it"), "{}", stderr(&out));
+    assert!(!agent_dir(&env, "blog").exists(), "no agent folder, no daemon");
+    assert!(!serving(&env));
+}

@@ -236,6 +236,19 @@ fn down_and_destroy_take_the_token_away_and_a_new_boot_gets_a_new_one() {
     assert_eq!(world.run(&["destroy", "blog@feature/login", "-y"]).0, Some(0));
     assert_eq!(world.ask(&branch).status, 401);
     assert_eq!(world.ask(&second).status, 200, "the project's own VM keeps its token");
+
+    // A VM deleted to be made again (`--recreate`, as `reset` does) takes its token with it,
+    // even when the new VM then fails to come up.
+    world
+        .env
+        .faults(serde_json::json!({"start": {"blog": "provision-fail:docker:apt-get install docker-ce exited 100"}}));
+    assert_ne!(world.run(&["up", "blog", "--recreate", "-y"]).0, Some(0));
+    assert_eq!(world.ask(&second).status, 401, "the deleted VM's token is refused");
+    world.env.faults(serde_json::json!({}));
+    assert_eq!(world.run(&["up", "blog", "--recreate", "-y"]).0, Some(0));
+    let third = world.guest_token("blog");
+    assert_ne!(third, second);
+    assert_eq!(world.ask(&third).status, 200);
 }
 
 #[test]

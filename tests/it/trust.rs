@@ -275,3 +275,24 @@ fn a_local_file_may_turn_the_credential_proxy_off_but_never_on_or_point_it_elsew
     let err = load(&world).unwrap_err().to_string();
     assert!(err.contains("a .machine.toml cannot set `[proxy]`"), "{err}");
 }
+
+/// A repository folder named like one of machine's own state folders (`proxy`: the credential
+/// proxy's socket and log) cannot become its project's name: its `destroy` would delete them.
+#[test]
+fn a_folder_named_like_a_state_folder_of_machine_needs_a_name() {
+    let env = FakeEnv::new();
+    std::fs::create_dir_all(env.path().join("config")).unwrap();
+    std::fs::write(env.path().join("config/projects.toml"), "").unwrap();
+    let repo = env.path().join("src/proxy");
+    std::fs::create_dir_all(repo.join(".git")).unwrap();
+    std::fs::write(repo.join(".machine.toml"), "repos = []\n").unwrap();
+    let out = env.machine().current_dir(&repo).args(["render"]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("as project name `proxy`, is the name of one of machine's own folders"), "{err}");
+    assert!(err.contains("set `name = \"my-project\"`"), "{err}");
+
+    std::fs::write(repo.join(".machine.toml"), "name = \"proxy-app\"\nrepos = []\n").unwrap();
+    let out = env.machine().current_dir(&repo).args(["render"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}

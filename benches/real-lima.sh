@@ -51,6 +51,8 @@ cleanup() {
 		"$machine" destroy -y "$b" >/dev/null 2>&1 || true
 	done
 	limactl delete -f "$bare" >/dev/null 2>&1 || true
+	# The credential proxy daemon outlives the VMs it served.
+	"$machine" proxy stop >/dev/null 2>&1 || true
 	rm -rf "$work"
 }
 trap cleanup EXIT

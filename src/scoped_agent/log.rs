@@ -5,7 +5,7 @@
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
@@ -107,7 +107,7 @@ impl Entry {
 
     fn new(vm: &str, request: &str, decision: Decision) -> Self {
         Self {
-            time: rfc3339(SystemTime::now()),
+            time: crate::timestamp::rfc3339(SystemTime::now()),
             vm: vm.to_string(),
             request: request.to_string(),
             decision,
@@ -206,39 +206,9 @@ impl SignatureLog {
     }
 }
 
-/// `2026-12-01T11:49:17Z`.
-pub fn rfc3339(at: SystemTime) -> String {
-    let secs = at.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    let days = i64::try_from(secs / 86_400).unwrap_or(0);
-    let rest = secs % 86_400;
-    let (y, m, d) = date_of(days);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rest / 3600, rest / 60 % 60, rest % 60)
-}
-
-/// The Gregorian date `days` after 1970-01-01 (Howard Hinnant's days-to-civil algorithm).
-fn date_of(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
-
-    #[test]
-    fn times_are_utc_rfc3339() {
-        assert_eq!(rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00Z");
-        assert_eq!(rfc3339(UNIX_EPOCH + Duration::from_secs(1_764_590_000)), "2025-12-01T11:53:20Z");
-        assert_eq!(rfc3339(UNIX_EPOCH + Duration::from_hours(264_384)), "2000-02-29T00:00:00Z");
-    }
 
     #[test]
     fn entries_say_what_was_signed() {

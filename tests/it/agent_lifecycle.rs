@@ -6,35 +6,12 @@
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 
-use assert_cmd::Command;
 use serde_json::{Value, json};
 
-use crate::fake::FakeEnv;
+use crate::fake::{FakeEnv, env_with, machine, stderr};
 use crate::scoped_agent::Keys;
 
-const KEY: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExample ada@laptop";
 const BLOG: &str = "[blog]\nrepos = [\"git@github.com:you/blog.git\"]\n";
-
-fn env_with(projects: &str) -> FakeEnv {
-    let env = FakeEnv::new();
-    let config = env.path().join("config");
-    std::fs::create_dir_all(&config).unwrap();
-    std::fs::write(config.join("projects.toml"), projects).unwrap();
-    env
-}
-
-fn machine(env: &FakeEnv) -> Command {
-    let mut cmd = env.machine();
-    cmd.env("GIT_NAME", "Ada Lovelace")
-        .env("GIT_EMAIL", "ada@example.com")
-        .env("GIT_SIGNING_KEY", KEY)
-        .env("ONEPASS_SOCK", "/dev/null");
-    cmd
-}
-
-fn stderr(out: &std::process::Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
 
 fn agent_dir(env: &FakeEnv, instance: &str) -> PathBuf {
     env.path().join("state").join(instance).join("agent")

@@ -1,30 +1,11 @@
 //! Branch VMs, golden disks, `status`, `reset`, `prune` and `pr` against the fake Lima.
 
-use assert_cmd::Command;
 use serde_json::{Value, json};
 
-use crate::fake::FakeEnv;
+use crate::fake::{FakeEnv, env_with, machine};
 
-const KEY: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExample ada@laptop";
 const BLOG: &str = "[blog]\nrepos = [\"git@github.com:you/blog.git\"]\n";
 const URL: &str = "git@github.com:you/blog.git";
-
-fn env_with(projects: &str) -> FakeEnv {
-    let env = FakeEnv::new();
-    let config = env.path().join("config");
-    std::fs::create_dir_all(&config).unwrap();
-    std::fs::write(config.join("projects.toml"), projects).unwrap();
-    env
-}
-
-fn machine(env: &FakeEnv) -> Command {
-    let mut cmd = env.machine();
-    cmd.env("GIT_NAME", "Ada Lovelace")
-        .env("GIT_EMAIL", "ada@example.com")
-        .env("GIT_SIGNING_KEY", KEY)
-        .env("ONEPASS_SOCK", "/dev/null");
-    cmd
-}
 
 fn run(env: &FakeEnv, args: &[&str]) -> (i32, String, String) {
     let out = machine(env).args(args).output().unwrap();

@@ -268,3 +268,34 @@ fn build_fake(profile_dir: &Path) {
         .expect("run cargo build --example fake_tool");
     assert!(status.success(), "cargo build --example fake_tool failed");
 }
+
+/// The signing key of the git identity the lifecycle tests run machine with.
+pub(crate) const KEY: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExample ada@laptop";
+
+/// That identity, and no 1Password agent.
+pub(crate) const IDENTITY: [(&str, &str); 4] = [
+    ("GIT_NAME", "Ada Lovelace"),
+    ("GIT_EMAIL", "ada@example.com"),
+    ("GIT_SIGNING_KEY", KEY),
+    ("ONEPASS_SOCK", "/dev/null"),
+];
+
+/// A fake world whose projects.toml is `projects`.
+pub(crate) fn env_with(projects: &str) -> FakeEnv {
+    let env = FakeEnv::new();
+    let config = env.path().join("config");
+    std::fs::create_dir_all(&config).unwrap();
+    std::fs::write(config.join("projects.toml"), projects).unwrap();
+    env
+}
+
+/// `machine` in `env`, with [`IDENTITY`].
+pub(crate) fn machine(env: &FakeEnv) -> assert_cmd::Command {
+    let mut cmd = env.machine();
+    cmd.envs(IDENTITY);
+    cmd
+}
+
+pub(crate) fn stderr(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}

@@ -1,34 +1,11 @@
 //! `up`, `down`, `ssh`, `run`, `claude`, `list` and `destroy` against the fake Lima, with the
 //! recorded invocations snapshotted.
 
-use assert_cmd::Command;
 use serde_json::json;
 
-use crate::fake::FakeEnv;
+use crate::fake::{FakeEnv, KEY, env_with, machine, stderr};
 
-const KEY: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExample ada@laptop";
 const BLOG: &str = "[blog]\nrepos = [\"git@github.com:you/blog.git\"]\n";
-
-fn env_with(projects: &str) -> FakeEnv {
-    let env = FakeEnv::new();
-    let config = env.path().join("config");
-    std::fs::create_dir_all(&config).unwrap();
-    std::fs::write(config.join("projects.toml"), projects).unwrap();
-    env
-}
-
-fn machine(env: &FakeEnv) -> Command {
-    let mut cmd = env.machine();
-    cmd.env("GIT_NAME", "Ada Lovelace")
-        .env("GIT_EMAIL", "ada@example.com")
-        .env("GIT_SIGNING_KEY", KEY)
-        .env("ONEPASS_SOCK", "/dev/null");
-    cmd
-}
-
-fn stderr(out: &std::process::Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
 
 /// Recorded calls, with the temp root and the bake VM's key (it changes with any layer) redacted.
 fn calls(env: &FakeEnv) -> String {

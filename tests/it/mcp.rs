@@ -15,29 +15,16 @@ use rmcp::transport::TokioChildProcess;
 use rmcp::{ClientHandler, RoleClient, ServiceExt as _};
 use serde_json::{Value, json};
 
-use crate::fake::FakeEnv;
+use crate::fake::{FakeEnv, IDENTITY, env_with};
 
 const BLOG: &str = "[blog]\nrepos = [\"git@github.com:you/blog.git\"]\n";
-const KEY: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExample ada@laptop";
 /// Longer than any call of these tests takes, so a hung server fails the test instead of CI.
 const PATIENCE: Duration = Duration::from_secs(90);
-
-fn env_with(projects: &str) -> FakeEnv {
-    let env = FakeEnv::new();
-    let config = env.path().join("config");
-    std::fs::create_dir_all(&config).unwrap();
-    std::fs::write(config.join("projects.toml"), projects).unwrap();
-    env
-}
 
 /// `machine ARGS…` with the hermetic environment and a git identity, as the lifecycle tests run it.
 fn machine(env: &FakeEnv, args: &[&str]) -> std::process::Command {
     let mut cmd = env.machine_process();
-    cmd.args(args)
-        .env("GIT_NAME", "Ada Lovelace")
-        .env("GIT_EMAIL", "ada@example.com")
-        .env("GIT_SIGNING_KEY", KEY)
-        .env("ONEPASS_SOCK", "/dev/null");
+    cmd.args(args).envs(IDENTITY);
     cmd
 }
 

@@ -34,7 +34,9 @@
 //! server, `reset` brings the VM back from the golden disk, and `prune` removes an unused one.
 //! The credential proxy: from inside the guest, a request with the VM's token through
 //! `$ANTHROPIC_BASE_URL` reaches an HTTPS upstream on the host (test CA) carrying the real
-//! credential, which is nowhere in the guest. Each test prints the time every step took.
+//! credential, which is nowhere in the guest. An MCP client (the SDK's, over `machine mcp`'s
+//! stdio) brings a VM up, runs a command in it, reads its status and stops it. Each test prints
+//! the time every step took.
 
 mod host_git;
 // The credential proxy's test upstream, shared with the fake-Lima suite.
@@ -617,6 +619,53 @@ fn the_guest_reaches_the_api_through_the_proxy_and_holds_no_credential() {
     assert!(all.contains(" - anthropic GET /anthropic/v1/messages 401 "), "{all}");
     vm.expect(&["destroy", "-y", &name], 0);
     vm.expect(&["proxy", "stop"], 0);
+    drop(vm);
+    drop(server);
+}
+
+/// `machine mcp`, driven by the MCP SDK's client over a real stdio pipe, brings a real VM up,
+/// runs a command in it, reports its status and stops it.
+#[test]
+#[cfg_attr(not(machine_e2e), ignore = "needs a real Lima: MACHINE_E2E=1 cargo test --test e2e (see tests/e2e/main.rs)")]
+fn an_mcp_client_drives_a_real_vm() {
+    use rmcp::ServiceExt as _;
+    use rmcp::model::CallToolRequestParams;
+    use serde_json::{Value, json};
+
+    require_lima();
+    let _one = ONE_VM.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let dirs = tempfile::Builder::new().prefix("machine-e2e-").tempdir().expect("a temp dir");
+    let server = GitServer::start(dirs.path()).expect("the host's git-over-ssh server starts");
+    let vm = Vm::new(&server, dirs, &Setup { suffix: "mcp", shell: "bash", forward_agent: true });
+    let name = vm.name.clone();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let mut cmd = vm.machine(&["mcp"]);
+        cmd.stderr(std::process::Stdio::inherit());
+        let transport = rmcp::transport::TokioChildProcess::new(tokio::process::Command::from(cmd)).unwrap();
+        let client = ().serve(transport).await.expect("the MCP handshake");
+        let call = |tool: &'static str, args: Value| {
+            let Value::Object(args) = args else { unreachable!() };
+            let started = Instant::now();
+            let request = client.call_tool(CallToolRequestParams::new(tool).with_arguments(args));
+            async move {
+                let result = request.await.expect("an answer");
+                eprintln!("mcp {tool}: {:.1}s", started.elapsed().as_secs_f64());
+                assert_ne!(result.is_error, Some(true), "{tool}: {:?}", result.content);
+                result.structured_content.expect("a structured result")
+            }
+        };
+        let up = call("up", json!({ "project": name })).await;
+        assert!(up["summary"].as_str().unwrap().contains("is ready"), "{up}");
+        let ran = call("run", json!({ "project": name, "argv": ["sh", "-c", "git log -1 --format=%s; exit 3"] })).await;
+        assert_eq!(ran["exit_code"], 3, "{ran}");
+        assert_eq!(ran["stdout"], "initial commit from the host\n", "{ran}");
+        let status = call("status", json!({ "project": name })).await;
+        assert_eq!(status["vm"]["state"], "Running", "{status}");
+        let down = call("down", json!({ "project": name })).await;
+        assert_eq!((down["stopped"].as_bool(), down["status"].as_str()), (Some(true), Some("Stopped")), "{down}");
+        let _ = client.cancel().await;
+    });
     drop(vm);
     drop(server);
 }

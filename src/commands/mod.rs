@@ -180,7 +180,6 @@ impl<'a> Ctx<'a> {
         Ok(stack)
     }
 
-    /// Asks a yes/no question on the terminal (default no).
     /// What a VM that stops or goes away leaves on the host: its scoped agent is stopped and its
     /// proxy token revoked (a boot gets a new one). Both are always tried; a failure is a
     /// warning, so it never keeps the VM's own stop or removal from completing.
@@ -193,6 +192,7 @@ impl<'a> Ctx<'a> {
         }
     }
 
+    /// Asks a yes/no question on the terminal (default no).
     pub fn confirm(&mut self, question: &str) -> Result<bool> {
         if !std::io::stdin().is_terminal() {
             return Err(Error::usage(format!("{question} — needs confirmation, but stdin is not a terminal"))

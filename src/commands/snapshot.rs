@@ -62,8 +62,10 @@ pub fn run(args: &Args, ctx: &mut Ctx<'_>) -> Result<i32> {
         let stopped = lima.stop(&name, false);
         ctx.ui.end_step(step, stopped.is_ok());
         stopped?;
-        // Its token went with the guest's tmpfs.
-        super::proxy_vm::forget(ctx, &name)?;
+        // Its token went with the guest's tmpfs (the restart registers a new one).
+        if let Err(e) = super::proxy_vm::forget(ctx, &name) {
+            ctx.ui.warn(&format!("the credential proxy may still accept the old token of VM `{name}`: {e}"));
+        }
     }
     let kept = keep(ctx, &lima, &target, sidecar);
     if running {

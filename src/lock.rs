@@ -48,6 +48,15 @@ pub fn try_exclusive(path: &Path) -> Result<Option<Lock>> {
     }
 }
 
+/// Whether another process holds the lock at `path` (a daemon that runs, or is starting). A
+/// lock file that does not exist is not held, and is not created.
+pub fn is_held(path: &Path) -> Result<bool> {
+    if !path.exists() {
+        return Ok(false);
+    }
+    Ok(try_exclusive(path)?.is_none())
+}
+
 fn open(path: &Path) -> Result<File> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(|e| io_error("create", dir, &e))?;
@@ -66,6 +75,18 @@ fn is_same_file(file: &File, path: &Path) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn is_held_says_whether_another_holder_has_it_and_creates_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("daemon.lock");
+        assert!(!is_held(&path).unwrap());
+        assert!(!path.exists(), "asking creates no lock file");
+        let held = try_exclusive(&path).unwrap().expect("free");
+        assert!(is_held(&path).unwrap());
+        drop(held);
+        assert!(!is_held(&path).unwrap());
+    }
 
     #[test]
     fn a_held_lock_excludes_and_is_released_on_drop() {

@@ -61,7 +61,7 @@ impl Files {
 
     /// Whether a daemon holds the lock (runs, or is starting).
     pub fn running(&self) -> bool {
-        self.lock().exists() && matches!(crate::lock::try_exclusive(&self.lock()), Ok(None))
+        crate::lock::is_held(&self.lock()).unwrap_or(false)
     }
 
     fn create_dir(&self) -> Result<()> {

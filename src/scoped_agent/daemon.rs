@@ -186,10 +186,7 @@ impl Shared<'_> {
 
 /// Whether a daemon holds the VM's lock (it runs, or is starting).
 pub fn is_running(dir: &AgentDir) -> Result<bool> {
-    if !dir.path().is_dir() {
-        return Ok(false);
-    }
-    Ok(crate::lock::try_exclusive(&dir.lock_file())?.is_none())
+    crate::lock::is_held(&dir.lock_file())
 }
 
 /// Writes the policy and makes sure a daemon serves it; returns whether one had to be started.

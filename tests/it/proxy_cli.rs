@@ -4,11 +4,12 @@
 //! nothing else: no recorded argv, no guest file, no host file.
 
 use std::os::unix::fs::PermissionsExt as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use assert_cmd::Command;
 
 use crate::fake::FakeEnv;
+use crate::support::files;
 use crate::upstream::{Upstream, request_blocking};
 
 const REAL: &str = "sk-ant-api03-REAL-credential-that-stays-on-the-host";
@@ -94,22 +95,6 @@ impl Drop for World {
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-/// Every regular file under `dir` with its bytes.
-fn files(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
-    let mut found = Vec::new();
-    let Ok(entries) = std::fs::read_dir(dir) else { return found };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        let meta = std::fs::symlink_metadata(&path).unwrap();
-        if meta.is_dir() {
-            found.extend(files(&path));
-        } else if meta.is_file() {
-            found.push((path.clone(), std::fs::read(&path).unwrap_or_default()));
-        }
-    }
-    found
 }
 
 fn alive(pid: u32) -> bool {

@@ -2,11 +2,12 @@
 //! lands in the guest's runtime folder with mode 0600, and nowhere on the host.
 
 use std::os::unix::fs::PermissionsExt as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde_json::json;
 
 use crate::fake::FakeEnv;
+use crate::support::files;
 
 const SECRET: &str = "s3cr3t-VALUE-that-must-stay-in-memory";
 const BLOG: &str = "[blog]\nrepos = [\"git@github.com:you/blog.git\"]\n";
@@ -30,22 +31,6 @@ fn secrets(env: &FakeEnv, args: &[&str]) -> (Option<i32>, String, String) {
     let out = env.machine().arg("secrets").args(args).env("ONEPASS_SOCK", "/dev/null").output().unwrap();
     let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
     (out.status.code(), text(&out.stdout), text(&out.stderr))
-}
-
-/// Every file under `dir` (recursively), with its content.
-fn files(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
-    let mut found = Vec::new();
-    let Ok(entries) = std::fs::read_dir(dir) else { return found };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        let meta = std::fs::symlink_metadata(&path).unwrap();
-        if meta.is_dir() {
-            found.extend(files(&path));
-        } else if meta.is_file() {
-            found.push((path.clone(), std::fs::read(&path).unwrap_or_default()));
-        }
-    }
-    found
 }
 
 fn guest_secret_file(env: &FakeEnv, id: &str) -> Option<PathBuf> {

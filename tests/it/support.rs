@@ -126,3 +126,19 @@ impl Runner for ScriptedRunner {
 pub(crate) fn redact(text: &str, dir: &Path, with: &str) -> String {
     text.replace(&dir.display().to_string(), with)
 }
+
+/// Every file under `dir` (recursively), with its content.
+pub(crate) fn files(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut found = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else { return found };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let meta = std::fs::symlink_metadata(&path).unwrap();
+        if meta.is_dir() {
+            found.extend(files(&path));
+        } else if meta.is_file() {
+            found.push((path.clone(), std::fs::read(&path).unwrap_or_default()));
+        }
+    }
+    found
+}

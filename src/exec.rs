@@ -194,11 +194,18 @@ impl Runner for SystemRunner {
             Some(bytes) => expr.stdin_bytes(bytes.clone()),
             None => expr.stdin_null(),
         };
+        let started = std::time::Instant::now();
         let handle = expr.start().map_err(|e| spawn_error(cmd, &e))?;
         let out = match cmd.timeout {
             None => Some(handle.wait().map_err(|e| spawn_error(cmd, &e))?.clone()),
             Some(limit) => wait_with_timeout(&handle, limit).map_err(|e| spawn_error(cmd, &e))?,
         };
+        // With -vv: where the time of a slow command goes.
+        tracing::debug!(
+            "  ({}, {:.2}s)",
+            out.as_ref().map_or("timed out".into(), |o| o.status.to_string()),
+            started.elapsed().as_secs_f64()
+        );
         Ok(match out {
             Some(o) => Output { code: o.status.code(), stdout: o.stdout, stderr: o.stderr },
             None => Output { code: None, stdout: Vec::new(), stderr: b"timed out".to_vec() },

@@ -235,9 +235,12 @@ fn resume(
     // A VM that runs can change: what `down` noted about its repos no longer holds.
     applied.at_stop = None;
     if !running {
+        // A boot after a clean one finds every layer's stamp current: nothing it runs changes
+        // the login shell, so the master Lima opens stays.
+        let settled = applied.provisioned;
         applied.provisioned = false;
         dir.record(&applied)?;
-        boot(ctx, lima, name, shown, &applied.provision)?;
+        boot(ctx, lima, name, shown, &applied.provision, !settled)?;
     } else if !applied.provisioned {
         // The last boot's provisioning failed (the VM stays up): it is still this boot's.
         let subject = format!("VM `{shown}`");
@@ -305,21 +308,33 @@ fn create(ctx: &mut Ctx<'_>, lima: &Lima<'_>, stack: &Stack, dir: &ProjectDir, t
     created?;
     let applied = Applied { creating: false, ..intent };
     dir.record(&applied)?;
-    boot(ctx, lima, &stack.project, &target.shown, &applied.provision)?;
+    boot(ctx, lima, &stack.project, &target.shown, &applied.provision, true)?;
     let applied = Applied { provisioned: true, ..applied };
     dir.record(&applied)?;
     Ok(applied)
 }
 
 /// Starts the VM and fails, naming the step, when any provision step of this boot failed.
-fn boot(ctx: &mut Ctx<'_>, lima: &Lima<'_>, name: &str, shown: &str, owners: &[String]) -> Result<()> {
+/// `provisions` says whether this boot may run a layer's real work (a first boot, or one after
+/// a failed provisioning).
+fn boot(
+    ctx: &mut Ctx<'_>,
+    lima: &Lima<'_>,
+    name: &str,
+    shown: &str,
+    owners: &[String],
+    provisions: bool,
+) -> Result<()> {
     let step = ctx.ui.step(&format!("starting and provisioning `{shown}`"));
     let outcome = lima.start(name, &mut |line| step.progress(line));
     let ok = matches!(outcome, Ok(Provisioning::Done | Provisioning::Unknown));
     ctx.ui.end_step(step, ok);
     outcome?.into_result(lima, name, &format!("VM `{shown}`"), &reboot_hint(shown), owners)?;
-    // Provisioning may have changed the login shell; a fresh master picks it up.
-    lima.close_master(name);
+    if provisions {
+        // Provisioning may have changed the login shell, which the master Lima opened before
+        // it ran would keep using; a fresh master picks it up.
+        lima.close_master(name);
+    }
     Ok(())
 }
 

@@ -302,6 +302,30 @@ fn run_and_ssh_need_a_running_vm() {
     assert!(stderr(&out).contains("VM `blog` is not running (it is stopped)"), "{}", stderr(&out));
 }
 
+/// The master Lima opens at boot predates provisioning: a boot that may change the login shell
+/// reopens it; a restart of a provisioned VM (every stamp current) keeps it, one ssh handshake
+/// fewer.
+#[test]
+fn only_a_boot_that_provisions_reopens_the_master() {
+    let env = env_with(BLOG);
+    machine(&env).args(["up", "blog"]).assert().success();
+    assert!(calls(&env).contains("-O exit lima-blog"), "a first boot: {}", calls(&env));
+    machine(&env).args(["down", "blog"]).assert().success();
+    env.clear_calls();
+    machine(&env).args(["up", "blog"]).assert().success();
+    assert!(!calls(&env).contains("-O exit"), "a restart: {}", calls(&env));
+
+    // A boot after a failed provisioning runs the layers' work again.
+    machine(&env).args(["down", "blog"]).assert().success();
+    env.faults(json!({"start": {"blog": "provision-fail:docker:apt-get exited 100"}}));
+    machine(&env).args(["up", "blog"]).assert().code(1);
+    env.faults(json!({}));
+    machine(&env).args(["down", "blog"]).assert().success();
+    env.clear_calls();
+    machine(&env).args(["up", "blog"]).assert().success();
+    assert!(calls(&env).contains("-O exit lima-blog"), "a boot after a failed one: {}", calls(&env));
+}
+
 #[test]
 fn ssh_reopens_a_master_whose_agent_went_stale() {
     let env = env_with(BLOG);

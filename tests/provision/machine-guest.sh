@@ -738,6 +738,14 @@ mg proxy-env-write
 MG_IN=/dev/null
 MG_ENV=()
 mcheck "proxy-env-write: honours XDG_RUNTIME_DIR" test -f "$xdg/machine/proxy.env"
+chmod 755 "$xdg/machine"
+MG_ENV=(XDG_RUNTIME_DIR="$xdg")
+MG_IN="$MG/proxy-env1"
+mg proxy-env-write
+MG_IN=/dev/null
+MG_ENV=()
+mcheck "proxy-env-write: a folder that exists is made 0700 again" test "$(stat -c %a "$xdg/machine")" = 700
+mcheck "proxy-env-write: ...and the file in it is 0600" test "$(stat -c %a "$xdg/machine/proxy.env")" = 600
 ln "$penv" "$MG/proxy-peek$MG_N"
 mg proxy-env-clear
 expect "proxy-env-clear: prints cleared proxy-env" 0 "cleared proxy-env"

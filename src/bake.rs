@@ -463,14 +463,15 @@ fn file_names(dir: &Path) -> Vec<String> {
 
 // --- listing and sizes -------------------------------------------------------------------------
 
-/// One cached disk.
+/// One cached disk: a baked one, or (with the golden sidecar) a project's golden disk.
 #[derive(Debug, Clone)]
-pub struct Entry {
+pub struct Entry<S = Sidecar> {
     pub key: String,
     pub path: PathBuf,
     /// Bytes the disk takes on the host's file system.
     pub allocated: u64,
-    pub sidecar: Option<Sidecar>,
+    /// What the JSON file beside the disk says (none when it is missing or unreadable).
+    pub sidecar: Option<S>,
 }
 
 /// Every cached disk, oldest (then shortest) first.

@@ -320,7 +320,9 @@ fn exit_code(status: std::process::ExitStatus) -> i32 {
 
 impl SystemRunner {
     fn expression(&self, cmd: &Cmd) -> duct::Expression {
-        let mut expr = duct::cmd(&cmd.program, &cmd.args).unchecked();
+        // An OsString either way: duct takes a Path-typed bare name for `./name`.
+        let program = self.resolve(cmd).map_or_else(|| cmd.program.clone(), PathBuf::into_os_string);
+        let mut expr = duct::cmd(program, &cmd.args).unchecked();
         for (k, v) in self.env.iter().chain(&cmd.env) {
             expr = expr.env(k, v);
         }
@@ -329,6 +331,31 @@ impl SystemRunner {
         }
         expr
     }
+}
+
+impl SystemRunner {
+    /// The program's path on the PATH it will run with. duct gives every child a full
+    /// environment, and std then starts a bare program name by fork and exec (a copy of this
+    /// process's page tables, and a copy-on-write fault for each page either side touches
+    /// before the exec) instead of `posix_spawn`; a path lets it use `posix_spawn`. `None` leaves
+    /// the name to the spawn, which then reports a missing program as before.
+    fn resolve(&self, cmd: &Cmd) -> Option<PathBuf> {
+        let program = Path::new(&cmd.program);
+        if program.components().count() != 1 || program.as_os_str().is_empty() {
+            return None;
+        }
+        let set = cmd.env.iter().rev().chain(self.env.iter().rev()).find(|(k, _)| k == "PATH").map(|(_, v)| v.clone());
+        let path = set.or_else(|| std::env::var_os("PATH"))?;
+        std::env::split_paths(&path)
+            .filter(|dir| dir.is_absolute())
+            .map(|dir| dir.join(program))
+            .find(|candidate| is_executable(candidate))
+    }
+}
+
+fn is_executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
 fn wait_with_timeout(handle: &duct::Handle, limit: Duration) -> std::io::Result<Option<std::process::Output>> {
@@ -405,6 +432,28 @@ mod tests {
     #[test]
     fn missing_programs_say_how_to_install() {
         let err = SystemRunner::default().output(&Cmd::new("machine-no-such-program")).unwrap_err();
+        assert!(err.to_string().contains("was not found on PATH"), "{err}");
+    }
+
+    #[test]
+    fn a_bare_name_is_found_on_the_path_the_program_runs_with() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let tool = dir.path().join("machine-test-tool");
+        std::fs::write(&tool, "#!/bin/sh\necho from-the-given-path\n").unwrap();
+        std::fs::write(dir.path().join("not-executable"), "").unwrap();
+        std::fs::set_permissions(&tool, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let path = format!("relative/dir:{}:/usr/bin:/bin", dir.path().display());
+        let runner = SystemRunner { env: vec![("PATH".into(), path.clone().into())] };
+        let cmd = Cmd::new("machine-test-tool");
+        assert_eq!(runner.resolve(&cmd), Some(tool.clone()));
+        assert_eq!(runner.output(&cmd).unwrap().stdout_text(), "from-the-given-path");
+        // A command's own PATH wins over the runner's.
+        let other = SystemRunner::default();
+        assert_eq!(other.resolve(&Cmd::new("machine-test-tool").env("PATH", &path)), Some(tool));
+        assert_eq!(runner.resolve(&Cmd::new("not-executable")), None);
+        assert_eq!(runner.resolve(&Cmd::new("./machine-test-tool")), None, "a path is left as written");
+        let err = runner.output(&Cmd::new("machine-no-such-program")).unwrap_err();
         assert!(err.to_string().contains("was not found on PATH"), "{err}");
     }
 

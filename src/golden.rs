@@ -100,13 +100,7 @@ pub fn publish(lima: &Lima<'_>, cache_dir: &Path, vm_disk: &Path, mut sidecar: S
 }
 
 /// One golden disk in the cache.
-#[derive(Debug, Clone)]
-pub struct Entry {
-    pub key: String,
-    pub path: PathBuf,
-    pub allocated: u64,
-    pub sidecar: Option<Sidecar>,
-}
+pub type Entry = bake::Entry<Sidecar>;
 
 /// Every golden disk, oldest first.
 pub fn entries(cache_dir: &Path) -> Vec<Entry> {

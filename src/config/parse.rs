@@ -232,7 +232,7 @@ impl Walker<'_> {
                 "credential_proxy" if item.as_bool() == Some(true) => {
                     Some(("`credential_proxy = true` (turning the credential proxy on)".to_string(), item.span()))
                 }
-                "image" => item.as_str().filter(|s| self.catalog.image(s).is_none()).map(|s| {
+                "image" => item.as_str().filter(|s| !self.catalog.has_image(s)).map(|s| {
                     let what =
                         format!("`image = \"{}\"` (an image path or URL; named images are fine)", s.escape_debug());
                     (what, item.span())
@@ -260,11 +260,11 @@ impl Walker<'_> {
     }
 
     fn is_user_profile(&self, name: &str) -> bool {
-        self.catalog.profile(name).is_some_and(|p| matches!(p.origin, crate::layers::Origin::User(_)))
+        self.catalog.profile_origin(name).is_some_and(|o| matches!(o, crate::layers::Origin::User(_)))
     }
 
     fn profile_origin(&self, name: &str) -> String {
-        match self.catalog.profile(name).map(|p| &p.origin) {
+        match self.catalog.profile_origin(name) {
             Some(crate::layers::Origin::User(path)) => path.display().to_string(),
             _ => "your profiles folder".to_string(),
         }
@@ -455,7 +455,7 @@ impl Walker<'_> {
             if STANDARD_LAYERS.contains(name) || *name == "core" {
                 let d = self.src.error(span.clone(), format!("`{name}` is a standard layer, not a profile"));
                 self.push(d.hint("standard layers are included unless listed in `without = [...]`"));
-            } else if self.catalog.profile(name).is_none() {
+            } else if self.catalog.profile_origin(name).is_none() {
                 let known = self.catalog.profile_names();
                 let hint = did_you_mean(name, known.iter().copied()).map_or_else(
                     || format!("available profiles: {} (see `machine profiles`)", known.join(", ")),
@@ -581,7 +581,7 @@ impl Walker<'_> {
             self.push(self.wrong_type("image", item, "a non-empty string"));
             return None;
         };
-        if self.catalog.image(s).is_some() {
+        if self.catalog.has_image(s) {
             return Some(Image::Named(s.to_string()));
         }
         if ["https://", "http://", "file://", "/", "~/"].iter().any(|p| s.starts_with(p)) {

@@ -10,6 +10,7 @@ mod parse;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 pub use parse::{Header, parse_layer};
 
@@ -49,38 +50,92 @@ pub struct LayerDef {
     pub param_refs: Vec<String>,
 }
 
-#[derive(Debug, Clone, Default)]
-pub struct Catalog {
-    layers: BTreeMap<String, LayerDef>,
-    images: BTreeMap<String, LayerDef>,
+/// A layer in the catalog: what the configuration checks need (kind, origin, header) at once,
+/// the parsed definition on first use. A built-in layer's YAML is parsed only when a stack or a
+/// listing uses it, so `list`, `status` and the configuration checks never parse one.
+#[derive(Debug, Clone)]
+struct Slot {
+    kind: LayerKind,
+    origin: Origin,
+    header: Header,
+    /// A built-in layer's path in the embedded tree (its definition is parsed from there).
+    builtin: Option<&'static str>,
+    def: OnceLock<LayerDef>,
 }
 
-impl Catalog {
-    /// The layers built into this binary.
-    pub fn builtin() -> Self {
-        let tree: BTreeMap<String, Vec<u8>> =
-            embedded::FILES.iter().map(|(path, bytes)| ((*path).to_string(), bytes.to_vec())).collect();
-        match Self::from_tree(&tree) {
-            Ok(catalog) => catalog,
-            // The test suite checks every built-in layer, so this is a build defect.
-            Err(errors) => panic!("built-in layers are invalid:\n{}", render(&errors)),
+impl Slot {
+    fn ready(layer: LayerDef) -> Self {
+        Self {
+            kind: layer.kind,
+            origin: layer.origin.clone(),
+            header: layer.header.clone(),
+            builtin: None,
+            def: OnceLock::from(layer),
         }
     }
 
-    /// Builds a catalog from a tree of `templates/…`, `provision/…` and `files/…` paths.
+    fn def(&self, name: &str) -> &LayerDef {
+        self.def.get_or_init(|| {
+            let path = self.builtin.expect("only a built-in layer's definition is parsed on first use");
+            let text = String::from_utf8_lossy(embedded_file(path).unwrap_or_default());
+            let read = |rel: &str| embedded_file(rel).map(<[u8]>::to_vec);
+            match parse_layer(name, self.kind, Origin::Builtin, Path::new(path), &text, &read, None) {
+                Ok(layer) => layer,
+                // The test suite parses every built-in layer, so this is a build defect.
+                Err(errors) => panic!("built-in layer {path} is invalid:\n{}", render(&errors)),
+            }
+        })
+    }
+}
+
+/// The embedded `templates/`, `provision/` and `files/` as a tree, for [`Catalog::from_tree`].
+pub fn embedded_tree() -> BTreeMap<String, Vec<u8>> {
+    embedded::FILES.iter().map(|(path, bytes)| ((*path).to_string(), bytes.to_vec())).collect()
+}
+
+fn embedded_file(path: &str) -> Option<&'static [u8]> {
+    embedded::FILES.iter().find(|(p, _)| *p == path).map(|(_, bytes)| *bytes)
+}
+
+/// A layer's name and kind from its path in the tree (`templates/NAME.yaml`,
+/// `templates/images/NAME.yaml`); `None` for any other file.
+fn layer_path(path: &str) -> Option<(&str, LayerKind)> {
+    let stem = path.strip_prefix("templates/")?.strip_suffix(".yaml")?;
+    Some(match stem.strip_prefix("images/") {
+        Some(image) => (image, LayerKind::Image),
+        None if stem == "core" => (stem, LayerKind::Core),
+        None if STANDARD_LAYERS.contains(&stem) => (stem, LayerKind::Standard),
+        None => (stem, LayerKind::Profile),
+    })
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Catalog {
+    layers: BTreeMap<String, Slot>,
+    images: BTreeMap<String, Slot>,
+}
+
+impl Catalog {
+    /// The layers built into this binary (each parsed when first used).
+    pub fn builtin() -> Self {
+        let mut catalog = Self::default();
+        for (path, bytes) in embedded::FILES {
+            let Some((name, kind)) = layer_path(path) else { continue };
+            let header = parse::parse_header(&String::from_utf8_lossy(bytes));
+            let slot = Slot { kind, origin: Origin::Builtin, header, builtin: Some(path), def: OnceLock::new() };
+            catalog.insert_slot(name, slot);
+        }
+        catalog
+    }
+
+    /// Builds a catalog from a tree of `templates/…`, `provision/…` and `files/…` paths, parsing
+    /// and checking every layer now.
     pub fn from_tree(tree: &BTreeMap<String, Vec<u8>>) -> Result<Self, Vec<Diagnostic>> {
         let mut catalog = Self::default();
         let mut errors = Vec::new();
         let read = |rel: &str| tree.get(rel).cloned();
         for (path, bytes) in tree {
-            let Some(rest) = path.strip_prefix("templates/") else { continue };
-            let Some(stem) = rest.strip_suffix(".yaml") else { continue };
-            let (name, kind) = match stem.strip_prefix("images/") {
-                Some(image) => (image, LayerKind::Image),
-                None if stem == "core" => (stem, LayerKind::Core),
-                None if STANDARD_LAYERS.contains(&stem) => (stem, LayerKind::Standard),
-                None => (stem, LayerKind::Profile),
-            };
+            let Some((name, kind)) = layer_path(path) else { continue };
             let text = String::from_utf8_lossy(bytes).into_owned();
             let display = Path::new(path);
             match parse_layer(name, kind, Origin::Builtin, display, &text, &read, None) {
@@ -119,27 +174,37 @@ impl Catalog {
     }
 
     fn insert(&mut self, layer: LayerDef) {
-        let map = if layer.kind == LayerKind::Image { &mut self.images } else { &mut self.layers };
-        map.insert(layer.name.clone(), layer);
+        let name = layer.name.clone();
+        self.insert_slot(&name, Slot::ready(layer));
+    }
+
+    fn insert_slot(&mut self, name: &str, slot: Slot) {
+        let map = if slot.kind == LayerKind::Image { &mut self.images } else { &mut self.layers };
+        map.insert(name.to_string(), slot);
     }
 
     /// Any non-image layer by name: core, a standard layer or a profile.
     pub fn layer(&self, name: &str) -> Option<&LayerDef> {
-        self.layers.get(name)
+        self.layers.get(name).map(|slot| slot.def(name))
     }
 
     /// A layer a project may list in `profiles`.
     pub fn profile(&self, name: &str) -> Option<&LayerDef> {
-        self.layers.get(name).filter(|l| l.kind == LayerKind::Profile)
+        self.layers.get(name).filter(|slot| slot.kind == LayerKind::Profile).map(|slot| slot.def(name))
+    }
+
+    /// Where the profile `name` comes from, when there is one (without parsing it).
+    pub fn profile_origin(&self, name: &str) -> Option<&Origin> {
+        self.layers.get(name).filter(|slot| slot.kind == LayerKind::Profile).map(|slot| &slot.origin)
     }
 
     pub fn profile_names(&self) -> Vec<&str> {
-        self.layers.values().filter(|l| l.kind == LayerKind::Profile).map(|l| l.name.as_str()).collect()
+        self.layers.iter().filter(|(_, slot)| slot.kind == LayerKind::Profile).map(|(name, _)| name.as_str()).collect()
     }
 
     /// Every non-image layer, core first, then standard layers, then profiles by name.
     pub fn layers(&self) -> Vec<&LayerDef> {
-        let mut all: Vec<&LayerDef> = self.layers.values().collect();
+        let mut all: Vec<&LayerDef> = self.layers.iter().map(|(name, slot)| slot.def(name)).collect();
         all.sort_by_key(|l| {
             (
                 l.kind != LayerKind::Core,
@@ -151,7 +216,11 @@ impl Catalog {
     }
 
     pub fn image(&self, name: &str) -> Option<&LayerDef> {
-        self.images.get(name)
+        self.images.get(name).map(|slot| slot.def(name))
+    }
+
+    pub fn has_image(&self, name: &str) -> bool {
+        self.images.contains_key(name)
     }
 
     pub fn image_names(&self) -> Vec<&str> {
@@ -159,12 +228,12 @@ impl Catalog {
     }
 
     pub fn images(&self) -> impl Iterator<Item = &LayerDef> {
-        self.images.values()
+        self.images.iter().map(|(name, slot)| slot.def(name))
     }
 
     /// The layers that must come earlier in the chain than `name`.
     pub fn requires(&self, name: &str) -> &[String] {
-        self.layers.get(name).map_or(&[], |l| l.header.requires.as_slice())
+        self.layers.get(name).map_or(&[], |slot| slot.header.requires.as_slice())
     }
 }
 

@@ -114,6 +114,25 @@ fn fixture_matrix_snapshots() {
     }
 }
 
+/// Built-in layers are parsed on first use: each one parses, and to what the eager, checked
+/// parse of the same embedded tree gives.
+#[test]
+fn every_built_in_layer_parses_on_demand_as_the_checked_parse_does() {
+    let lazy = Catalog::builtin();
+    let tree = machine::layers::embedded_tree();
+    let eager = Catalog::from_tree(&tree).expect("the embedded layers pass every check");
+    let names = |c: &Catalog| c.layers().iter().map(|l| l.name.clone()).collect::<Vec<_>>();
+    assert_eq!(names(&lazy), names(&eager));
+    assert!(names(&lazy).len() >= 10, "{:?}", names(&lazy));
+    for (a, b) in lazy.layers().into_iter().zip(eager.layers()) {
+        assert_eq!(a, b, "layer {}", a.name);
+    }
+    let images = |c: &Catalog| c.images().cloned().collect::<Vec<_>>();
+    assert_eq!(images(&lazy), images(&eager));
+    assert!(!images(&lazy).is_empty());
+    assert_eq!(lazy.requires("playwright"), ["node"], "the header, read without parsing the layer");
+}
+
 #[test]
 fn built_in_layers_render_stably() {
     let cases = cases();

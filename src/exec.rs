@@ -331,9 +331,7 @@ impl SystemRunner {
         }
         expr
     }
-}
 
-impl SystemRunner {
     /// The program's path on the PATH it will run with. duct gives every child a full
     /// environment, and std then starts a bare program name by fork and exec (a copy of this
     /// process's page tables, and a copy-on-write fault for each page either side touches

@@ -49,7 +49,8 @@ cleanup() {
 	"$rust" proxy stop >/dev/null 2>&1 || true
 	rm -rf "$root"
 }
-trap cleanup EXIT
+# Until the fake environment is exported below, machine would act on the real one.
+trap 'rm -rf "$root"' EXIT
 mkdir -p "$root/rustbin" "$root/bin" "$root/pybin" "$root/home/.lima" "$root/config" "$root/guest-bin"
 cp "$target/release/machine" "$target/release/examples/fake_tool" "$root/rustbin/"
 for tool in limactl ssh ssh-add git op; do ln -s "$root/rustbin/fake_tool" "$root/bin/$tool"; done
@@ -79,6 +80,7 @@ while ss -Hltn "sport = :$port" 2>/dev/null | grep -q . && ((port < 17499)); do 
 export PATH=$root/pybin:$root/bin:$PATH HOME=$root/home LIMA_HOME=$root/home/.lima MACHINE_FAKE_ROOT=$root
 export MACHINE_STATE_DIR=$root/state MACHINE_CONFIG_DIR=$root/config MACHINE_CACHE_DIR=$root/cache
 export GIT_CONFIG_NOSYSTEM=1 GIT_NAME=Bench GIT_EMAIL=bench@example.invalid ONEPASS_SOCK=/dev/null
+trap cleanup EXIT
 cd "$root/home"
 # The Rust tool creates, provisions and clones `blog` in the fake; both tools then see it running.
 "$rust" up blog >/dev/null 2>"$root/err" || { echo "machine up blog failed:" >&2; cat "$root/err" >&2; exit 1; }

@@ -36,7 +36,8 @@ cleanup() {
 	"$machine" proxy stop >/dev/null 2>&1 || true
 	rm -rf "$root"
 }
-trap cleanup EXIT
+# Until the fake environment is exported below, machine would act on the real one.
+trap 'rm -rf "$root"' EXIT
 mkdir -p "$root/bin" "$root/home" "$root/lima" "$root/config" "$root/guest-bin"
 for tool in limactl ssh ssh-add git op; do ln -s "$fake" "$root/bin/$tool"; done
 cp "$here/files/machine-guest" "$root/guest-bin/machine-guest"
@@ -52,6 +53,7 @@ TOML
 export PATH=$root/bin:$PATH HOME=$root/home LIMA_HOME=$root/lima MACHINE_FAKE_ROOT=$root
 export MACHINE_STATE_DIR=$root/state MACHINE_CONFIG_DIR=$root/config MACHINE_CACHE_DIR=$root/cache
 export GIT_CONFIG_NOSYSTEM=1 GIT_NAME=Bench GIT_EMAIL=bench@example.invalid ONEPASS_SOCK=/dev/null
+trap cleanup EXIT
 cd "$root/home"
 "$machine" up blog >/dev/null 2>"$root/err" || { echo "machine up blog failed:" >&2; cat "$root/err" >&2; exit 1; }
 

@@ -189,23 +189,22 @@ impl Drop for Detached {
 impl Runner for SystemRunner {
     fn output(&self, cmd: &Cmd) -> Result<Output, Error> {
         tracing::info!("$ {cmd}");
-        let mut expr = self.expression(cmd).stdout_capture().stderr_capture();
-        expr = match &cmd.stdin {
-            Some(bytes) => expr.stdin_bytes(bytes.clone()),
-            None => expr.stdin_null(),
-        };
         let started = std::time::Instant::now();
-        let handle = expr.start().map_err(|e| spawn_error(cmd, &e))?;
+        let handle = self
+            .start_with(cmd, |expr| {
+                let expr = expr.stdout_capture().stderr_capture();
+                match &cmd.stdin {
+                    Some(bytes) => expr.stdin_bytes(bytes.clone()),
+                    None => expr.stdin_null(),
+                }
+                .start()
+            })
+            .map_err(|e| spawn_error(cmd, &e))?;
         let out = match cmd.timeout {
             None => Some(handle.wait().map_err(|e| spawn_error(cmd, &e))?.clone()),
             Some(limit) => wait_with_timeout(&handle, limit).map_err(|e| spawn_error(cmd, &e))?,
         };
-        // With -vv: where the time of a slow command goes.
-        tracing::debug!(
-            "  ({}, {:.2}s)",
-            out.as_ref().map_or("timed out".into(), |o| o.status.to_string()),
-            started.elapsed().as_secs_f64()
-        );
+        log_end(cmd, &out.as_ref().map_or("timed out".into(), |o| o.status.to_string()), started);
         Ok(match out {
             Some(o) => Output { code: o.status.code(), stdout: o.stdout, stderr: o.stderr },
             None => Output { code: None, stdout: Vec::new(), stderr: b"timed out".to_vec() },
@@ -214,11 +213,15 @@ impl Runner for SystemRunner {
 
     fn interactive(&self, cmd: &Cmd) -> Result<i32, Error> {
         tracing::info!("$ {cmd}");
-        let mut expr = self.expression(cmd);
-        if let Some(bytes) = &cmd.stdin {
-            expr = expr.stdin_bytes(bytes.clone());
-        }
-        let out = expr.run().map_err(|e| spawn_error(cmd, &e))?;
+        let started = std::time::Instant::now();
+        let handle = self
+            .start_with(cmd, |expr| match &cmd.stdin {
+                Some(bytes) => expr.stdin_bytes(bytes.clone()).start(),
+                None => expr.start(),
+            })
+            .map_err(|e| spawn_error(cmd, &e))?;
+        let out = handle.wait().map_err(|e| spawn_error(cmd, &e))?;
+        log_end(cmd, &out.status.to_string(), started);
         Ok(exit_code(out.status))
     }
 
@@ -226,7 +229,10 @@ impl Runner for SystemRunner {
         use std::io::BufRead as _;
         use std::sync::mpsc;
         tracing::info!("$ {cmd}");
-        let reader = self.expression(cmd).stdin_null().stderr_to_stdout().reader().map_err(|e| spawn_error(cmd, &e))?;
+        let started = std::time::Instant::now();
+        let reader = self
+            .start_with(cmd, |expr| expr.stdin_null().stderr_to_stdout().reader())
+            .map_err(|e| spawn_error(cmd, &e))?;
         let reader = std::sync::Arc::new(reader);
         let (tx, rx) = mpsc::channel::<Vec<u8>>();
         let feeder = {
@@ -275,6 +281,7 @@ impl Runner for SystemRunner {
             let _ = feeder.join();
         }
         let status = reader.try_wait().ok().flatten().map(|o| o.status);
+        log_end(cmd, &status.map_or_else(|| "stopped".into(), |s| s.to_string()), started);
         Ok(Output { code: if stopped { None } else { status.map(exit_code) }, stdout: Vec::new(), stderr: all })
     }
 
@@ -319,10 +326,29 @@ fn exit_code(status: std::process::ExitStatus) -> i32 {
 }
 
 impl SystemRunner {
-    fn expression(&self, cmd: &Cmd) -> duct::Expression {
-        // An OsString either way: duct takes a Path-typed bare name for `./name`.
-        let program = self.resolve(cmd).map_or_else(|| cmd.program.clone(), PathBuf::into_os_string);
-        let mut expr = duct::cmd(program, &cmd.args).unchecked();
+    /// Starts `cmd` by its path on the PATH it runs with (see [`Self::resolve`]), or by its bare
+    /// name when there is none or when the path fails for another reason than a missing file (a
+    /// script without `#!`, an execute bit for someone else): what runs is what execvp runs.
+    fn start_with<T>(&self, cmd: &Cmd, start: impl Fn(duct::Expression) -> std::io::Result<T>) -> std::io::Result<T> {
+        if let Some(path) = self.resolve(cmd) {
+            match start(self.expression(cmd, path.into_os_string())) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    tracing::debug!("starting {} failed ({e}); starting it by name", cmd.program.to_string_lossy());
+                }
+                started => return started,
+            }
+        }
+        start(self.expression(cmd, cmd.program.clone()))
+    }
+
+    /// `program` is an `OsString` either way: duct takes a Path-typed bare name for `./name`. The
+    /// program sees its name as written in argv[0], whichever way it was found.
+    fn expression(&self, cmd: &Cmd, program: OsString) -> duct::Expression {
+        let arg0 = cmd.program.clone();
+        let mut expr = duct::cmd(program, &cmd.args).unchecked().before_spawn(move |command| {
+            std::os::unix::process::CommandExt::arg0(command, &arg0);
+            Ok(())
+        });
         for (k, v) in self.env.iter().chain(&cmd.env) {
             expr = expr.env(k, v);
         }
@@ -344,11 +370,23 @@ impl SystemRunner {
         }
         let set = cmd.env.iter().rev().chain(self.env.iter().rev()).find(|(k, _)| k == "PATH").map(|(_, v)| v.clone());
         let path = set.or_else(|| std::env::var_os("PATH"))?;
-        std::env::split_paths(&path)
-            .filter(|dir| dir.is_absolute())
-            .map(|dir| dir.join(program))
-            .find(|candidate| is_executable(candidate))
+        // A relative entry is searched from the child's folder: the spawn does that.
+        for dir in std::env::split_paths(&path) {
+            if !dir.is_absolute() {
+                return None;
+            }
+            let candidate = dir.join(program);
+            if is_executable(&candidate) {
+                return Some(candidate);
+            }
+        }
+        None
     }
+}
+
+/// With -vv: how each command ended and how long it took.
+fn log_end(cmd: &Cmd, status: &str, started: std::time::Instant) {
+    tracing::debug!("  {} ({status}, {:.2}s)", cmd.program.to_string_lossy(), started.elapsed().as_secs_f64());
 }
 
 fn is_executable(path: &Path) -> bool {
@@ -441,7 +479,7 @@ mod tests {
         std::fs::write(&tool, "#!/bin/sh\necho from-the-given-path\n").unwrap();
         std::fs::write(dir.path().join("not-executable"), "").unwrap();
         std::fs::set_permissions(&tool, std::fs::Permissions::from_mode(0o755)).unwrap();
-        let path = format!("relative/dir:{}:/usr/bin:/bin", dir.path().display());
+        let path = format!("{}:/usr/bin:/bin", dir.path().display());
         let runner = SystemRunner { env: vec![("PATH".into(), path.clone().into())] };
         let cmd = Cmd::new("machine-test-tool");
         assert_eq!(runner.resolve(&cmd), Some(tool.clone()));
@@ -451,6 +489,18 @@ mod tests {
         assert_eq!(other.resolve(&Cmd::new("machine-test-tool").env("PATH", &path)), Some(tool));
         assert_eq!(runner.resolve(&Cmd::new("not-executable")), None);
         assert_eq!(runner.resolve(&Cmd::new("./machine-test-tool")), None, "a path is left as written");
+        // A relative entry first: the search is left to the spawn, which looks from the child's folder.
+        let relative = SystemRunner { env: vec![("PATH".into(), format!("bin:{path}").into())] };
+        assert_eq!(relative.resolve(&cmd), None);
+        // A script without `#!` runs as execvp runs it (by /bin/sh), not as an exec format error.
+        let bare = dir.path().join("machine-test-bare");
+        std::fs::write(&bare, "echo bare-script \"$0\"\n").unwrap();
+        std::fs::set_permissions(&bare, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let out = runner.output(&Cmd::new("machine-test-bare")).unwrap();
+        assert!(out.stdout_text().starts_with("bare-script "), "{}", out.stdout_text());
+        // The program sees the name it was given as argv[0].
+        let argv0 = runner.output(&Cmd::new("sh").args(["-c", "echo \"$0\""])).unwrap();
+        assert_eq!(argv0.stdout_text(), "sh");
         let err = runner.output(&Cmd::new("machine-no-such-program")).unwrap_err();
         assert!(err.to_string().contains("was not found on PATH"), "{err}");
     }

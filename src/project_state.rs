@@ -33,6 +33,10 @@ pub struct Applied {
     /// Whether the last boot's provisioning succeeded; a re-`up` checks again only when not.
     #[serde(default)]
     pub provisioned: bool,
+    /// Whether the guest itself said so (`machine-guest status` exit 0), not only that nothing
+    /// said it failed. Only then can the next boot find every layer's stamp current.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub verified: bool,
     /// The layer of each entry of Lima's provision list (see `Stack::provision_owners`), so a
     /// failed script Lima names by index is reported by layer.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -235,16 +235,22 @@ fn resume(
     // A VM that runs can change: what `down` noted about its repos no longer holds.
     applied.at_stop = None;
     if !running {
-        // A boot after a clean one finds every layer's stamp current: nothing it runs changes
-        // the login shell, so the master Lima opens stays.
-        let settled = applied.provisioned;
-        applied.provisioned = false;
+        // A boot after one the guest called clean finds every layer's stamp current: nothing
+        // it runs changes the login shell, so the master Lima opens stays.
+        let settled = applied.provisioned && applied.verified;
+        (applied.provisioned, applied.verified) = (false, false);
         dir.record(&applied)?;
-        boot(ctx, lima, name, shown, &applied.provision, !settled)?;
+        applied.verified = boot(ctx, lima, name, shown, &applied.provision, !settled)?;
     } else if !applied.provisioned {
-        // The last boot's provisioning failed (the VM stays up): it is still this boot's.
+        // The last boot's provisioning failed or had not finished (the VM stays up): it is
+        // still this boot's.
         let subject = format!("VM `{shown}`");
-        lima.provisioning(name).into_result(lima, name, &subject, &reboot_hint(shown), &applied.provision)?;
+        let verdict = lima.provisioning(name);
+        let verified = matches!(verdict, Provisioning::Done);
+        verdict.into_result(lima, name, &subject, &reboot_hint(shown), &applied.provision)?;
+        // It finished after Lima's master opened, and may have changed the login shell.
+        lima.close_master(name);
+        applied.verified = verified;
     }
     applied.provisioned = true;
     dir.record(&applied)?;
@@ -308,15 +314,16 @@ fn create(ctx: &mut Ctx<'_>, lima: &Lima<'_>, stack: &Stack, dir: &ProjectDir, t
     created?;
     let applied = Applied { creating: false, ..intent };
     dir.record(&applied)?;
-    boot(ctx, lima, &stack.project, &target.shown, &applied.provision, true)?;
-    let applied = Applied { provisioned: true, ..applied };
+    let verified = boot(ctx, lima, &stack.project, &target.shown, &applied.provision, true)?;
+    let applied = Applied { provisioned: true, verified, ..applied };
     dir.record(&applied)?;
     Ok(applied)
 }
 
-/// Starts the VM and fails, naming the step, when any provision step of this boot failed.
-/// `provisions` says whether this boot may run a layer's real work (a first boot, or one after
-/// a failed provisioning).
+/// Starts the VM and fails, naming the step, when any provision step of this boot failed;
+/// returns whether the guest said its provisioning finished cleanly (rather than nothing saying
+/// it failed). `provisions` says whether this boot may run a layer's real work (a first boot,
+/// or one after a boot the guest did not call clean).
 fn boot(
     ctx: &mut Ctx<'_>,
     lima: &Lima<'_>,
@@ -324,18 +331,20 @@ fn boot(
     shown: &str,
     owners: &[String],
     provisions: bool,
-) -> Result<()> {
+) -> Result<bool> {
     let step = ctx.ui.step(&format!("starting and provisioning `{shown}`"));
     let outcome = lima.start(name, &mut |line| step.progress(line));
     let ok = matches!(outcome, Ok(Provisioning::Done | Provisioning::Unknown));
     ctx.ui.end_step(step, ok);
-    outcome?.into_result(lima, name, &format!("VM `{shown}`"), &reboot_hint(shown), owners)?;
+    let outcome = outcome?;
+    let verified = matches!(outcome, Provisioning::Done);
+    outcome.into_result(lima, name, &format!("VM `{shown}`"), &reboot_hint(shown), owners)?;
     if provisions {
         // Provisioning may have changed the login shell, which the master Lima opened before
         // it ran would keep using; a fresh master picks it up.
         lima.close_master(name);
     }
-    Ok(())
+    Ok(verified)
 }
 
 /// Provisioning runs at boot: retrying means rebooting.

@@ -394,6 +394,12 @@ fn project_vm_lifecycle(shell: &str) {
     assert_eq!(vm.lima_status().as_deref(), Some("Stopped"));
     vm.expect(&["up", &name], 0);
     assert_eq!(vm.guest(&["git", "log", "-1", "--format=%s"]), "signed in the guest");
+    // The restart keeps the ssh master Lima opened at boot: it forwards the scoped agent, and
+    // its sessions run the VM's login shell.
+    let keys = vm.guest(&["ssh-add", "-l"]);
+    assert_eq!(keys.lines().count(), 1, "after a restart the scoped agent lists one key: {keys}");
+    assert!(keys.contains(&server.fingerprint), "{keys}");
+    assert_eq!(vm.sh("printf %s \"$SHELL\""), format!("/usr/bin/{shell}"), "the login shell after a restart");
 
     // `destroy` removes the VM and what machine stored for it.
     vm.expect(&["destroy", "-y", &name], 0);

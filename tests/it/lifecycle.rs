@@ -324,6 +324,28 @@ fn only_a_boot_that_provisions_reopens_the_master() {
     env.clear_calls();
     machine(&env).args(["up", "blog"]).assert().success();
     assert!(calls(&env).contains("-O exit lima-blog"), "a boot after a failed one: {}", calls(&env));
+
+    // A boot nothing called failed, but whose verdict the guest could not give (its helper
+    // broke), is not taken for clean: the next restart reopens the master too.
+    machine(&env).args(["down", "blog"]).assert().success();
+    let helper = env.guest_bin().join("machine-guest");
+    std::fs::rename(&helper, env.guest_bin().join("machine-guest.real")).unwrap();
+    let wrapper = format!(
+        "#!/bin/sh\n[ \"$1\" = status ] && exit 127\nexec '{}' \"$@\"\n",
+        env.guest_bin().join("machine-guest.real").display()
+    );
+    std::fs::write(&helper, wrapper).unwrap();
+    std::fs::set_permissions(&helper, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    machine(&env).args(["up", "blog"]).assert().success();
+    std::fs::rename(env.guest_bin().join("machine-guest.real"), &helper).unwrap();
+    machine(&env).args(["down", "blog"]).assert().success();
+    env.clear_calls();
+    machine(&env).args(["up", "blog"]).assert().success();
+    assert!(calls(&env).contains("-O exit lima-blog"), "a boot after an unverified one: {}", calls(&env));
+    machine(&env).args(["down", "blog"]).assert().success();
+    env.clear_calls();
+    machine(&env).args(["up", "blog"]).assert().success();
+    assert!(!calls(&env).contains("-O exit"), "and once verified, a restart keeps it: {}", calls(&env));
 }
 
 #[test]

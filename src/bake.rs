@@ -552,6 +552,7 @@ mod tests {
             local_project: None,
             local_file: None,
             notes: Vec::new(),
+            proxy: crate::config::proxy::ProxySettings::default(),
         };
         let project = config.implicit_project("p");
         let facts = HostFacts {

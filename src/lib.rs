@@ -61,7 +61,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
             .map_err(|e| error::Error::failure("cannot read the current directory").caused_by(e))?;
         let paths = paths::Paths::from_env(env)?.absolute(&cwd);
         let runner = system_runner(&env);
-        let mut ctx = commands::Ctx { paths, cwd, env: &env, runner: &runner, ui: &mut ui };
+        let mut ctx = commands::Ctx { paths, cwd, env: &env, runner: &runner, ui: &mut ui, proxy: None };
         commands::dispatch(&cli.command, &mut ctx)
     })();
     match result {

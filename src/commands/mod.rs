@@ -57,6 +57,8 @@ pub struct Ctx<'a> {
     pub env: &'a dyn Fn(&str) -> Option<OsString>,
     pub runner: &'a dyn Runner,
     pub ui: &'a mut Ui,
+    /// projects.toml's `[proxy]` table, as the last [`Ctx::config`] read it.
+    pub proxy: Option<crate::config::proxy::ProxySettings>,
 }
 
 impl<'a> Ctx<'a> {
@@ -72,7 +74,18 @@ impl<'a> Ctx<'a> {
         for note in &config.notes {
             self.ui.note(note);
         }
+        self.proxy = Some(config.proxy.clone());
         Ok(config)
+    }
+
+    /// The credential proxy's settings: those the configuration was read with, else read now.
+    pub fn proxy_settings(&mut self, catalog: &Catalog) -> Result<crate::config::proxy::ProxySettings> {
+        if let Some(settings) = &self.proxy {
+            return Ok(settings.clone());
+        }
+        let settings = config::proxy_settings(&self.paths, catalog)?;
+        self.proxy = Some(settings.clone());
+        Ok(settings)
     }
 
     /// The named project, else the `.machine.toml` project here, else `default`. A name with no

@@ -63,7 +63,7 @@ pub fn run(args: &Args, ctx: &mut Ctx<'_>) -> Result<i32> {
 
 fn serve(ctx: &mut Ctx<'_>) -> Result<i32> {
     let catalog = ctx.catalog()?;
-    let settings = crate::config::proxy_settings(&ctx.paths, &catalog)?;
+    let settings = ctx.proxy_settings(&catalog)?;
     let home = (ctx.env)("HOME").map(std::path::PathBuf::from);
     daemon::serve(&ctx.paths, settings, home)?;
     Ok(0)

@@ -50,7 +50,7 @@ fn enabled(ctx: &Ctx<'_>, target: &Target) -> bool {
 }
 
 fn link(ctx: &mut Ctx<'_>, catalog: &Catalog, lima: &Lima<'_>, target: &Target, when: When) -> Result<()> {
-    let settings = crate::config::proxy_settings(&ctx.paths, catalog)?;
+    let settings = ctx.proxy_settings(catalog)?;
     daemon::ensure(&ctx.paths, &settings, ctx.runner)?;
     let path = token::path(&ctx.paths.state_dir, &target.instance);
     let old = token::read(&path)?;

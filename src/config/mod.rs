@@ -35,6 +35,7 @@ pub fn load(paths: &Paths, catalog: &Catalog, cwd: &Path, runner: &dyn Runner) -
         local_project: None,
         local_file: None,
         notes: Vec::new(),
+        proxy: proxy::ProxySettings::default(),
     };
     let mut defaults = Defaults::default();
     if let Some(text) = read_text(&paths.projects_file)? {
@@ -42,6 +43,7 @@ pub fn load(paths: &Paths, catalog: &Catalog, cwd: &Path, runner: &dyn Runner) -
             .map_err(|d| diagnostics_error(&d))?;
         defaults = parsed.defaults;
         config.projects = parsed.projects;
+        config.proxy = parsed.proxy;
     }
     config.default_profiles.clone_from(&defaults.profiles);
     config.default_shell = defaults.shell;

@@ -28,6 +28,8 @@ pub struct Config {
     pub local_file: Option<(PathBuf, super::trust::Trust)>,
     /// Things the user should know that are not errors (e.g. a local file shadowing an entry).
     pub notes: Vec<String>,
+    /// projects.toml's `[proxy]` table (the defaults when there is none).
+    pub proxy: super::proxy::ProxySettings,
 }
 
 impl Config {

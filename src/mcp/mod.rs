@@ -159,8 +159,14 @@ impl Shared {
             });
         }
         let result = {
-            let mut ctx =
-                Ctx { paths: self.paths.clone(), cwd: self.cwd.clone(), env: &env, runner: &self.runner, ui: &mut ui };
+            let mut ctx = Ctx {
+                paths: self.paths.clone(),
+                cwd: self.cwd.clone(),
+                env: &env,
+                runner: &self.runner,
+                ui: &mut ui,
+                proxy: None,
+            };
             job(&mut ctx)
         };
         // Dropping the Ui drops the progress sender: the forwarder then ends.

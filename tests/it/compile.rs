@@ -156,6 +156,7 @@ fn keys_depend_on_content_not_on_paths() {
         local_project: None,
         local_file: None,
         notes: Vec::new(),
+        proxy: machine::config::proxy::ProxySettings::default(),
     }
     .project("default")
     .unwrap();

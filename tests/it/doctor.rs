@@ -106,6 +106,7 @@ impl Host {
             env: &get,
             runner: &runner,
             ui: &mut ui,
+            proxy: None,
         };
         let code = doctor::run_with(&doctor::Args { json }, &mut ctx, &self.probes).unwrap();
         drop(ui);

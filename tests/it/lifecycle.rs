@@ -308,22 +308,25 @@ fn run_and_ssh_need_a_running_vm() {
 #[test]
 fn only_a_boot_that_provisions_reopens_the_master() {
     let env = env_with(BLOG);
+    // `down` then `up` of the VM: the calls that `up` made.
+    let restart = || {
+        machine(&env).args(["down", "blog"]).assert().success();
+        env.clear_calls();
+        machine(&env).args(["up", "blog"]).assert().success();
+        calls(&env)
+    };
     machine(&env).args(["up", "blog"]).assert().success();
     assert!(calls(&env).contains("-O exit lima-blog"), "a first boot: {}", calls(&env));
-    machine(&env).args(["down", "blog"]).assert().success();
-    env.clear_calls();
-    machine(&env).args(["up", "blog"]).assert().success();
-    assert!(!calls(&env).contains("-O exit"), "a restart: {}", calls(&env));
+    let ran = restart();
+    assert!(!ran.contains("-O exit"), "a restart: {ran}");
 
     // A boot after a failed provisioning runs the layers' work again.
     machine(&env).args(["down", "blog"]).assert().success();
     env.faults(json!({"start": {"blog": "provision-fail:docker:apt-get exited 100"}}));
     machine(&env).args(["up", "blog"]).assert().code(1);
     env.faults(json!({}));
-    machine(&env).args(["down", "blog"]).assert().success();
-    env.clear_calls();
-    machine(&env).args(["up", "blog"]).assert().success();
-    assert!(calls(&env).contains("-O exit lima-blog"), "a boot after a failed one: {}", calls(&env));
+    let ran = restart();
+    assert!(ran.contains("-O exit lima-blog"), "a boot after a failed one: {ran}");
 
     // A boot nothing called failed, but whose verdict the guest could not give (its helper
     // broke), is not taken for clean: the next restart reopens the master too.
@@ -338,14 +341,10 @@ fn only_a_boot_that_provisions_reopens_the_master() {
     std::fs::set_permissions(&helper, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     machine(&env).args(["up", "blog"]).assert().success();
     std::fs::rename(env.guest_bin().join("machine-guest.real"), &helper).unwrap();
-    machine(&env).args(["down", "blog"]).assert().success();
-    env.clear_calls();
-    machine(&env).args(["up", "blog"]).assert().success();
-    assert!(calls(&env).contains("-O exit lima-blog"), "a boot after an unverified one: {}", calls(&env));
-    machine(&env).args(["down", "blog"]).assert().success();
-    env.clear_calls();
-    machine(&env).args(["up", "blog"]).assert().success();
-    assert!(!calls(&env).contains("-O exit"), "and once verified, a restart keeps it: {}", calls(&env));
+    let ran = restart();
+    assert!(ran.contains("-O exit lima-blog"), "a boot after an unverified one: {ran}");
+    let ran = restart();
+    assert!(!ran.contains("-O exit"), "and once verified, a restart keeps it: {ran}");
 }
 
 #[test]

@@ -41,6 +41,7 @@
 //!   "ssh_add":        "keys" | "keys:<fingerprint line>" | "no-keys" | "no-agent" | "hang",
 //!   "ssh_add_guest":  same as ssh_add, for ssh-add run inside a fake guest (default: ssh_add),
 //!   "git_config":     {"user.name": "Ada"},
+//!   "git_config_error": "<stderr>"   (`git config` fails, exit 128, as on a bad config line),
 //!   "ls_remote":      {"<url>": "<40 hex sha>" | "fail:<stderr>"},
 //!   "clone":          {"<url>": "fail:<stderr>"},
 //!   "origin":         {"<dir as given to -C>": "<url>"},
@@ -2373,6 +2374,10 @@ mod git {
     /// `git config -z --get-regexp '^user\.(name|email|signingkey)$'`: the configured keys the
     /// alternatives name, as `key\nvalue\0`, in that order; exit 1 when none is set.
     fn config_regexp(ctx: &Ctx, pattern: &str) -> i32 {
+        if let Some(stderr) = ctx.faults.get("git_config_error").and_then(|v| v.as_str()) {
+            eprint!("{}", with_newline(stderr));
+            return 128;
+        }
         let Some(alternatives) = pattern.strip_prefix("^user\\.(").and_then(|p| p.strip_suffix(")$")) else {
             return unsupported("git", &["config".into(), "--get-regexp".into(), pattern.into()]);
         };

@@ -1,7 +1,8 @@
 //! The host identity the guest's git is given: name, email and SSH signing public key.
 //!
-//! Name and email come from `GIT_NAME`/`GIT_EMAIL`, else the host's global git config. The
-//! signing key, first match wins: `GIT_SIGNING_KEY`, `OP_SIGNING_KEY_REF` (via `op read`),
+//! Name and email come from `GIT_NAME`/`GIT_EMAIL`, else the host's global git config (read
+//! here by [`crate::gitconfig`] when it can vouch for the file, else by git). The signing key,
+//! first match wins: `GIT_SIGNING_KEY`, `OP_SIGNING_KEY_REF` (via `op read`),
 //! `GIT_SIGNING_PUBKEY_FILE`, the host's `user.signingkey` (a literal key or a file).
 
 use std::ffi::OsString;
@@ -10,6 +11,7 @@ use std::path::{Path, PathBuf};
 use crate::compile::Identity;
 use crate::error::Error;
 use crate::exec::{Cmd, Runner};
+use crate::gitconfig;
 use crate::paths::expand_tilde;
 
 /// How long `op read` may wait for 1Password.
@@ -31,10 +33,10 @@ pub fn resolve(get: &dyn Fn(&str) -> Option<OsString>, runner: &dyn Runner) -> R
     let var = |k: &str| get(k).map(|v| v.to_string_lossy().into_owned()).filter(|v| !v.is_empty());
     let home = get("HOME").map(PathBuf::from);
     let mut problems = Vec::new();
-    // One git process, and only when a variable leaves something to ask the host's config.
+    // The host's config is read only when a variable leaves something to ask it.
     let key_var = ["GIT_SIGNING_KEY", "OP_SIGNING_KEY_REF", "GIT_SIGNING_PUBKEY_FILE"].iter().any(|k| var(k).is_some());
     let config = if var("GIT_NAME").is_none() || var("GIT_EMAIL").is_none() || !key_var {
-        git_identity(runner).unwrap_or_else(|e| {
+        git_identity(get, runner).unwrap_or_else(|e| {
             problems.push(e);
             GitIdentity::default()
         })
@@ -84,19 +86,19 @@ struct GitIdentity {
     signing_key: Option<String>,
 }
 
-/// Reads the three keys with one `git config -z --get-regexp` (entries are `key\nvalue\0`, so
-/// any value survives); git exits 1 when none is set.
-fn git_identity(runner: &dyn Runner) -> Result<GitIdentity, Error> {
-    let cmd = Cmd::new("git").args(["config", "--global", "-z", "--get-regexp", r"^user\.(name|email|signingkey)$"]);
-    let out = runner.output(&cmd)?;
+/// The three keys from the global config file, read here when [`gitconfig`] can vouch for
+/// it, else with one `git config -z --get-regexp` (entries are `key\nvalue\0`, so any value
+/// survives; git exits 1 when none is set). The last one set wins; set empty, it is unset.
+fn git_identity(get: &dyn Fn(&str) -> Option<OsString>, runner: &dyn Runner) -> Result<GitIdentity, Error> {
+    let entries = match gitconfig::global_entries(get) {
+        Some(entries) => entries,
+        None => ask_git(runner)?,
+    };
     let mut found = GitIdentity::default();
-    if !out.success() {
-        return Ok(found);
-    }
-    for entry in String::from_utf8_lossy(&out.stdout).split('\0') {
-        let Some((key, value)) = entry.split_once('\n') else { continue };
-        let value = Some(value.to_string()).filter(|v| !v.is_empty());
-        match key.to_ascii_lowercase().as_str() {
+    for entry in entries {
+        let Some(value) = entry.value else { continue };
+        let value = Some(String::from_utf8_lossy(&value).into_owned()).filter(|v| !v.is_empty());
+        match entry.key.as_str() {
             "user.name" => found.name = value,
             "user.email" => found.email = value,
             "user.signingkey" => found.signing_key = value,
@@ -104,6 +106,27 @@ fn git_identity(runner: &dyn Runner) -> Result<GitIdentity, Error> {
         }
     }
     Ok(found)
+}
+
+/// git's answer; exit 1 is "none of them is set", anything else a file git cannot read.
+fn ask_git(runner: &dyn Runner) -> Result<Vec<gitconfig::Entry>, Error> {
+    let cmd = Cmd::new("git").args(["config", "--global", "-z", "--get-regexp", r"^user\.(name|email|signingkey)$"]);
+    let out = runner.output(&cmd)?;
+    match out.code {
+        Some(0) => {}
+        Some(1) => return Ok(Vec::new()),
+        _ => {
+            return Err(Error::usage("git cannot read its global config, so the VMs get no git identity")
+                .caused_by(String::from_utf8_lossy(&out.stderr).trim())
+                .hint("fix the file git names (`git config --global --list` shows what it reads)"));
+        }
+    }
+    let entries = out.stdout.split(|&b| b == 0).filter_map(|entry| {
+        let at = entry.iter().position(|&b| b == b'\n')?;
+        let key = String::from_utf8_lossy(&entry[..at]).to_ascii_lowercase();
+        Some(gitconfig::Entry { key, value: Some(entry[at + 1..].to_vec()) })
+    });
+    Ok(entries.collect())
 }
 
 fn control_character(value: &str) -> Option<char> {

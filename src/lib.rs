@@ -12,6 +12,7 @@ pub mod edit;
 pub mod error;
 pub mod escape;
 pub mod exec;
+pub mod gitconfig;
 pub mod golden;
 pub mod guest_report;
 pub mod host;

@@ -376,7 +376,7 @@ fn add_key_hint() -> String {
 fn identity_checks(ctx: &Ctx<'_>) -> [Check; 2] {
     let resolved = identity::resolve(ctx.env, ctx.runner);
     let (git_problems, mut key_problems): (Vec<Error>, Vec<Error>) =
-        resolved.problems.into_iter().partition(is_git_missing);
+        resolved.problems.into_iter().partition(is_git_problem);
     let (bad_key, bad_who): (Vec<Error>, Vec<Error>) =
         resolved.invalid.into_iter().partition(|e| e.message().to_ascii_lowercase().contains("signing"));
     key_problems.splice(0..0, bad_key);
@@ -384,13 +384,12 @@ fn identity_checks(ctx: &Ctx<'_>) -> [Check; 2] {
     let who = if let Some(bad) = bad_who.first() {
         let (detail, fix) = split(bad);
         Check::fail("git-identity", detail, fix.unwrap_or_default())
+    } else if let Some(problem) = git_problems.first().filter(|_| id.name.is_empty() || id.email.is_empty()) {
+        let (detail, fix) = split(problem);
+        Check::fail("git-identity", detail, fix.unwrap_or_else(|| install_hint("git")))
     } else if id.name.is_empty() || id.email.is_empty() {
-        let fix = match git_problems.first() {
-            Some(_) => install_hint("git"),
-            None => "run `git config --global user.name 'Your Name'` and \
-                     `git config --global user.email you@example.com` (or set GIT_NAME and GIT_EMAIL)"
-                .into(),
-        };
+        let fix = "run `git config --global user.name 'Your Name'` and \
+                   `git config --global user.email you@example.com` (or set GIT_NAME and GIT_EMAIL)";
         Check::fail("git-identity", "no git identity (user.name and user.email) for the VMs' commits", fix)
     } else {
         Check::ok("git-identity", format!("git identity {} <{}>", id.name, id.email))
@@ -410,9 +409,10 @@ fn identity_checks(ctx: &Ctx<'_>) -> [Check; 2] {
     [who, key]
 }
 
-/// A problem running git itself (not one with the key it named).
-fn is_git_missing(error: &Error) -> bool {
-    error.message().starts_with("`git`") || error.message().starts_with("cannot run `git ")
+/// A problem with git itself or the config it reads (not one with the key it named).
+fn is_git_problem(error: &Error) -> bool {
+    let message = error.message();
+    message.starts_with("`git`") || message.starts_with("cannot run `git ") || message.starts_with("git cannot read")
 }
 
 /// An error's message and causes as one line, and its hints as the fix.

@@ -27,7 +27,7 @@ use crate::fake::{FakeEnv, TOOLS};
 const KEY: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExample ada@laptop";
 
 /// A host that passes every check: the fake tools, QEMU stubs with firmware in QEMU's own
-/// `share/qemu`, a writable stand-in for `/dev/kvm`, and an identity in the fake git config.
+/// `share/qemu`, a writable stand-in for `/dev/kvm`, and an identity in `~/.gitconfig`.
 struct Host {
     env: FakeEnv,
     vars: BTreeMap<String, OsString>,
@@ -48,7 +48,7 @@ impl Host {
         }
         write(&qemu.join(format!("share/qemu/edk2-{}-code.fd", arch())), "firmware");
         write(&env.path().join("kvm"), "");
-        env.faults(json!({"git_config": {"user.name": "Ada Lovelace", "user.email": "ada@example.com", "user.signingkey": KEY}}));
+        env.git_identity(&[("name", "Ada Lovelace"), ("email", "ada@example.com"), ("signingKey", KEY)]);
         let path = std::env::join_paths([tools, qemu.join("bin")]).unwrap();
         let vars: BTreeMap<String, OsString> = [
             ("PATH", path),
@@ -396,7 +396,8 @@ fn ssh_missing() {
 #[test]
 fn agent_without_keys() {
     let host = Host::new();
-    host.env.faults(json!({"ssh_add": "no-keys", "git_config": {"user.name": "A", "user.email": "a@b.c"}}));
+    host.env.faults(json!({"ssh_add": "no-keys"}));
+    host.env.git_identity(&[("name", "A"), ("email", "a@b.c")]);
     let (detail, fix) = host.only_failure("agent-keys");
     assert_eq!(detail, "the SSH agent holds no keys (SSH_AUTH_SOCK is not set)");
     assert!(fix.contains("ssh-add") && fix.contains("1Password"), "{fix}");
@@ -405,7 +406,8 @@ fn agent_without_keys() {
 #[test]
 fn unreachable_agent_names_its_socket() {
     let mut host = Host::new();
-    host.env.faults(json!({"ssh_add": "no-agent", "git_config": {"user.name": "A", "user.email": "a@b.c"}}));
+    host.env.faults(json!({"ssh_add": "no-agent"}));
+    host.env.git_identity(&[("name", "A"), ("email", "a@b.c")]);
     host.set("SSH_AUTH_SOCK", "/tmp/agent.sock");
     let (detail, _) = host.only_failure("agent-keys");
     assert_eq!(detail, "cannot reach the SSH agent (SSH_AUTH_SOCK=/tmp/agent.sock)");
@@ -424,7 +426,8 @@ fn the_1password_agent_is_named_when_its_socket_exists() {
 #[test]
 fn a_hanging_agent_is_time_boxed() {
     let mut host = Host::new();
-    host.env.faults(json!({"ssh_add": "hang", "git_config": {"user.name": "A", "user.email": "a@b.c"}}));
+    host.env.faults(json!({"ssh_add": "hang"}));
+    host.env.git_identity(&[("name", "A"), ("email", "a@b.c")]);
     host.probes.agent_timeout = Duration::from_secs(1);
     let started = Instant::now();
     let (detail, fix) = host.only_failure("agent-keys");
@@ -437,7 +440,7 @@ fn a_hanging_agent_is_time_boxed() {
 #[test]
 fn no_git_identity() {
     let host = Host::new();
-    host.env.faults(json!({}));
+    host.env.git_identity(&[]);
     let (detail, fix) = host.only_failure("git-identity");
     assert!(detail.starts_with("no git identity"), "{detail}");
     assert!(fix.contains("git config --global user.name") && fix.contains("GIT_NAME"), "{fix}");
@@ -448,7 +451,7 @@ fn no_git_identity() {
 #[test]
 fn an_identity_from_the_environment_needs_no_git_config() {
     let mut host = Host::new();
-    host.env.faults(json!({}));
+    host.env.git_identity(&[]);
     host.set("GIT_NAME", "Grace Hopper").set("GIT_EMAIL", "grace@example.com").set("GIT_SIGNING_KEY", KEY);
     let (code, text) = host.doctor(false);
     assert_eq!(code, 0, "{text}");
@@ -467,10 +470,8 @@ fn an_unresolvable_signing_key() {
 #[test]
 fn a_signing_key_from_a_failing_op() {
     let mut host = Host::new();
-    host.env.faults(json!({
-        "git_config": {"user.name": "A", "user.email": "a@b.c"},
-        "op_read": {"op://Private/key/public key": "fail:You are not currently signed in."}
-    }));
+    host.env.git_identity(&[("name", "A"), ("email", "a@b.c")]);
+    host.env.faults(json!({"op_read": {"op://Private/key/public key": "fail:You are not currently signed in."}}));
     host.set("OP_SIGNING_KEY_REF", "op://Private/key/public key");
     let (detail, fix) = host.only_failure("signing-key");
     assert!(detail.contains("You are not currently signed in."), "{detail}");
@@ -618,4 +619,37 @@ fn code_says_what_is_missing() {
     assert!(err.contains("cannot find the host `lima-blog`"), "{err}");
     assert!(err.contains("hint: run `machine ssh-config --install`"), "{err}");
     assert!(!env.path().join("code-args").exists(), "code never ran");
+}
+
+#[test]
+fn the_global_git_config_is_read_without_starting_git() {
+    let host = Host::new();
+    let (code, text) = host.doctor(false);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("[ok] git identity Ada Lovelace <ada@example.com>"), "{text}");
+    let git: Vec<_> = host.env.calls().into_iter().filter(|c| c["tool"] == "git").collect();
+    assert!(git.is_empty(), "{git:?}");
+}
+
+#[test]
+fn a_global_git_config_machine_cannot_vouch_for_is_read_by_git() {
+    let host = Host::new();
+    // A tab inside a value: git 2.46 and later keep it, older versions print a space.
+    std::fs::write(host.env.home().join(".gitconfig"), "[user]\n\tname = Ada\tLovelace\n").unwrap();
+    host.env.faults(json!({"git_config": {"user.name": "Ada Lovelace", "user.email": "ada@example.com"}}));
+    let (code, text) = host.doctor(false);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("[ok] git identity Ada Lovelace <ada@example.com>"), "{text}");
+    assert!(host.env.calls().iter().any(|c| c["tool"] == "git" && c["args"][0] == "config"), "git was asked");
+}
+
+#[test]
+fn a_global_git_config_git_refuses_is_named() {
+    let host = Host::new();
+    std::fs::write(host.env.home().join(".gitconfig"), "[user\n").unwrap();
+    host.env.faults(json!({"git_config_error": "fatal: bad config line 1 in file /home/ada/.gitconfig"}));
+    let (detail, fix) = host.only_failure("git-identity");
+    assert!(detail.starts_with("git cannot read its global config"), "{detail}");
+    assert!(detail.contains("bad config line 1"), "{detail}");
+    assert!(fix.contains("git config --global --list"), "{fix}");
 }

@@ -92,6 +92,18 @@ impl FakeEnv {
         std::fs::write(self.path().join("faults.json"), json.to_string()).unwrap();
     }
 
+    /// Writes the host's `~/.gitconfig` with these `user.*` keys (machine reads it itself; the
+    /// fake git answers only when machine leaves the file to git).
+    pub(crate) fn git_identity(&self, keys: &[(&str, &str)]) {
+        let mut text = String::from("[user]\n");
+        for (key, value) in keys {
+            let quoted = value.replace('\\', "\\\\").replace('"', "\\\"");
+            text.push_str(&format!("\t{key} = \"{quoted}\"\n"));
+        }
+        std::fs::create_dir_all(self.home()).unwrap();
+        std::fs::write(self.home().join(".gitconfig"), text).unwrap();
+    }
+
     /// Every call the fakes recorded, oldest first.
     pub(crate) fn calls(&self) -> Vec<Value> {
         let text = std::fs::read_to_string(self.path().join("calls.jsonl")).unwrap_or_default();

@@ -210,3 +210,76 @@ proptest! {
         prop_assert!(stack.warnings.iter().all(|w| !w.contains("reach the host")), "{}", text);
     }
 }
+
+/// Config text shaped like git config (sections, keys, values, comments), with the quoting,
+/// escapes, blanks and line ends git's parser treats specially, and some lines of debris.
+fn git_config_text() -> impl Strategy<Value = String> {
+    let pick = |items: &'static [&'static str]| prop::sample::select(items.to_vec());
+    let value = prop::collection::vec(
+        pick(&["x", "y z", " ", "\t", "\"", "\\n", "\\t", "\\b", "\\\"", "\\\\", "\\\n", "#", ";", "é", "\\q", "\r"]),
+        0..6,
+    )
+    .prop_map(|v| v.concat());
+    let header =
+        (pick(&["user", "User", "core", "a.B", "", "x y"]), pick(&["", " \"Sub\"", " \"a\\\"b\"", " \"open", "\"q\""]))
+            .prop_map(|(name, sub)| format!("[{name}{sub}]"));
+    let entry =
+        (pick(&["", " ", "\t"]), pick(&["name", "Email", "signingKey", "k-1", "1k", "é"]), pick(&["", " ", "\t "]))
+            .prop_flat_map(move |(indent, key, gap)| {
+                prop::option::of(value.clone()).prop_map(move |v| match v {
+                    Some(v) => format!("{indent}{key}{gap}={v}"),
+                    None => format!("{indent}{key}{gap}"),
+                })
+            });
+    let line = prop_oneof![
+        3 => header,
+        6 => entry,
+        1 => pick(&["# a comment", "; another", "", "  ", "garbage here", "\u{feff}"]).prop_map(str::to_string),
+    ];
+    let ending = pick(&["\n", "\n", "\r\n"]);
+    prop::collection::vec((line, ending), 0..8)
+        .prop_map(|lines| lines.into_iter().flat_map(|(l, e)| [l, e.to_string()]).collect())
+}
+
+/// `git config --file F -z --list`, or `None` when git refuses the file.
+fn git_list(text: &str) -> Option<Vec<machine::gitconfig::Entry>> {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("config");
+    std::fs::write(&file, text).unwrap();
+    let out = std::process::Command::new("git")
+        .args(["config", "--file"])
+        .arg(&file)
+        .args(["-z", "--list"])
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("HOME", dir.path())
+        .output()
+        .expect("git runs (the tests need git, as machine's users do)");
+    if !out.status.success() {
+        return None;
+    }
+    let mut entries = Vec::new();
+    for item in out.stdout.split(|&b| b == 0).filter(|i| !i.is_empty()) {
+        let (key, value) = match item.iter().position(|&b| b == b'\n') {
+            Some(at) => (&item[..at], Some(item[at + 1..].to_vec())),
+            None => (item, None),
+        };
+        entries.push(machine::gitconfig::Entry { key: String::from_utf8(key.to_vec()).unwrap(), value });
+    }
+    Some(entries)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
+
+    /// machine reads the host's global git config itself: what it finds is what git lists, and
+    /// what git refuses, or what git versions read differently, it leaves to git.
+    #[test]
+    fn the_git_config_reader_agrees_with_git(text in git_config_text()) {
+        use machine::gitconfig::{parse, Doubt};
+        match (parse(text.as_bytes()), git_list(&text)) {
+            (Ok(ours), Some(git)) => prop_assert_eq!(ours, git, "{:?}", text),
+            (Err(Doubt::Uncertain), Some(_)) | (Err(_), None) => {}
+            (ours, git) => prop_assert!(false, "{text:?}: machine read {ours:?}, git {git:?}"),
+        }
+    }
+}

@@ -190,9 +190,17 @@ impl Runner for SystemRunner {
     fn output(&self, cmd: &Cmd) -> Result<Output, Error> {
         tracing::info!("$ {cmd}");
         let started = std::time::Instant::now();
+        if cmd.stdin.is_none() && cmd.timeout.is_none() {
+            // std reads both pipes with poll on this thread; duct's capture takes two threads.
+            let out = self
+                .start_with(cmd, |program| self.command(cmd, program).stdin(std::process::Stdio::null()).output())
+                .map_err(|e| spawn_error(cmd, &e))?;
+            log_end(cmd, &out.status.to_string(), started);
+            return Ok(Output { code: out.status.code(), stdout: out.stdout, stderr: out.stderr });
+        }
         let handle = self
-            .start_with(cmd, |expr| {
-                let expr = expr.stdout_capture().stderr_capture();
+            .start_with(cmd, |program| {
+                let expr = self.expression(cmd, program).stdout_capture().stderr_capture();
                 match &cmd.stdin {
                     Some(bytes) => expr.stdin_bytes(bytes.clone()),
                     None => expr.stdin_null(),
@@ -215,9 +223,12 @@ impl Runner for SystemRunner {
         tracing::info!("$ {cmd}");
         let started = std::time::Instant::now();
         let handle = self
-            .start_with(cmd, |expr| match &cmd.stdin {
-                Some(bytes) => expr.stdin_bytes(bytes.clone()).start(),
-                None => expr.start(),
+            .start_with(cmd, |program| {
+                let expr = self.expression(cmd, program);
+                match &cmd.stdin {
+                    Some(bytes) => expr.stdin_bytes(bytes.clone()).start(),
+                    None => expr.start(),
+                }
             })
             .map_err(|e| spawn_error(cmd, &e))?;
         let out = handle.wait().map_err(|e| spawn_error(cmd, &e))?;
@@ -231,7 +242,7 @@ impl Runner for SystemRunner {
         tracing::info!("$ {cmd}");
         let started = std::time::Instant::now();
         let reader = self
-            .start_with(cmd, |expr| expr.stdin_null().stderr_to_stdout().reader())
+            .start_with(cmd, |program| self.expression(cmd, program).stdin_null().stderr_to_stdout().reader())
             .map_err(|e| spawn_error(cmd, &e))?;
         let reader = std::sync::Arc::new(reader);
         let (tx, rx) = mpsc::channel::<Vec<u8>>();
@@ -300,14 +311,8 @@ impl SystemRunner {
             .open(log)
             .map_err(|e| crate::error::io_error("open", log, &e))?;
         let err = out.try_clone().map_err(|e| crate::error::io_error("open", log, &e))?;
-        let mut command = std::process::Command::new(&cmd.program);
-        command.args(&cmd.args).stdin(std::process::Stdio::null()).stdout(out).stderr(err).process_group(0);
-        for (k, v) in self.env.iter().chain(&cmd.env) {
-            command.env(k, v);
-        }
-        if let Some(dir) = &cmd.cwd {
-            command.current_dir(dir);
-        }
+        let mut command = self.command(cmd, cmd.program.clone());
+        command.stdin(std::process::Stdio::null()).stdout(out).stderr(err).process_group(0);
         let child = command.spawn().map_err(|e| spawn_error(cmd, &e))?;
         Ok(Detached { pid: child.id(), child: Some(child) })
     }
@@ -329,16 +334,30 @@ impl SystemRunner {
     /// Starts `cmd` by its path on the PATH it runs with (see [`Self::resolve`]), or by its bare
     /// name when there is none or when the path fails for another reason than a missing file (a
     /// script without `#!`, an execute bit for someone else): what runs is what execvp runs.
-    fn start_with<T>(&self, cmd: &Cmd, start: impl Fn(duct::Expression) -> std::io::Result<T>) -> std::io::Result<T> {
+    fn start_with<T>(&self, cmd: &Cmd, start: impl Fn(OsString) -> std::io::Result<T>) -> std::io::Result<T> {
         if let Some(path) = self.resolve(cmd) {
-            match start(self.expression(cmd, path.into_os_string())) {
+            match start(path.into_os_string()) {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
                     tracing::debug!("starting {} failed ({e}); starting it by name", cmd.program.to_string_lossy());
                 }
                 started => return started,
             }
         }
-        start(self.expression(cmd, cmd.program.clone()))
+        start(cmd.program.clone())
+    }
+
+    /// `cmd` as a std command running `program`, which sees its name as written in argv[0].
+    fn command(&self, cmd: &Cmd, program: OsString) -> std::process::Command {
+        use std::os::unix::process::CommandExt as _;
+        let mut command = std::process::Command::new(program);
+        command.arg0(&cmd.program).args(&cmd.args);
+        for (k, v) in self.env.iter().chain(&cmd.env) {
+            command.env(k, v);
+        }
+        if let Some(dir) = &cmd.cwd {
+            command.current_dir(dir);
+        }
+        command
     }
 
     /// `program` is an `OsString` either way: duct takes a Path-typed bare name for `./name`. The

@@ -145,7 +145,16 @@ impl ProjectDir {
         if !self.dir.is_dir() {
             return Ok(());
         }
-        std::fs::write(&path, now_secs().to_string()).map_err(|e| io_error("write", &path, &e))
+        // Overwritten in place, not truncated first: on ext4 a file truncated to nothing is
+        // flushed to disk when closed, which every `up`, `ssh` and `run` would pay.
+        let text = now_secs().to_string();
+        let write = || -> std::io::Result<()> {
+            use std::io::Write as _;
+            let mut file = std::fs::OpenOptions::new().write(true).create(true).truncate(false).open(&path)?;
+            file.write_all(text.as_bytes())?;
+            file.set_len(text.len() as u64)
+        };
+        write().map_err(|e| io_error("write", &path, &e))
     }
 
     /// When the VM was last used, in seconds since the epoch (`None`: never recorded).
@@ -179,6 +188,21 @@ pub fn now_secs() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn touch_records_now_over_whatever_was_there() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = ProjectDir::new(tmp.path(), "p");
+        dir.touch().unwrap();
+        assert_eq!(dir.last_used(), None, "no folder, no record");
+        std::fs::create_dir_all(dir.path()).unwrap();
+        std::fs::write(dir.path().join("last-used"), "123456789012345678\n").unwrap();
+        let before = now_secs();
+        dir.touch().unwrap();
+        let used = dir.last_used().expect("a time");
+        assert!(used >= before && used <= now_secs(), "{used}");
+        assert_eq!(std::fs::read_to_string(dir.path().join("last-used")).unwrap(), used.to_string());
+    }
 
     #[test]
     fn records_round_trip_and_locks_exclude() {

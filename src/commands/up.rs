@@ -354,6 +354,10 @@ fn reboot_hint(name: &str) -> String {
 
 /// Says how the VM's stack differs from the current configuration, if it does.
 pub(super) fn drift(applied: &Applied, stack: &Stack, shown: &str) -> Option<String> {
+    // The usual case, without parsing either file.
+    if applied.key == stack.key().full() && applied.instance_yaml == stack.instance_yaml {
+        return None;
+    }
     let (old_instance, new_instance) = (comparable(&applied.instance_yaml), comparable(&stack.instance_yaml));
     if applied.key == stack.key().full() && old_instance == new_instance {
         return None;

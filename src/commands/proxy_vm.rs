@@ -51,7 +51,6 @@ fn enabled(ctx: &Ctx<'_>, target: &Target) -> bool {
 
 fn link(ctx: &mut Ctx<'_>, catalog: &Catalog, lima: &Lima<'_>, target: &Target, when: When) -> Result<()> {
     let settings = ctx.proxy_settings(catalog)?;
-    daemon::ensure(&ctx.paths, &settings, ctx.runner)?;
     let path = token::path(&ctx.paths.state_dir, &target.instance);
     let old = token::read(&path)?;
     let token = match &old {
@@ -62,7 +61,7 @@ fn link(ctx: &mut Ctx<'_>, catalog: &Catalog, lima: &Lima<'_>, target: &Target, 
     let current = TokenFile { token: token.clone(), guest_env: sha256_hex(env.as_bytes()) };
     let written = old.as_ref().filter(|o| o.token == token).map(|o| o.guest_env.clone()).unwrap_or_default();
     token::write(&path, &TokenFile { token, guest_env: written.clone() })?;
-    daemon::ask(&Files::new(&ctx.paths.state_dir), &Request::Register { instance: target.instance.clone() })?;
+    daemon::register(&ctx.paths, &settings, ctx.runner, &target.instance)?;
     if when == When::Changed && written == current.guest_env {
         return Ok(());
     }

@@ -16,7 +16,8 @@ use crate::error::{Error, Result};
 pub enum Request {
     /// Who is there: the daemon's [`Status`], without resolving anything.
     Ping,
-    /// Accept the token in `<state>/<instance>/proxy-token.json` (re-read).
+    /// Accept the token in `<state>/<instance>/proxy-token.json` (re-read); replies with the
+    /// status, as `Ping` does.
     Register { instance: String },
     /// Stop accepting the VM's token.
     Forget { instance: String },

@@ -179,6 +179,22 @@ pub fn ask(files: &Files, request: &Request) -> Result<Option<Status>> {
     Ok(reply.status)
 }
 
+/// Has a daemon with these settings accept the VM's token (its file written first): in one
+/// round trip when such a daemon runs, else after [`ensure`] started one.
+pub fn register(paths: &Paths, settings: &ProxySettings, runner: &dyn Runner, instance: &str) -> Result<()> {
+    let files = Files::new(&paths.state_dir);
+    let request = Request::Register { instance: instance.to_string() };
+    let want = fingerprint(settings);
+    if let Some(reply) = control::call(&files.socket(), &request)?
+        && reply.ok
+        && reply.status.is_some_and(|s| s.fingerprint == want)
+    {
+        return Ok(());
+    }
+    ensure(paths, settings, runner)?;
+    ask(&files, &request).map(drop)
+}
+
 /// A daemon running with these settings: the one there, else a new one (a daemon with other
 /// settings, or of another machine version, is stopped first).
 pub fn ensure(paths: &Paths, settings: &ProxySettings, runner: &dyn Runner) -> Result<Status> {

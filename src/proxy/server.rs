@@ -330,7 +330,8 @@ impl Shared {
             R::Register { instance } => match token::read(&token::path(&self.state_dir, &instance)) {
                 Ok(Some(file)) => {
                     self.registry.write().expect("not poisoned").insert(&instance, file.token);
-                    Reply::ok(None)
+                    // With the status a client needs no ping first to know whom it registered with.
+                    Reply::ok(Some(self.status(false).await))
                 }
                 Ok(None) => Reply::error(format!("VM `{instance}` has no token file")),
                 Err(e) => Reply::error(e.to_string()),

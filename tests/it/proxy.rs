@@ -174,7 +174,9 @@ async fn a_wrong_or_missing_token_is_refused_without_reaching_upstream() {
     assert!(proxy.control(Request::Forget { instance: "blog".into() }).await.ok);
     let answer = request(proxy.port, "GET", "/anthropic/v1/models", &[("authorization", &auth)], "").await;
     assert_eq!(answer.status, 401);
-    assert!(proxy.control(Request::Register { instance: "blog".into() }).await.ok);
+    let reply = proxy.control(Request::Register { instance: "blog".into() }).await;
+    let status = reply.status.expect("a registration answers with the status");
+    assert!(reply.ok && status.vms == ["blog"] && !status.fingerprint.is_empty(), "{status:?}");
     let answer = request(proxy.port, "GET", "/anthropic/v1/models", &[("authorization", &auth)], "").await;
     assert_eq!(answer.status, 200);
     let reply = proxy.control(Request::Register { instance: "../etc".into() }).await;

@@ -191,6 +191,33 @@ fn the_daemon_is_started_again_after_it_was_killed() {
 }
 
 #[test]
+fn a_daemon_with_other_settings_is_replaced_and_the_vm_registered_with_the_new_one() {
+    let world = World::new("");
+    assert_eq!(world.run(&["up", "blog"]).0, Some(0));
+    let token = world.guest_token("blog");
+    let first = world.pid().expect("up started the daemon");
+    assert_eq!(world.run(&["up", "blog"]).0, Some(0));
+    assert_eq!(world.pid(), Some(first), "the same settings: the same daemon");
+
+    let projects = world.env.path().join("config/projects.toml");
+    let text = std::fs::read_to_string(&projects).unwrap();
+    std::fs::write(
+        &projects,
+        text.replace("credential_file = false", "credential_file = false\nheader = \"x-other-key: {}\""),
+    )
+    .unwrap();
+    let (code, _, err) = world.run(&["up", "blog"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(!err.contains("credential proxy"), "{err}");
+    let second = world.pid().expect("up started a daemon with the new settings");
+    assert_ne!(first, second);
+    assert_eq!(world.guest_token("blog"), token, "a running VM keeps its token");
+    let (code, out, _) = world.run(&["proxy", "status"]);
+    assert_eq!(code, Some(0));
+    assert!(out.contains("VMs: blog"), "the new daemon accepts the VM: {out}");
+}
+
+#[test]
 fn down_and_destroy_take_the_token_away_and_a_new_boot_gets_a_new_one() {
     let world = World::new("");
     assert_eq!(world.run(&["up", "blog"]).0, Some(0));

@@ -76,14 +76,18 @@ pub fn run(args: &Args, ctx: &mut Ctx<'_>) -> Result<i32> {
     Ok(0)
 }
 
-/// Starts the VM again after the copy, with its scoped agent and a new proxy token; when it does
-/// not start, its agent is stopped (a stopped VM needs none).
+/// Starts the VM again after the copy, as `up` starts a stopped VM (its provisioning checked
+/// and recorded), with its scoped agent and a new proxy token; when it does not come up, its
+/// agent is stopped (a stopped VM needs none).
 fn restart(ctx: &mut Ctx<'_>, catalog: &crate::layers::Catalog, lima: &Lima<'_>, target: &Target) -> Result<()> {
     let name = &target.instance;
     super::scoped_agent::ensure(ctx, lima, target)?;
-    let step = ctx.ui.step(&format!("starting VM `{name}` again"));
-    let outcome = lima.start(name, &mut |line| step.progress(line));
-    ctx.ui.end_step(step, outcome.is_ok());
+    let dir = target.dir(&ctx.paths.state_dir);
+    let outcome = match dir.applied()? {
+        Some(mut applied) => super::up::restart(ctx, lima, &dir, &mut applied, name, &target.shown),
+        None => Err(Error::failure(format!("the record of VM `{name}` went away during the copy"))
+            .hint(format!("run `machine up {name}`"))),
+    };
     if let Err(e) = outcome {
         if let Err(stop) = super::scoped_agent::stop(ctx, name) {
             ctx.ui.warn(&stop.to_string());

@@ -235,12 +235,7 @@ fn resume(
     // A VM that runs can change: what `down` noted about its repos no longer holds.
     applied.at_stop = None;
     if !running {
-        // A boot after one the guest called clean finds every layer's stamp current: nothing
-        // it runs changes the login shell, so the master Lima opens stays.
-        let settled = applied.provisioned && applied.verified;
-        (applied.provisioned, applied.verified) = (false, false);
-        dir.record(&applied)?;
-        applied.verified = boot(ctx, lima, name, shown, &applied.provision, !settled)?;
+        restart(ctx, lima, dir, &mut applied, name, shown)?;
     } else if !applied.provisioned {
         // The last boot's provisioning failed or had not finished (the VM stays up): it is
         // still this boot's.
@@ -324,6 +319,27 @@ fn create(ctx: &mut Ctx<'_>, lima: &Lima<'_>, stack: &Stack, dir: &ProjectDir, t
 /// returns whether the guest said its provisioning finished cleanly (rather than nothing saying
 /// it failed). `provisions` says whether this boot may run a layer's real work (a first boot,
 /// or one after a boot the guest did not call clean).
+/// Starts a stopped VM that came up before, and records how its provisioning went: not
+/// provisioned until the guest says so (an interrupted or failed boot is checked again by the
+/// next `up`).
+pub(super) fn restart(
+    ctx: &mut Ctx<'_>,
+    lima: &Lima<'_>,
+    dir: &ProjectDir,
+    applied: &mut Applied,
+    name: &str,
+    shown: &str,
+) -> Result<()> {
+    // A boot after one the guest called clean finds every layer's stamp current: nothing it
+    // runs changes the login shell, so the master Lima opens stays.
+    let settled = applied.provisioned && applied.verified;
+    (applied.provisioned, applied.verified) = (false, false);
+    dir.record(applied)?;
+    applied.verified = boot(ctx, lima, name, shown, &applied.provision, !settled)?;
+    applied.provisioned = true;
+    dir.record(applied)
+}
+
 fn boot(
     ctx: &mut Ctx<'_>,
     lima: &Lima<'_>,

@@ -500,3 +500,36 @@ fn branches_whose_slugs_collide_get_vms_of_their_own() {
     assert!(name.len() <= 40, "{name}");
     assert_eq!(env.instance_status(&name).as_deref(), Some("Running"));
 }
+
+#[test]
+fn snapshot_of_a_running_vm_keeps_its_disk_and_starts_it_again() {
+    let env = env_with(BLOG);
+    ok(&env, &["up", "blog"]);
+    let said = ok(&env, &["snapshot", "blog"]);
+    assert!(said.contains("starting and provisioning `blog`"), "{said}");
+    assert_eq!(golden_disks(&env).len(), 1, "{said}");
+    let listed = ok(&env, &["list"]);
+    assert!(listed.lines().any(|l| l.starts_with("blog") && l.contains("Running")), "{listed}");
+    assert_eq!(ok(&env, &["snapshot", "blog"]).lines().count(), 1, "one golden disk per configuration");
+}
+
+/// The restart after the copy is a boot like any other: a provisioning failure is an error
+/// naming the step, and the VM is not called provisioned until a boot succeeds.
+#[test]
+fn a_snapshot_whose_restart_fails_provisioning_says_so_and_up_checks_again() {
+    let env = env_with(BLOG);
+    ok(&env, &["up", "blog"]);
+    env.faults(json!({"start": {"blog": "provision-fail:docker:apt-get exited 100"}}));
+    let (code, _, err) = run(&env, &["snapshot", "blog"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("error: provisioning failed in VM `blog`"), "{err}");
+    assert!(err.contains("failed docker: apt-get exited 100"), "{err}");
+    assert_eq!(golden_disks(&env).len(), 1, "the copy was made before the restart");
+    let (code, _, err) = run(&env, &["up", "blog"]);
+    assert_eq!(code, 1, "the running VM is not ready: {err}");
+    assert!(err.contains("failed docker"), "{err}");
+
+    env.faults(json!({}));
+    ok(&env, &["down", "blog"]);
+    ok(&env, &["up", "blog"]);
+}

@@ -52,6 +52,11 @@ pub fn to_string(value: &Value) -> String {
     serde_yaml_ng::to_string(value).expect("a YAML value always serialises")
 }
 
+/// Emits a mapping as [`to_string`] emits it as a value, without copying it into one.
+pub fn mapping_to_string(map: &Mapping) -> String {
+    serde_yaml_ng::to_string(map).expect("a YAML mapping always serialises")
+}
+
 /// Emits any serialisable value (used for JSON-like data such as `--json` output in YAML form).
 pub fn to_value<T: serde::Serialize>(value: &T) -> Value {
     serde_yaml_ng::to_value(value).expect("plain data always converts to a YAML value")

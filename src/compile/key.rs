@@ -22,14 +22,16 @@ impl ChainKey {
         Self(hex(&h.finalize()))
     }
 
+    /// The key of the prefix this layer ends; `body_yaml` is its body as emitted
+    /// ([`crate::yaml::mapping_to_string`]), which the caller also writes.
     #[must_use]
-    pub fn extend(&self, layer: &LayerDef) -> Self {
+    pub fn extend(&self, layer: &LayerDef, body_yaml: &str) -> Self {
         let mut h = Sha256::new();
         field(&mut h, self.0.as_bytes());
         field(&mut h, layer.name.as_bytes());
         field(&mut h, layer.text.as_bytes());
         // A user profile's attached script changes the body but not the text.
-        field(&mut h, crate::yaml::to_string(&crate::yaml::Value::Mapping(layer.body.clone())).as_bytes());
+        field(&mut h, body_yaml.as_bytes());
         for (path, bytes) in &layer.files {
             field(&mut h, path.as_bytes());
             field(&mut h, bytes);

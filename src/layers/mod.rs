@@ -121,7 +121,7 @@ impl Catalog {
         let mut catalog = Self::default();
         for (path, bytes) in embedded::FILES {
             let Some((name, kind)) = layer_path(path) else { continue };
-            let header = parse::parse_header(&String::from_utf8_lossy(bytes));
+            let header = parse::parse_header(&String::from_utf8_lossy(parse::header_lines(bytes)));
             let slot = Slot { kind, origin: Origin::Builtin, header, builtin: Some(path), def: OnceLock::new() };
             catalog.insert_slot(name, slot);
         }

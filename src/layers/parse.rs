@@ -106,6 +106,16 @@ pub(super) fn check_layer_name(name: &str) -> Result<(), String> {
     if ok { Ok(()) } else { Err("must use only a-z, 0-9 and inner `-`".to_string()) }
 }
 
+/// The leading comment lines of a layer's bytes, all [`parse_header`] reads (a catalog is
+/// built on every command; the rest of the layer is read only when it is used).
+pub(super) fn header_lines(bytes: &[u8]) -> &[u8] {
+    let mut end = 0;
+    while bytes.get(end) == Some(&b'#') {
+        end = bytes[end..].iter().position(|&b| b == b'\n').map_or(bytes.len(), |n| end + n + 1);
+    }
+    &bytes[..end]
+}
+
 pub(super) fn parse_header(text: &str) -> Header {
     let mut header = Header::default();
     for line in text.lines().take_while(|l| l.starts_with('#')) {
@@ -284,7 +294,19 @@ fn yaml_error(src: &Source, e: &yaml::YamlError) -> Diagnostic {
 
 #[cfg(test)]
 mod tests {
-    use super::unknown_template;
+    use super::{header_lines, parse_header, unknown_template};
+
+    #[test]
+    fn the_header_is_the_leading_comment_lines() {
+        let text = "# description: a\n#requires: b, c\nimages: []\n# not: header\n";
+        assert_eq!(header_lines(text.as_bytes()), b"# description: a\n#requires: b, c\n");
+        assert_eq!(header_lines(b"# only a comment"), b"# only a comment");
+        assert_eq!(header_lines(b"images: []\n# x\n"), b"");
+        assert_eq!(header_lines(b""), b"");
+        let from_lines = parse_header(std::str::from_utf8(header_lines(text.as_bytes())).unwrap());
+        assert_eq!(from_lines, parse_header(text));
+        assert_eq!(from_lines.requires, ["b", "c"]);
+    }
 
     #[test]
     fn only_lima_guest_variables_may_be_templated() {

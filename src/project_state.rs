@@ -54,6 +54,10 @@ pub struct Applied {
     /// The golden disk the VM was made from, if any (its key).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub golden: Option<String>,
+    /// The fingerprint of the compile inputs (`compile::inputs_key`) whose stack is exactly
+    /// this record's, with no warning: `up` with the same inputs need not compile again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inputs: Option<String>,
     /// What `down` found in the VM's repos before stopping it; a stopped VM cannot change, so
     /// `prune` trusts it until the next `up`.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -91,10 +91,14 @@ pub(super) fn bring_up(ctx: &mut Ctx<'_>, catalog: &Catalog, target: &Target, op
     let dir = target.dir(&ctx.paths.state_dir);
     let _lock = ctx.lock_project(name)?;
     let identity = ctx.identity(true)?;
-    let stack = target_stack(ctx, catalog, target, identity.clone(), false)?;
+    let facts = host::facts(&ctx.paths, identity.clone())?;
+    let mut applied = dir.applied()?;
+    // A VM recorded as made from these very inputs has a current stack: no compile to find out.
+    let inputs = host::build_id().and_then(|build| compile::inputs_key(project, catalog, &facts, name, &build));
+    let current = inputs.is_some() && applied.as_ref().is_some_and(|a| a.inputs == inputs);
+    let mut stack = if current { None } else { Some(target_stack(ctx, catalog, target, &facts)?) };
     let lima = ctx.lima()?;
     let mut instance = lima.instance(name)?;
-    let mut applied = dir.applied()?;
     if applied.as_ref().is_some_and(|a| a.creating) {
         // An interrupted create: nothing ever ran in that VM, so it is made again.
         if instance.is_some() {
@@ -121,10 +125,13 @@ pub(super) fn bring_up(ctx: &mut Ctx<'_>, catalog: &Catalog, target: &Target, op
         replace(ctx, &lima, target, &dir, applied.as_ref(), options)?;
         (instance, applied) = (None, None);
     }
+    if instance.is_none() && stack.is_none() {
+        stack = Some(target_stack(ctx, catalog, target, &facts)?);
+    }
     // A new VM of a project with a golden disk starts from it: provisioned, repos cloned.
-    let golden = match instance {
-        None if target.branch.is_some() || options.from_golden => {
-            golden_stack(ctx, catalog, target, &identity, &stack)?
+    let golden = match (&instance, &stack) {
+        (None, Some(stack)) if target.branch.is_some() || options.from_golden => {
+            golden_stack(ctx, catalog, target, &identity, stack)?
         }
         _ => None,
     };
@@ -148,10 +155,15 @@ pub(super) fn bring_up(ctx: &mut Ctx<'_>, catalog: &Catalog, target: &Target, op
             applied
         }
         (None, None) => {
+            let stack = stack.expect("compiled for a VM to create");
             let stack = super::bake::before_create(ctx, &lima, project, catalog, identity, stack)?;
             create(ctx, &lima, &branch_named(ctx, target, stack), &dir, target)?
         }
-        (Some(found), _) => resume(ctx, &lima, target, &dir, applied, &stack, found.is_running(), &mut warnings)?,
+        (Some(found), _) => {
+            let applied = applied.expect("a VM without a record was refused above");
+            let compiled = stack.as_ref().map(|stack| (stack, inputs));
+            resume(ctx, &lima, target, &dir, applied, compiled, found.is_running(), &mut warnings)?
+        }
     };
     if project.forward_agent && (fresh_agent || !pending.is_empty() || target.branch.is_some()) && !booted {
         lima.heal_agent(name, fresh_agent);
@@ -166,19 +178,12 @@ pub(super) fn bring_up(ctx: &mut Ctx<'_>, catalog: &Catalog, target: &Target, op
     Ok(Outcome { project: shown.to_string(), warnings })
 }
 
-/// The project's stack, named for the target's Lima instance.
-fn target_stack(
-    ctx: &mut Ctx<'_>,
-    catalog: &Catalog,
-    target: &Target,
-    identity: Identity,
-    quiet: bool,
-) -> Result<Stack> {
-    let stack = if quiet {
-        compile::compile(&target.project, catalog, &host::facts(&ctx.paths, identity)?)?
-    } else {
-        ctx.compile(&target.project, catalog, identity)?
-    };
+/// The project's stack, named for the target's Lima instance; its warnings are shown.
+fn target_stack(ctx: &mut Ctx<'_>, catalog: &Catalog, target: &Target, facts: &HostFacts) -> Result<Stack> {
+    let stack = compile::compile(&target.project, catalog, facts)?;
+    for warning in &stack.warnings {
+        ctx.ui.warn(warning);
+    }
     Ok(branch_named(ctx, target, stack))
 }
 
@@ -214,23 +219,29 @@ fn golden_stack(
     Ok(Some((branch_named(ctx, target, stack), key)))
 }
 
-/// A VM that exists: says how its configuration drifted, starts it if stopped, or checks again
-/// a boot whose provisioning failed.
+/// A VM that exists: says how its configuration drifted (when it was compiled: `None` is a
+/// stack known to be current), starts it if stopped, or checks again a boot whose provisioning
+/// failed. A current stack without warnings records the inputs it was compiled from.
 #[allow(clippy::too_many_arguments)]
 fn resume(
     ctx: &mut Ctx<'_>,
     lima: &Lima<'_>,
     target: &Target,
     dir: &ProjectDir,
-    applied: Option<Applied>,
-    stack: &Stack,
+    mut applied: Applied,
+    compiled: Option<(&Stack, Option<String>)>,
     running: bool,
     warnings: &mut Vec<String>,
 ) -> Result<Applied> {
     let (name, shown) = (target.instance.as_str(), target.shown.as_str());
-    let mut applied = applied.expect("a VM without a record was refused above");
-    if let Some(note) = drift(&applied, stack, shown) {
-        warnings.push(note);
+    if let Some((stack, inputs)) = compiled {
+        applied.inputs = match drift(&applied, stack, shown) {
+            Some(note) => {
+                warnings.push(note);
+                None
+            }
+            None => inputs.filter(|_| stack.warnings.is_empty()),
+        };
     }
     // A VM that runs can change: what `down` noted about its repos no longer holds.
     applied.at_stop = None;

@@ -2,8 +2,10 @@
 
 use sha2::{Digest, Sha256};
 
-use crate::config::model::{Arch, VmType};
-use crate::layers::LayerDef;
+use crate::config::model::{Arch, Project, VmType};
+use crate::layers::{Catalog, LayerDef, Origin};
+
+use super::HostFacts;
 
 /// sha256 over everything in a chain prefix: machine's key format, the guest arch and vmType,
 /// then per layer its name, its template text and every file it names (length-prefixed, so no
@@ -46,6 +48,46 @@ impl ChainKey {
     /// The first 16 hex digits: the folder name (64 bits is plenty for one user's layers).
     pub fn short(&self) -> &str {
         &self.0[..16]
+    }
+}
+
+/// A fingerprint of everything [`super::compile`] reads: the project, the host facts, the
+/// instance name, and this program itself (its built-in layers and its compiler: `build`
+/// identifies the binary). Compiling is pure, so equal fingerprints compile to equal stacks: `up`
+/// of a VM whose record holds this fingerprint need not compile again. `None` when a user profile
+/// is in the chain, whose files may live anywhere and change without the project changing.
+pub fn inputs_key(
+    project: &Project,
+    catalog: &Catalog,
+    facts: &HostFacts,
+    instance: &str,
+    build: &str,
+) -> Option<String> {
+    use std::hash::Hash as _;
+    if project.profiles.iter().any(|p| !matches!(catalog.profile_origin(p), Some(Origin::Builtin))) {
+        return None;
+    }
+    let mut h = HashSha256(Sha256::new());
+    "machine-compile-inputs/1".hash(&mut h);
+    build.hash(&mut h);
+    instance.hash(&mut h);
+    project.hash(&mut h);
+    facts.hash(&mut h);
+    Some(hex(&h.0.finalize()))
+}
+
+/// Feeds `Hash` into sha256: what the derived impls write is fixed for one build on one host,
+/// which is all a fingerprint kept in the state dir and tied to the build needs.
+struct HashSha256(Sha256);
+
+impl std::hash::Hasher for HashSha256 {
+    fn write(&mut self, bytes: &[u8]) {
+        self.0.update(bytes);
+    }
+
+    /// Not used: the digest is read with `finalize`.
+    fn finish(&self) -> u64 {
+        0
     }
 }
 

@@ -14,7 +14,7 @@ mod params;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-pub use key::{ChainKey, hex};
+pub use key::{ChainKey, hex, inputs_key};
 pub use params::{PARAMS, param_references, uses_param};
 
 use crate::config::model::{Arch, Image, Project, VmType};
@@ -23,14 +23,14 @@ use crate::layers::{Catalog, LayerDef, Origin};
 use crate::yaml::{self, Mapping, Value};
 
 /// Host operating system, as far as Lima cares.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum HostOs {
     Macos,
     Linux,
 }
 
 /// The git identity the guest is given.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct Identity {
     pub name: String,
     pub email: String,
@@ -39,7 +39,7 @@ pub struct Identity {
 }
 
 /// Everything about the host the compiler needs, gathered beforehand.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Hash)]
 pub struct HostFacts {
     pub os: HostOs,
     pub arch: Arch,
@@ -409,6 +409,44 @@ fn instance_yaml(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_inputs_key_follows_every_input_and_refuses_user_profiles() {
+        use crate::config::model::Shell;
+        let catalog = Catalog::builtin();
+        let project = Project::with_defaults("blog", Shell::Bash, &["modern".to_string()]);
+        let facts = HostFacts {
+            os: HostOs::Linux,
+            arch: Arch::X86_64,
+            identity: Identity { name: "A".into(), email: "a@b.c".into(), signing_key: String::new() },
+            state_dir: PathBuf::from("/state"),
+            cached_disks: BTreeMap::new(),
+            boot_disk: None,
+        };
+        let key = |p: &Project, f: &HostFacts, instance: &str, build: &str| inputs_key(p, &catalog, f, instance, build);
+        let base = key(&project, &facts, "blog", "b1").expect("built-in layers only");
+        assert_eq!(key(&project, &facts, "blog", "b1").as_deref(), Some(base.as_str()), "stable");
+        let mut other = project.clone();
+        other.cpus = Some(3);
+        let mut moved = facts.clone();
+        moved.cached_disks.insert("k".repeat(64), PathBuf::from("/cache/disks/k.img"));
+        let mut renamed = facts.clone();
+        renamed.identity.name = "B".into();
+        for changed in [
+            key(&other, &facts, "blog", "b1"),
+            key(&project, &moved, "blog", "b1"),
+            key(&project, &renamed, "blog", "b1"),
+            key(&project, &facts, "blog-feature", "b1"),
+            key(&project, &facts, "blog", "b2"),
+        ] {
+            assert_ne!(changed.as_deref(), Some(base.as_str()));
+        }
+        let mut user = Catalog::builtin();
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("modern.sh"), "#!/bin/sh\necho mine\n").unwrap();
+        user.add_user_profiles(dir.path()).unwrap();
+        assert_eq!(inputs_key(&project, &user, &facts, "blog", "b1"), None, "a user profile shadows `modern`");
+    }
 
     /// A layer's file is its body emitted once and prefixed with `base:`: the same text as
     /// the whole mapping emitted, for every built-in layer, image and profile.

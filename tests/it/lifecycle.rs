@@ -670,3 +670,50 @@ fn editing_a_project_with_a_vm_says_it_needs_recreate() {
     assert!(err.contains("`machine up blog --recreate`"), "{err}");
     assert!(!err.contains("to create and start it"), "{err}");
 }
+
+fn recorded_inputs(env: &FakeEnv) -> Option<String> {
+    let text = std::fs::read_to_string(env.path().join("state/blog/applied.json")).unwrap();
+    let record: serde_json::Value = serde_json::from_str(&text).unwrap();
+    record["inputs"].as_str().map(String::from)
+}
+
+fn up_warnings(env: &FakeEnv, vars: &[(&str, &str)]) -> String {
+    let out = machine(env).args(["up", "blog"]).envs(vars.iter().copied()).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    stderr(&out)
+}
+
+/// A re-`up` whose record holds the fingerprint of the same compile inputs does not compile
+/// again; every change to those inputs is still found as drift, and a stack with a user
+/// profile (whose files may change on their own) is always compiled.
+#[test]
+fn a_current_vm_is_not_compiled_again_and_every_change_is_still_found() {
+    let env = env_with(BLOG);
+    let projects = env.path().join("config/projects.toml");
+    up_warnings(&env, &[]);
+    assert_eq!(recorded_inputs(&env), None, "a new VM's record comes from create");
+    assert!(!up_warnings(&env, &[]).contains("different configuration"));
+    let first = recorded_inputs(&env).expect("a current stack records its inputs");
+    assert!(!up_warnings(&env, &[]).contains("different configuration"));
+    assert_eq!(recorded_inputs(&env).as_deref(), Some(first.as_str()));
+
+    std::fs::write(&projects, format!("{BLOG}cpus = 3\n")).unwrap();
+    assert!(up_warnings(&env, &[]).contains("+ cpus: 3"), "a project change");
+    assert_eq!(recorded_inputs(&env), None, "a drifted VM records no inputs");
+    std::fs::write(&projects, BLOG).unwrap();
+    assert!(!up_warnings(&env, &[]).contains("different configuration"));
+    assert_eq!(recorded_inputs(&env).as_deref(), Some(first.as_str()), "the same inputs again");
+    let other = up_warnings(&env, &[("GIT_NAME", "Grace Hopper")]);
+    assert!(other.contains("different configuration") && other.contains("Grace Hopper"), "an identity change: {other}");
+
+    // A user profile: compiled every time, so an edit of its script is found.
+    let profiles = env.path().join("config/profiles");
+    std::fs::create_dir_all(&profiles).unwrap();
+    std::fs::write(profiles.join("mine.sh"), "#!/bin/sh\necho one\n").unwrap();
+    std::fs::write(&projects, format!("{BLOG}profiles = [\"mine\"]\n")).unwrap();
+    machine(&env).args(["up", "blog", "--recreate", "-y"]).assert().success();
+    up_warnings(&env, &[]);
+    assert_eq!(recorded_inputs(&env), None, "no fingerprint with a user profile in the chain");
+    std::fs::write(profiles.join("mine.sh"), "#!/bin/sh\necho two\n").unwrap();
+    assert!(up_warnings(&env, &[]).contains("layer content changed"), "the edited script");
+}

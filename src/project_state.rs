@@ -15,6 +15,15 @@ pub struct ProjectDir {
     dir: PathBuf,
 }
 
+/// A compile that found a VM's stack current: the fingerprint of its inputs
+/// (`compile::inputs_key`) and the warnings it gave, which `up` shows again without compiling.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Current {
+    pub inputs: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+}
+
 /// The stack a VM was created from, and what `up` did in it since.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Applied {
@@ -54,10 +63,10 @@ pub struct Applied {
     /// The golden disk the VM was made from, if any (its key).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub golden: Option<String>,
-    /// The fingerprint of the compile inputs (`compile::inputs_key`) whose stack is exactly
-    /// this record's, with no warning: `up` with the same inputs need not compile again.
+    /// The last compile that found this record's stack current: `up` with the same inputs
+    /// need not compile again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub inputs: Option<String>,
+    pub current: Option<Current>,
     /// What `down` found in the VM's repos before stopping it; a stopped VM cannot change, so
     /// `prune` trusts it until the next `up`.
     #[serde(default, skip_serializing_if = "Option::is_none")]

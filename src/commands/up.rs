@@ -6,7 +6,7 @@ use crate::compile::{self, HostFacts, Identity, Stack};
 use crate::config::model::{DEFAULT_PROJECT, RepoUrl};
 use crate::error::{Error, Result};
 use crate::layers::Catalog;
-use crate::project_state::{Applied, ProjectDir};
+use crate::project_state::{Applied, Current, ProjectDir};
 use crate::vm::{Lima, Provisioning};
 use crate::{golden, host, lima, repo_access, stack};
 
@@ -93,10 +93,17 @@ pub(super) fn bring_up(ctx: &mut Ctx<'_>, catalog: &Catalog, target: &Target, op
     let identity = ctx.identity(true)?;
     let facts = host::facts(&ctx.paths, identity.clone())?;
     let mut applied = dir.applied()?;
-    // A VM recorded as made from these very inputs has a current stack: no compile to find out.
+    // A VM whose record says these very inputs compiled to its stack is current: no compile to
+    // find out, only its warnings to show again.
     let inputs = host::build_id().and_then(|build| compile::inputs_key(project, catalog, &facts, name, &build));
-    let current = inputs.is_some() && applied.as_ref().is_some_and(|a| a.inputs == inputs);
-    let mut stack = if current { None } else { Some(target_stack(ctx, catalog, target, &facts)?) };
+    let known = applied.as_ref().and_then(|a| a.current.as_ref()).filter(|c| Some(&c.inputs) == inputs.as_ref());
+    let mut stack = match known {
+        Some(current) => {
+            current.warnings.iter().for_each(|w| ctx.ui.warn(w));
+            None
+        }
+        None => Some(target_stack(ctx, catalog, target, &facts)?),
+    };
     let lima = ctx.lima()?;
     let mut instance = lima.instance(name)?;
     if applied.as_ref().is_some_and(|a| a.creating) {
@@ -221,7 +228,7 @@ fn golden_stack(
 
 /// A VM that exists: says how its configuration drifted (when it was compiled: `None` is a
 /// stack known to be current), starts it if stopped, or checks again a boot whose provisioning
-/// failed. A current stack without warnings records the inputs it was compiled from.
+/// failed. A compile that finds the stack current is recorded with its inputs.
 #[allow(clippy::too_many_arguments)]
 fn resume(
     ctx: &mut Ctx<'_>,
@@ -235,12 +242,12 @@ fn resume(
 ) -> Result<Applied> {
     let (name, shown) = (target.instance.as_str(), target.shown.as_str());
     if let Some((stack, inputs)) = compiled {
-        applied.inputs = match drift(&applied, stack, shown) {
+        applied.current = match drift(&applied, stack, shown) {
             Some(note) => {
                 warnings.push(note);
                 None
             }
-            None => inputs.filter(|_| stack.warnings.is_empty()),
+            None => inputs.map(|inputs| Current { inputs, warnings: stack.warnings.clone() }),
         };
     }
     // A VM that runs can change: what `down` noted about its repos no longer holds.

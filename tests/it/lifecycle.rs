@@ -674,7 +674,7 @@ fn editing_a_project_with_a_vm_says_it_needs_recreate() {
 fn recorded_inputs(env: &FakeEnv) -> Option<String> {
     let text = std::fs::read_to_string(env.path().join("state/blog/applied.json")).unwrap();
     let record: serde_json::Value = serde_json::from_str(&text).unwrap();
-    record["inputs"].as_str().map(String::from)
+    record["current"]["inputs"].as_str().map(String::from)
 }
 
 fn up_warnings(env: &FakeEnv, vars: &[(&str, &str)]) -> String {
@@ -716,4 +716,15 @@ fn a_current_vm_is_not_compiled_again_and_every_change_is_still_found() {
     assert_eq!(recorded_inputs(&env), None, "no fingerprint with a user profile in the chain");
     std::fs::write(profiles.join("mine.sh"), "#!/bin/sh\necho two\n").unwrap();
     assert!(up_warnings(&env, &[]).contains("layer content changed"), "the edited script");
+}
+
+/// What the compile warned about, a re-`up` that does not compile says again.
+#[test]
+fn a_current_vm_s_warnings_are_shown_on_every_up() {
+    let env = env_with(&format!("{BLOG}[blog.lima]\nmounts = [{{ location = \"~/notes\" }}]\n"));
+    for round in 0..3 {
+        let err = up_warnings(&env, &[]);
+        assert!(err.contains("project `blog` lets its VM reach the host"), "round {round}: {err}");
+    }
+    assert!(recorded_inputs(&env).is_some());
 }

@@ -459,8 +459,16 @@ fn branch_vms_from_the_golden_disk() {
     let mut vm = Vm::new(&server, dirs, &Setup { suffix: "branch", shell: "bash", forward_agent: true });
     let name = vm.name.clone();
     vm.expect(&["up", &name], 0);
+    // `snapshot` of the running VM: stopped for the copy, then booted again with its
+    // provisioning checked as `up` checks it; `down` then finds the golden disk made.
+    let snapshot = vm.expect(&["snapshot", &name], 0);
+    let said = String::from_utf8_lossy(&snapshot.stderr);
+    assert!(said.contains("keeping a golden disk") && said.contains("starting and provisioning"), "{said}");
+    assert_eq!(vm.sh("printf %s \"$SHELL\""), "/usr/bin/bash", "the VM runs again, with its login shell");
+    let keys = vm.guest(&["ssh-add", "-l"]);
+    assert_eq!(keys.lines().count(), 1, "after the snapshot's restart the scoped agent lists one key: {keys}");
     let down = vm.expect(&["down", &name], 0);
-    assert!(String::from_utf8_lossy(&down.stderr).contains("keeping a golden disk"), "down keeps the golden disk");
+    assert!(!String::from_utf8_lossy(&down.stderr).contains("keeping a golden disk"), "one golden disk");
 
     // A branch VM from the golden disk: provisioned, the repo there, no clone.
     let spec = format!("{name}@feature/e2e");

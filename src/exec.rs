@@ -192,9 +192,18 @@ impl Runner for SystemRunner {
         let started = std::time::Instant::now();
         if cmd.stdin.is_none() && cmd.timeout.is_none() {
             // std reads both pipes with poll on this thread; duct's capture takes two threads.
-            let out = self
-                .start_with(cmd, |program| self.command(cmd, program).stdin(std::process::Stdio::null()).output())
+            // Only the spawn may be retried by name: a program that started is waited for once.
+            use std::process::Stdio;
+            let child = self
+                .start_with(cmd, |program| {
+                    self.command(cmd, program)
+                        .stdin(Stdio::null())
+                        .stdout(Stdio::piped())
+                        .stderr(Stdio::piped())
+                        .spawn()
+                })
                 .map_err(|e| spawn_error(cmd, &e))?;
+            let out = child.wait_with_output().map_err(|e| spawn_error(cmd, &e))?;
             log_end(cmd, &out.status.to_string(), started);
             return Ok(Output { code: out.status.code(), stdout: out.stdout, stderr: out.stderr });
         }

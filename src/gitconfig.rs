@@ -28,12 +28,17 @@ pub enum Doubt {
     Uncertain,
 }
 
-/// The entries of the global config file, in file order; `None` when only git can say: a
-/// `GIT_CONFIG_GLOBAL` or a missing `HOME` to interpret, both `~/.gitconfig` and the XDG file
+/// The variables that change what `git config --global` reads or whether it runs at all
+/// (`GIT_CONFIG` with `--global` is an error; a bad command-scope entry is fatal).
+const GIT_VARIABLES: [&str; 4] = ["GIT_CONFIG_GLOBAL", "GIT_CONFIG", "GIT_CONFIG_COUNT", "GIT_CONFIG_PARAMETERS"];
+
+/// The entries of the global config file, in file order; `None` when only git can say: one of
+/// [`GIT_VARIABLES`] or a missing `HOME` to interpret, both `~/.gitconfig` and the XDG file
 /// present (git versions differ on which they read), a file that cannot be read or that
-/// [`parse`] doubts. No file at all is no entry, as for git.
+/// [`parse`] doubts. No file at all is no entry, as for git. (git, run in a repository whose
+/// `.git/config` it cannot read, fails where this reads the global file.)
 pub fn global_entries(get: &dyn Fn(&str) -> Option<OsString>) -> Option<Vec<Entry>> {
-    if get("GIT_CONFIG_GLOBAL").is_some() {
+    if GIT_VARIABLES.iter().any(|v| get(v).is_some()) {
         return None;
     }
     let home = get("HOME").filter(|h| !h.is_empty()).map(PathBuf::from)?;
@@ -311,7 +316,8 @@ mod tests {
     #[test]
     fn the_file_git_would_read() {
         let home = tempfile::tempdir().unwrap();
-        let env = |extra: &'static [(&'static str, &'static str)]| {
+        let env = |extra: &[(&'static str, &'static str)]| {
+            let extra = extra.to_vec();
             let home = home.path().as_os_str().to_owned();
             move |k: &str| {
                 if k == "HOME" {
@@ -321,7 +327,9 @@ mod tests {
             }
         };
         assert_eq!(global_entries(&env(&[])), Some(Vec::new()), "no file: nothing set");
-        assert_eq!(global_entries(&env(&[("GIT_CONFIG_GLOBAL", "/x")])), None);
+        for var in GIT_VARIABLES {
+            assert_eq!(global_entries(&env(&[(var, "")])), None, "{var}");
+        }
         assert_eq!(global_entries(&|_| None), None, "no HOME");
         std::fs::create_dir_all(home.path().join(".config/git")).unwrap();
         std::fs::write(home.path().join(".config/git/config"), "[user]\nname = Xdg\n").unwrap();

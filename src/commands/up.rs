@@ -133,7 +133,8 @@ pub(super) fn bring_up(ctx: &mut Ctx<'_>, catalog: &Catalog, target: &Target, op
         (instance, applied) = (None, None);
     }
     if instance.is_none() && stack.is_none() {
-        stack = Some(target_stack(ctx, catalog, target, &facts)?);
+        // Its warnings were shown with the record's.
+        stack = Some(branch_named(ctx, target, compile::compile(project, catalog, &facts)?));
     }
     // A new VM of a project with a golden disk starts from it: provisioned, repos cloned.
     let golden = match (&instance, &stack) {
@@ -333,10 +334,6 @@ fn create(ctx: &mut Ctx<'_>, lima: &Lima<'_>, stack: &Stack, dir: &ProjectDir, t
     Ok(applied)
 }
 
-/// Starts the VM and fails, naming the step, when any provision step of this boot failed;
-/// returns whether the guest said its provisioning finished cleanly (rather than nothing saying
-/// it failed). `provisions` says whether this boot may run a layer's real work (a first boot,
-/// or one after a boot the guest did not call clean).
 /// Starts a stopped VM that came up before, and records how its provisioning went: not
 /// provisioned until the guest says so (an interrupted or failed boot is checked again by the
 /// next `up`).
@@ -358,6 +355,10 @@ pub(super) fn restart(
     dir.record(applied)
 }
 
+/// Starts the VM and fails, naming the step, when any provision step of this boot failed;
+/// returns whether the guest said its provisioning finished cleanly (rather than nothing saying
+/// it failed). `provisions` says whether this boot may run a layer's real work (a first boot,
+/// or one after a boot the guest did not call clean).
 fn boot(
     ctx: &mut Ctx<'_>,
     lima: &Lima<'_>,

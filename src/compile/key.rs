@@ -54,8 +54,9 @@ impl ChainKey {
 /// A fingerprint of everything [`super::compile`] reads: the project, the host facts, the
 /// instance name, and this program itself (its built-in layers and its compiler: `build`
 /// identifies the binary). Compiling is pure, so equal fingerprints compile to equal stacks: `up`
-/// of a VM whose record holds this fingerprint need not compile again. `None` when a user profile
-/// is in the chain, whose files may live anywhere and change without the project changing.
+/// of a VM whose record holds this fingerprint need not compile again. `None` when a layer of the
+/// chain comes from the user's profiles folder (a profile, or a file shadowing `core` or a
+/// standard layer), whose files may live anywhere and change without the project changing.
 pub fn inputs_key(
     project: &Project,
     catalog: &Catalog,
@@ -63,32 +64,18 @@ pub fn inputs_key(
     instance: &str,
     build: &str,
 ) -> Option<String> {
-    use std::hash::Hash as _;
-    if project.profiles.iter().any(|p| !matches!(catalog.profile_origin(p), Some(Origin::Builtin))) {
+    let mut chain =
+        std::iter::once("core").chain(project.standard_layers()).chain(project.profiles.iter().map(String::as_str));
+    if chain.any(|name| !matches!(catalog.layer_origin(name), Some(Origin::Builtin))) {
         return None;
     }
-    let mut h = HashSha256(Sha256::new());
-    "machine-compile-inputs/1".hash(&mut h);
-    build.hash(&mut h);
-    instance.hash(&mut h);
-    project.hash(&mut h);
-    facts.hash(&mut h);
-    Some(hex(&h.0.finalize()))
-}
-
-/// Feeds `Hash` into sha256: what the derived impls write is fixed for one build on one host,
-/// which is all a fingerprint kept in the state dir and tied to the build needs.
-struct HashSha256(Sha256);
-
-impl std::hash::Hasher for HashSha256 {
-    fn write(&mut self, bytes: &[u8]) {
-        self.0.update(bytes);
+    // Their full `Debug` text: every field, every value as written (a float's digits, a
+    // mapping's order), which a derived `Hash` would not all keep.
+    let mut h = Sha256::new();
+    for part in ["machine-compile-inputs/1", build, instance, &format!("{project:?}"), &format!("{facts:?}")] {
+        field(&mut h, part.as_bytes());
     }
-
-    /// Not used: the digest is read with `finalize`.
-    fn finish(&self) -> u64 {
-        0
-    }
+    Some(hex(&h.finalize()))
 }
 
 fn field(h: &mut Sha256, bytes: &[u8]) {

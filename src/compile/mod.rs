@@ -23,14 +23,14 @@ use crate::layers::{Catalog, LayerDef, Origin};
 use crate::yaml::{self, Mapping, Value};
 
 /// Host operating system, as far as Lima cares.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HostOs {
     Macos,
     Linux,
 }
 
 /// The git identity the guest is given.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Identity {
     pub name: String,
     pub email: String,
@@ -39,7 +39,7 @@ pub struct Identity {
 }
 
 /// Everything about the host the compiler needs, gathered beforehand.
-#[derive(Debug, Clone, Hash)]
+#[derive(Debug, Clone)]
 pub struct HostFacts {
     pub os: HostOs,
     pub arch: Arch,
@@ -432,6 +432,14 @@ mod tests {
         moved.cached_disks.insert("k".repeat(64), PathBuf::from("/cache/disks/k.img"));
         let mut renamed = facts.clone();
         renamed.identity.name = "B".into();
+        let with_ratio = |ratio: f64| {
+            let mut p = project.clone();
+            let mut param = Mapping::new();
+            param.insert(yaml::string("ratio"), Value::Number(ratio.into()));
+            p.lima.insert("param".into(), Value::Mapping(param));
+            p
+        };
+        assert_ne!(key(&with_ratio(0.5), &facts, "blog", "b1"), key(&with_ratio(0.7), &facts, "blog", "b1"), "a float");
         for changed in [
             key(&other, &facts, "blog", "b1"),
             key(&project, &moved, "blog", "b1"),
@@ -446,6 +454,13 @@ mod tests {
         std::fs::write(dir.path().join("modern.sh"), "#!/bin/sh\necho mine\n").unwrap();
         user.add_user_profiles(dir.path()).unwrap();
         assert_eq!(inputs_key(&project, &user, &facts, "blog", "b1"), None, "a user profile shadows `modern`");
+        let mut core = Catalog::builtin();
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("core.sh"), "#!/bin/sh\necho mine\n").unwrap();
+        core.add_user_profiles(dir.path()).unwrap();
+        let plain = Project::with_defaults("blog", Shell::Bash, &[]);
+        assert!(inputs_key(&plain, &catalog, &facts, "blog", "b1").is_some());
+        assert_eq!(inputs_key(&plain, &core, &facts, "blog", "b1"), None, "a user file shadows `core`");
     }
 
     /// A layer's file is its body emitted once and prefixed with `base:`: the same text as

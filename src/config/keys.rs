@@ -77,7 +77,7 @@ fn looks_like_public_key(text: &str) -> bool {
 }
 
 /// The keys a VM may use: every list must name a key (no list: every key).
-#[derive(Debug, Clone, PartialEq, Eq, Default, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct KeyScope {
     lists: Vec<Vec<KeySelector>>,
 }

@@ -67,7 +67,7 @@ impl Config {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Project {
     /// A valid Lima instance name, safe as a path component.
     pub name: String,
@@ -136,7 +136,7 @@ impl Project {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Shell {
     #[default]
     Zsh,
@@ -216,7 +216,7 @@ impl VmType {
 }
 
 /// A memory or disk size, kept in the `<n>GiB` form Lima understands.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Size(String);
 
 impl Size {
@@ -276,7 +276,7 @@ pub fn check_disk(size: &Size) -> Result<(), String> {
 }
 
 /// The guest image: one of the named images machine ships, or a disk image location.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Image {
     Named(String),
     /// An absolute path or a URL, passed to Lima as an `images:` location.
@@ -284,7 +284,7 @@ pub enum Image {
 }
 
 /// A git remote URL that is safe to hand to `git clone --`.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct RepoUrl(String);
 
 impl RepoUrl {

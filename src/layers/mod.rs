@@ -193,6 +193,12 @@ impl Catalog {
         self.layers.get(name).filter(|slot| slot.kind == LayerKind::Profile).map(|slot| slot.def(name))
     }
 
+    /// Where the non-image layer `name` comes from (a user's file may shadow a built-in core or
+    /// standard layer as well as a profile), without parsing it.
+    pub fn layer_origin(&self, name: &str) -> Option<&Origin> {
+        self.layers.get(name).map(|slot| &slot.origin)
+    }
+
     /// Where the profile `name` comes from, when there is one (without parsing it).
     pub fn profile_origin(&self, name: &str) -> Option<&Origin> {
         self.layers.get(name).filter(|slot| slot.kind == LayerKind::Profile).map(|slot| &slot.origin)

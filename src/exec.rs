@@ -146,7 +146,8 @@ pub enum Flow {
     Stop,
 }
 
-/// Spawns real processes with duct. `env` is set on every program it runs (the agent socket).
+/// Spawns real processes: with std for a captured command without stdin or timeout, else with
+/// duct. `env` is set on every program it runs (the agent socket).
 #[derive(Debug, Default)]
 pub struct SystemRunner {
     pub env: Vec<(OsString, OsString)>,

@@ -340,5 +340,8 @@ mod tests {
         assert_eq!(global_entries(&env(&[])), None, "both files: git decides");
         std::fs::remove_file(home.path().join(".config/git/config")).unwrap();
         assert_eq!(keys(global_entries(&env(&[]))), Some(vec!["user.email".to_string()]));
+        std::fs::remove_file(home.path().join(".gitconfig")).unwrap();
+        std::fs::create_dir(home.path().join(".gitconfig")).unwrap();
+        assert_eq!(global_entries(&env(&[])), None, "a file that cannot be read: git says why");
     }
 }

@@ -36,7 +36,7 @@ use std::path::PathBuf;
 use std::io::IsTerminal as _;
 
 use crate::cli::Command;
-use crate::compile::{self, Identity, Stack};
+use crate::compile::{self, HostFacts, Identity, Stack};
 use crate::config::model::{DEFAULT_PROJECT, Project, check_project_name};
 use crate::config::{self, Config};
 use crate::error::{Error, Result};
@@ -186,7 +186,12 @@ impl<'a> Ctx<'a> {
     /// Compiles the project's stack against this host.
     pub fn compile(&mut self, project: &Project, catalog: &Catalog, identity: Identity) -> Result<Stack> {
         let facts = host::facts(&self.paths, identity)?;
-        let stack = compile::compile(project, catalog, &facts)?;
+        self.compile_with(project, catalog, &facts)
+    }
+
+    /// Compiles the project's stack against facts already gathered, showing its warnings.
+    pub fn compile_with(&mut self, project: &Project, catalog: &Catalog, facts: &HostFacts) -> Result<Stack> {
+        let stack = compile::compile(project, catalog, facts)?;
         for warning in &stack.warnings {
             self.ui.warn(warning);
         }

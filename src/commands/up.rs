@@ -2,7 +2,7 @@
 //! the VM is already running and current.
 
 use super::{Ctx, Target, proxy_vm};
-use crate::compile::{self, HostFacts, Identity, Stack};
+use crate::compile::{self, HostFacts, Stack};
 use crate::config::model::{DEFAULT_PROJECT, RepoUrl};
 use crate::error::{Error, Result};
 use crate::layers::Catalog;
@@ -139,7 +139,7 @@ pub(super) fn bring_up(ctx: &mut Ctx<'_>, catalog: &Catalog, target: &Target, op
     // A new VM of a project with a golden disk starts from it: provisioned, repos cloned.
     let golden = match (&instance, &stack) {
         (None, Some(stack)) if target.branch.is_some() || options.from_golden => {
-            golden_stack(ctx, catalog, target, &identity, stack)?
+            golden_stack(ctx, catalog, target, &facts, stack)?
         }
         _ => None,
     };
@@ -188,10 +188,7 @@ pub(super) fn bring_up(ctx: &mut Ctx<'_>, catalog: &Catalog, target: &Target, op
 
 /// The project's stack, named for the target's Lima instance; its warnings are shown.
 fn target_stack(ctx: &mut Ctx<'_>, catalog: &Catalog, target: &Target, facts: &HostFacts) -> Result<Stack> {
-    let stack = compile::compile(&target.project, catalog, facts)?;
-    for warning in &stack.warnings {
-        ctx.ui.warn(warning);
-    }
+    let stack = ctx.compile_with(&target.project, catalog, facts)?;
     Ok(branch_named(ctx, target, stack))
 }
 
@@ -210,7 +207,7 @@ fn golden_stack(
     ctx: &mut Ctx<'_>,
     catalog: &Catalog,
     target: &Target,
-    identity: &Identity,
+    facts: &HostFacts,
     stack: &Stack,
 ) -> Result<Option<(Stack, String)>> {
     let repos: Vec<String> = target.project.repos.iter().map(|r| r.as_str().to_string()).collect();
@@ -222,7 +219,7 @@ fn golden_stack(
         ));
         return Ok(None);
     };
-    let facts = HostFacts { boot_disk: Some(path), ..host::facts(&ctx.paths, identity.clone())? };
+    let facts = HostFacts { boot_disk: Some(path), ..facts.clone() };
     let stack = compile::compile(&target.project, catalog, &facts)?;
     Ok(Some((branch_named(ctx, target, stack), key)))
 }

@@ -727,4 +727,8 @@ fn a_current_vm_s_warnings_are_shown_on_every_up() {
         assert!(err.contains("project `blog` lets its VM reach the host"), "round {round}: {err}");
     }
     assert!(recorded_inputs(&env).is_some());
+    // A replace after the record's warnings were shown compiles again, and says them once.
+    let out = machine(&env).args(["up", "blog", "--recreate", "-y"]).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stderr(&out).matches("lets its VM reach the host").count(), 1, "{}", stderr(&out));
 }

@@ -72,6 +72,12 @@ impl World {
     }
 
     /// The VM's token, as its shells get it.
+    /// `up blog`, which must succeed: the VM's token in the guest and the daemon's pid.
+    fn up_blog(&self) -> (String, u32) {
+        assert_eq!(self.run(&["up", "blog"]).0, Some(0));
+        (self.guest_token("blog"), self.pid().expect("up started the daemon"))
+    }
+
     fn guest_token(&self, vm: &str) -> String {
         let env = self.guest_env(vm).expect("the guest has the proxy's variables");
         let line = env.lines().find(|l| l.starts_with("export ANTHROPIC_AUTH_TOKEN=")).expect("a token line");
@@ -164,9 +170,7 @@ fn up_gives_the_vm_a_token_and_the_credential_never_leaves_the_host() {
 #[test]
 fn the_daemon_is_started_again_after_it_was_killed() {
     let world = World::new("");
-    assert_eq!(world.run(&["up", "blog"]).0, Some(0));
-    let token = world.guest_token("blog");
-    let first = world.pid().expect("up started the daemon");
+    let (token, first) = world.up_blog();
     std::process::Command::new("kill").args(["-9", &first.to_string()]).status().unwrap();
     while alive(first) {
         std::thread::yield_now();
@@ -193,9 +197,7 @@ fn the_daemon_is_started_again_after_it_was_killed() {
 #[test]
 fn a_daemon_with_other_settings_is_replaced_and_the_vm_registered_with_the_new_one() {
     let world = World::new("");
-    assert_eq!(world.run(&["up", "blog"]).0, Some(0));
-    let token = world.guest_token("blog");
-    let first = world.pid().expect("up started the daemon");
+    let (token, first) = world.up_blog();
     assert_eq!(world.run(&["up", "blog"]).0, Some(0));
     assert_eq!(world.pid(), Some(first), "the same settings: the same daemon");
 

@@ -140,9 +140,15 @@ fn drift(
 ) -> (&'static str, Option<String>) {
     let Some(applied) = applied else { return ("unknown", Some("machine has no record of this VM".into())) };
     let identity = crate::identity::resolve(ctx.env, ctx.runner).identity;
-    let compiled = crate::host::facts(&ctx.paths, identity)
-        .and_then(|facts| crate::compile::compile(&target.project, catalog, &facts));
-    match compiled {
+    let facts = match crate::host::facts(&ctx.paths, identity) {
+        Ok(facts) => facts,
+        Err(e) => return ("unknown", Some(format!("the configuration does not compile: {}", e.message()))),
+    };
+    // What `up` recorded as current for these very inputs needs no compile to confirm.
+    if super::up::memo(Some(applied), &target.project, catalog, &facts, &target.instance).1.is_some() {
+        return ("current", None);
+    }
+    match crate::compile::compile(&target.project, catalog, &facts) {
         Ok(stack) => match super::up::drift(applied, &stack, &target.shown) {
             None => ("current", None),
             Some(what) => ("drifted", Some(what)),

@@ -3,7 +3,7 @@
 
 use super::{Ctx, Target, proxy_vm};
 use crate::compile::{self, HostFacts, Stack};
-use crate::config::model::{DEFAULT_PROJECT, RepoUrl};
+use crate::config::model::{DEFAULT_PROJECT, Project, RepoUrl};
 use crate::error::{Error, Result};
 use crate::layers::Catalog;
 use crate::project_state::{Applied, Current, ProjectDir};
@@ -93,10 +93,7 @@ pub(super) fn bring_up(ctx: &mut Ctx<'_>, catalog: &Catalog, target: &Target, op
     let identity = ctx.identity(true)?;
     let facts = host::facts(&ctx.paths, identity.clone())?;
     let mut applied = dir.applied()?;
-    // A VM whose record says these very inputs compiled to its stack is current: no compile to
-    // find out, only its warnings to show again.
-    let inputs = host::build_id().and_then(|build| compile::inputs_key(project, catalog, &facts, name, &build));
-    let known = applied.as_ref().and_then(|a| a.current.as_ref()).filter(|c| Some(&c.inputs) == inputs.as_ref());
+    let (inputs, known) = memo(applied.as_ref(), project, catalog, &facts, name);
     let mut stack = match known {
         Some(current) => {
             current.warnings.iter().for_each(|w| ctx.ui.warn(w));
@@ -222,6 +219,21 @@ fn golden_stack(
     let facts = HostFacts { boot_disk: Some(path), ..facts.clone() };
     let stack = compile::compile(&target.project, catalog, &facts)?;
     Ok(Some((branch_named(ctx, target, stack), key)))
+}
+
+/// The fingerprint of what this compile would read, and the record's note that those very
+/// inputs compiled to its stack: then the stack is current without compiling, and only its
+/// warnings are worth showing again.
+pub(super) fn memo<'a>(
+    applied: Option<&'a Applied>,
+    project: &Project,
+    catalog: &Catalog,
+    facts: &HostFacts,
+    instance: &str,
+) -> (Option<String>, Option<&'a Current>) {
+    let inputs = host::build_id().and_then(|build| compile::inputs_key(project, catalog, facts, instance, &build));
+    let known = applied.and_then(|a| a.current.as_ref()).filter(|c| Some(&c.inputs) == inputs.as_ref());
+    (inputs, known)
 }
 
 /// A VM that exists: says how its configuration drifted (when it was compiled: `None` is a

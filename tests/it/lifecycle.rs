@@ -677,6 +677,14 @@ fn recorded_inputs(env: &FakeEnv) -> Option<String> {
     record["current"]["inputs"].as_str().map(String::from)
 }
 
+/// `status`'s word on the stack (it uses the same record, without compiling on a match).
+fn stack_status(env: &FakeEnv, vars: &[(&str, &str)]) -> String {
+    let out = machine(env).args(["status", "blog", "--json"]).envs(vars.iter().copied()).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    status["vms"][0]["stack"].as_str().unwrap().to_string()
+}
+
 fn up_warnings(env: &FakeEnv, vars: &[(&str, &str)]) -> String {
     let out = machine(env).args(["up", "blog"]).envs(vars.iter().copied()).output().unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
@@ -696,8 +704,11 @@ fn a_current_vm_is_not_compiled_again_and_every_change_is_still_found() {
     let first = recorded_inputs(&env).expect("a current stack records its inputs");
     assert!(!up_warnings(&env, &[]).contains("different configuration"));
     assert_eq!(recorded_inputs(&env).as_deref(), Some(first.as_str()));
+    assert_eq!(stack_status(&env, &[]), "current");
+    assert_eq!(stack_status(&env, &[("GIT_NAME", "Grace Hopper")]), "drifted", "status sees what up would");
 
     std::fs::write(&projects, format!("{BLOG}cpus = 3\n")).unwrap();
+    assert_eq!(stack_status(&env, &[]), "drifted");
     assert!(up_warnings(&env, &[]).contains("+ cpus: 3"), "a project change");
     assert_eq!(recorded_inputs(&env), None, "a drifted VM records no inputs");
     std::fs::write(&projects, BLOG).unwrap();

@@ -1795,6 +1795,8 @@ mod lima_boot {
         fs::write(root.join("run/lima-boot-done"), "").expect("write lima-boot-done");
         let _ = fs::create_dir_all(root.join("proc"));
         let _ = fs::write(root.join("proc/uptime"), "42.17 80.03\n");
+        // A writable /etc: machine-guest writes Codex's system config there without sudo.
+        let _ = fs::create_dir_all(root.join("etc"));
         if !failed.is_empty() {
             fs::create_dir_all(root.join("run/machine/failed")).expect("create the failure markers");
         }

@@ -35,12 +35,16 @@ pub(super) fn connect(
     target: &Target,
     when: When,
 ) -> Option<String> {
-    let result = if enabled(ctx, target) { link(ctx, catalog, lima, target, when) } else { unlink(ctx, lima, target) };
-    result.err().map(|e| {
-        format!(
+    let result = if enabled(ctx, target) {
+        link(ctx, catalog, lima, target, when)
+    } else {
+        unlink(ctx, lima, target).map(|()| None)
+    };
+    result.unwrap_or_else(|e| {
+        Some(format!(
             "the credential proxy is not set up for VM `{}`, so it reaches no provider's API through it:\n{e}",
             target.shown
-        )
+        ))
     })
 }
 
@@ -49,7 +53,9 @@ fn enabled(ctx: &Ctx<'_>, target: &Target) -> bool {
     target.project.credential_proxy && !off
 }
 
-fn link(ctx: &mut Ctx<'_>, catalog: &Catalog, lima: &Lima<'_>, target: &Target, when: When) -> Result<()> {
+/// Registers the VM's token and gives the guest its variables; a warning when Codex in the
+/// guest keeps a configuration of its own.
+fn link(ctx: &mut Ctx<'_>, catalog: &Catalog, lima: &Lima<'_>, target: &Target, when: When) -> Result<Option<String>> {
     let settings = ctx.proxy_settings(catalog)?;
     let path = token::path(&ctx.paths.state_dir, &target.instance);
     let old = token::read(&path)?;
@@ -58,24 +64,36 @@ fn link(ctx: &mut Ctx<'_>, catalog: &Catalog, lima: &Lima<'_>, target: &Target, 
         _ => token::generate()?,
     };
     let env = crate::proxy::guest_env(&settings, &token);
-    let current = TokenFile { token: token.clone(), guest_env: sha256_hex(env.as_bytes()) };
+    let args = crate::proxy::guest_env_args(&settings);
+    // What the guest was last given, arguments included (a changed Codex route is written too).
+    let given = format!("{}\0{env}", args.join("\0"));
+    let current = TokenFile { token: token.clone(), guest_env: sha256_hex(given.as_bytes()) };
     let written = old.as_ref().filter(|o| o.token == token).map(|o| o.guest_env.clone()).unwrap_or_default();
     token::write(&path, &TokenFile { token, guest_env: written.clone() })?;
     daemon::register(&ctx.paths, &settings, ctx.runner, &target.instance)?;
     if when == When::Changed && written == current.guest_env {
-        return Ok(());
+        return Ok(None);
     }
-    write_guest_env(lima, &target.instance, env)?;
-    token::write(&path, &current)
+    let foreign = write_guest_env(lima, &target.instance, &args, env)?;
+    token::write(&path, &current)?;
+    Ok(foreign.then(|| {
+        format!(
+            "Codex in VM `{}` keeps /etc/codex/config.toml, which machine did not write: it may not reach OpenAI through the credential proxy\n  hint: remove that file in the VM (`machine ssh {}`, then `sudo rm /etc/codex/config.toml`) and run `machine up {}` again",
+            target.shown, target.shown, target.shown
+        )
+    }))
 }
 
-/// Hands the variables to the guest helper on stdin (never in its argv).
-fn write_guest_env(lima: &Lima<'_>, name: &str, env: String) -> Result<()> {
-    let mut cmd = lima.guest_cmd(name, &["proxy-env-write"]);
+/// Hands the variables to the guest helper on stdin (never in its argv, which holds only the
+/// Codex route).
+/// Whether the guest found a Codex system config that is not machine's.
+fn write_guest_env(lima: &Lima<'_>, name: &str, args: &[String], env: String) -> Result<bool> {
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut cmd = lima.guest_cmd(name, &args);
     cmd.stdin = Some(env.into_bytes());
     let out = lima.runner.output(&cmd)?;
     if out.success() {
-        return Ok(());
+        return Ok(out.stdout_text().lines().any(|l| l == "codex-config foreign"));
     }
     let why = String::from_utf8_lossy(&out.stderr).trim().to_string();
     Err(Error::failure("cannot write the proxy's variables into the VM")

@@ -34,9 +34,40 @@ pub fn guest_env(settings: &ProxySettings, token: &str) -> String {
     text
 }
 
+/// Where Codex in the guest sends its requests and which variable holds the token, when the
+/// `openai` provider gives the guest one (`machine-guest proxy-env-write --codex URL VAR`).
+/// Codex reads neither `OPENAI_BASE_URL` nor `OPENAI_API_KEY` for its built-in provider (0.139
+/// and 0.171 alike), so it gets a provider of its own in its system config.
+pub fn codex_provider(settings: &ProxySettings) -> Option<(String, String)> {
+    let openai = settings.provider("openai")?;
+    let var = openai.guest_token_env.clone()?;
+    Some((format!("{}/{}", settings.guest_url(), openai.name), var))
+}
+
+/// The arguments of `machine-guest proxy-env-write` for these settings.
+pub fn guest_env_args(settings: &ProxySettings) -> Vec<String> {
+    let mut args = vec!["proxy-env-write".to_string()];
+    if let Some((url, var)) = codex_provider(settings) {
+        args.extend(["--codex".to_string(), url, var]);
+    }
+    args
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn codex_is_pointed_at_the_openai_route_with_the_token_variable() {
+        let settings = ProxySettings::default();
+        assert_eq!(
+            guest_env_args(&settings),
+            ["proxy-env-write", "--codex", "http://host.lima.internal:7399/openai", "OPENAI_API_KEY"]
+        );
+        let mut quiet = settings.clone();
+        quiet.providers.iter_mut().filter(|p| p.name == "openai").for_each(|p| p.guest_token_env = None);
+        assert_eq!(guest_env_args(&quiet), ["proxy-env-write"], "no token variable: nothing for Codex to read");
+    }
 
     #[test]
     fn the_guest_gets_urls_and_the_token_under_each_providers_names() {

@@ -583,7 +583,7 @@ fn the_guest_reaches_the_api_through_the_proxy_and_holds_no_credential() {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let mut projects = std::fs::read_to_string(config.join("projects.toml")).unwrap();
     projects.push_str(&format!(
-        "\n[proxy]\nport = {port}\nca_file = \"ca.pem\"\n\n[proxy.anthropic]\nupstream = \"{}\"\ncredential_keychain = false\ncredential_file = false\n",
+        "\n[proxy]\nport = {port}\nca_file = \"ca.pem\"\n\n[proxy.anthropic]\nupstream = \"{0}\"\ncredential_keychain = false\ncredential_file = false\n\n[proxy.openai]\nupstream = \"{0}/v1\"\ncredential_file = false\n",
         upstream.url()
     ));
     std::fs::write(config.join("projects.toml"), projects).unwrap();
@@ -611,6 +611,20 @@ fn the_guest_reaches_the_api_through_the_proxy_and_holds_no_credential() {
         vm.sh("curl -s -o /dev/null -w '%{http_code}' -H 'x-api-key: guessed' \"$ANTHROPIC_BASE_URL/v1/messages\"");
     assert_eq!(refused, "401");
     assert_eq!(upstream.seen().len(), 1, "the refused request never reached the upstream");
+
+    // Codex's route: its system config (written through sudo) names the proxy and the
+    // token's variable; a request as Codex makes it reaches OpenAI's upstream with its key.
+    let codex = vm.guest(&["cat", "/etc/codex/config.toml"]);
+    let codex_url = format!("http://host.lima.internal:{port}/openai");
+    assert!(codex.contains(&format!("base_url = \"{codex_url}\"")), "{codex}");
+    assert!(codex.contains("env_key = \"OPENAI_API_KEY\""), "{codex}");
+    let answer = vm.sh(&format!(
+        "curl -sS --max-time 60 -H \"Authorization: Bearer $OPENAI_API_KEY\" -d '{{}}' {codex_url}/responses"
+    ));
+    assert_eq!(answer, r#"{"echo":"/v1/responses"}"#);
+    let seen = upstream.seen();
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    assert_eq!(seen[1].header("authorization"), Some(format!("Bearer sk-proj-e2e-{canary}").as_str()));
 
     // The guest holds no credential: not in its environment, not in any file machine could
     // have written (tmpfs included).

@@ -71,6 +71,11 @@ impl World {
         std::fs::read_to_string(self.env.guest_root(vm).join(format!("run/user/{}/machine/proxy.env", uid.trim()))).ok()
     }
 
+    /// Codex's system config in the guest, when there is one.
+    fn codex_config(&self, vm: &str) -> Option<String> {
+        std::fs::read_to_string(self.env.guest_root(vm).join("etc/codex/config.toml")).ok()
+    }
+
     /// The VM's token, as its shells get it.
     /// `up blog`, which must succeed: the VM's token in the guest and the daemon's pid.
     fn up_blog(&self) -> (String, u32) {
@@ -121,6 +126,10 @@ fn up_gives_the_vm_a_token_and_the_credential_never_leaves_the_host() {
     assert!(env.contains(&format!("export OPENAI_BASE_URL='{url}/openai'")), "{env}");
     let token = world.guest_token("blog");
     assert!(token.starts_with("machine-proxy-") && env.contains(&format!("OPENAI_API_KEY='{token}'")), "{env}");
+    // Codex reads neither of those: its system config names the route and the variable.
+    let codex = world.codex_config("blog").expect("Codex's system config");
+    assert!(codex.contains(&format!("base_url = \"{url}/openai\"")), "{codex}");
+    assert!(codex.contains("env_key = \"OPENAI_API_KEY\"") && !codex.contains(&token), "{codex}");
 
     // A request with the token gets the upstream's answer; the upstream got the credential.
     let answer = world.ask(&token);
@@ -276,6 +285,7 @@ fn credential_proxy_false_gives_the_vm_nothing_and_takes_away_what_it_had() {
     let (code, _, err) = world.run(&["up", "blog"]);
     assert_eq!(code, Some(0), "{err}");
     assert_eq!(world.guest_env("blog"), None, "the guest's variables are cleared");
+    assert_eq!(world.codex_config("blog"), None, "and Codex's route to the proxy");
     assert!(!world.state().join("blog/proxy-token.json").exists());
     assert_eq!(world.ask(&token).status, 401);
 
@@ -289,6 +299,36 @@ fn credential_proxy_false_gives_the_vm_nothing_and_takes_away_what_it_had() {
     assert!(!world.state().join("proxy").exists());
     assert_eq!(world.guest_env("blog"), None);
     assert!(!world.env.calls().iter().any(|c| c["args"].to_string().contains("proxy-env")));
+}
+
+/// A Codex system config that machine did not write is kept, and `up` says what that means.
+#[test]
+fn a_codex_config_of_the_guest_s_own_is_kept_with_a_warning() {
+    let world = World::new("");
+    assert_eq!(world.run(&["up", "blog"]).0, Some(0));
+    let mine = world.env.guest_root("blog").join("etc/codex/config.toml");
+    std::fs::write(&mine, "model = \"mine\"\n").unwrap();
+    assert_eq!(world.run(&["down", "blog"]).0, Some(0));
+    let (code, _, err) = world.run(&["up", "blog"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains("keeps /etc/codex/config.toml, which machine did not write"), "{err}");
+    assert_eq!(std::fs::read_to_string(&mine).unwrap(), "model = \"mine\"\n");
+}
+
+/// A VM set up before machine configured Codex gets the route at its next `up`.
+#[test]
+fn a_running_vm_whose_guest_was_given_less_gets_codex_s_route_at_the_next_up() {
+    let world = World::new("");
+    assert_eq!(world.run(&["up", "blog"]).0, Some(0));
+    let config = world.env.guest_root("blog").join("etc/codex/config.toml");
+    std::fs::remove_file(&config).unwrap();
+    // What an older machine recorded: the hash of the variables alone.
+    let file = world.state().join("blog/proxy-token.json");
+    let mut record: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    record["guest_env"] = "0".repeat(64).into();
+    std::fs::write(&file, record.to_string()).unwrap();
+    assert_eq!(world.run(&["up", "blog"]).0, Some(0));
+    assert!(world.codex_config("blog").is_some());
 }
 
 #[test]

@@ -112,7 +112,7 @@ for name in git ssh-add sudo pnpm yarn npm; do
 done
 
 # The real tools machine-guest (and the stubs) may use; nothing else is on PATH.
-for tool in awk cat chmod df env grep head id mkdir mktemp mv rm rmdir sed stat tail; do
+for tool in awk cat chmod df env grep head id install mkdir mktemp mv rm rmdir sed stat tail; do
 	path=$(PATH=/usr/local/bin:/usr/bin:/bin command -v "$tool") || {
 		fail "machine-guest tests: $tool is not installed"
 		continue
@@ -701,7 +701,8 @@ printf 'MACHINE_PROXY_URL=http://host.lima.internal:7399\nANTHROPIC_AUTH_TOKEN=m
 MG_IN="$MG/proxy-env1"
 mg proxy-env-write
 MG_IN=/dev/null
-expect "proxy-env-write: counts the variables (blank lines skipped, a last line without newline kept)" 0 "wrote proxy-env 3"
+expect "proxy-env-write: counts the variables (blank lines skipped, a last line without newline kept)" 0 "wrote proxy-env 3
+codex-config none"
 mcheck "proxy-env-write: default folder \$MACHINE_ROOT/run/user/<uid>/machine is 0700" \
 	test "$(stat -c %a "${penv%/*}")" = 700
 mcheck "proxy-env-write: the file is 0600" test "$(stat -c %a "$penv")" = 600
@@ -748,12 +749,68 @@ mcheck "proxy-env-write: a folder that exists is made 0700 again" test "$(stat -
 mcheck "proxy-env-write: ...and the file in it is 0600" test "$(stat -c %a "$xdg/machine/proxy.env")" = 600
 ln "$penv" "$MG/proxy-peek$MG_N"
 mg proxy-env-clear
-expect "proxy-env-clear: prints cleared proxy-env" 0 "cleared proxy-env"
+expect "proxy-env-clear: prints cleared proxy-env" 0 "cleared proxy-env
+codex-config none"
 mcheck "proxy-env-clear: the file is gone" test ! -e "$penv"
 mcheck "proxy-env-clear: ...after its bytes were zero-filled" \
 	cmp -s "$MG/proxy-peek$MG_N" <(head -c "$(stat -c %s "$MG/proxy-peek$MG_N")" /dev/zero)
 mg proxy-env-clear
-expect "proxy-env-clear: nothing left prints nothing to clear" 0 "nothing to clear"
+expect "proxy-env-clear: nothing left prints nothing to clear" 0 "nothing to clear
+codex-config none"
+
+# Codex's system config: written directly into a scratch root whose etc is writable, through
+# `sudo -n` otherwise; machine's own copy only.
+mg_new
+codex="$MG_ROOT/etc/codex/config.toml"
+MG_IN="$MG/proxy-env1"
+mg proxy-env-write --codex http://host.lima.internal:7399/openai OPENAI_API_KEY
+expect "proxy-env-write --codex: without a writable etc, through sudo" 0 "wrote proxy-env 3
+codex-config written"
+mcheck "proxy-env-write --codex: ...sudo -n install into \$MACHINE_ROOT/etc/codex" \
+	grep -qE "^sudo -n install -D -m 0644 -- [^ ]+ $MG_ROOT/etc/codex/config.toml\$" "$MG_LOG"
+mkdir -p "$MG_ROOT/etc"
+: >"$MG_LOG"
+mg proxy-env-write --codex http://host.lima.internal:7399/openai OPENAI_API_KEY
+expect "proxy-env-write --codex: writes Codex's system config" 0 "wrote proxy-env 3
+codex-config written"
+mcheck "proxy-env-write --codex: ...without sudo when etc is writable" not grep -q "^sudo" "$MG_LOG"
+mcheck "proxy-env-write --codex: ...a provider with the proxy's URL and the token's variable" \
+	grep -qxF 'base_url = "http://host.lima.internal:7399/openai"' "$codex"
+mcheck "proxy-env-write --codex: ...which Codex uses unless the user's config says otherwise" \
+	grep -qxF 'model_provider = "machine-proxy"' "$codex"
+mcheck "proxy-env-write --codex: ...env_key names the variable" grep -qxF 'env_key = "OPENAI_API_KEY"' "$codex"
+mcheck "proxy-env-write --codex: ...readable by everyone (0644), its folder 0755" \
+	test "$(stat -c %a "$codex") $(stat -c %a "${codex%/*}")" = "644 755"
+mcheck "proxy-env-write --codex: ...and holds no token" not grep -qF "T0KEN" "$codex"
+mg proxy-env-write --codex http://host.lima.internal:7399/openai OPENAI_API_KEY
+expect "proxy-env-write --codex: the same config again is left as it is" 0 "wrote proxy-env 3
+codex-config unchanged"
+mg proxy-env-write --codex http://host.lima.internal:7500/openai OPENAI_API_KEY
+expect "proxy-env-write --codex: another port rewrites it" 0 "wrote proxy-env 3
+codex-config written"
+mcheck "proxy-env-write --codex: ...with the new URL" grep -qxF 'base_url = "http://host.lima.internal:7500/openai"' "$codex"
+mg proxy-env-write
+expect "proxy-env-write: without --codex, machine's Codex config is removed" 0 "wrote proxy-env 3
+codex-config removed"
+mcheck "proxy-env-write: ...the file is gone" test ! -e "$codex"
+mg proxy-env-write --codex http://host.lima.internal:7399/openai OPENAI_API_KEY
+mg proxy-env-clear
+expect "proxy-env-clear: removes machine's Codex config too" 0 "cleared proxy-env
+codex-config removed"
+printf 'model = "mine"\n' >"$codex"
+mg proxy-env-write --codex http://host.lima.internal:7399/openai OPENAI_API_KEY
+expect "proxy-env-write --codex: a Codex config machine did not write is left alone" 0 "wrote proxy-env 3
+codex-config foreign"
+mcheck "proxy-env-write --codex: ...unchanged" test "$(cat "$codex")" = 'model = "mine"'
+mcheck "proxy-env-write --codex: ...and it says so on stderr" grep -qF "was not written by machine" <<<"$MG_ERR"
+mg proxy-env-clear
+mcheck "proxy-env-clear: ...nor removed" test -e "$codex"
+for bad in "--codex ftp://x OPENAI_API_KEY" "--codex http://a'b OPENAI_API_KEY" "--codex http://x lower" "--codex http://x" "--other a b"; do
+	read -ra words <<<"$bad"
+	mg proxy-env-write "${words[@]}"
+	expect "proxy-env-write: $(printf '%q' "$bad") is refused (exit 2)" 2 ""
+done
+MG_IN=/dev/null
 
 # --- envrc-ids -----------------------------------------------------------------------------------------------
 

@@ -54,7 +54,7 @@ fn enabled(ctx: &Ctx<'_>, target: &Target) -> bool {
 }
 
 /// Registers the VM's token and gives the guest its variables; a warning when Codex in the
-/// guest keeps a configuration of its own.
+/// guest cannot be pointed at the proxy.
 fn link(ctx: &mut Ctx<'_>, catalog: &Catalog, lima: &Lima<'_>, target: &Target, when: When) -> Result<Option<String>> {
     let settings = ctx.proxy_settings(catalog)?;
     let path = token::path(&ctx.paths.state_dir, &target.instance);
@@ -74,26 +74,77 @@ fn link(ctx: &mut Ctx<'_>, catalog: &Catalog, lima: &Lima<'_>, target: &Target, 
     if when == When::Changed && written == current.guest_env {
         return Ok(None);
     }
-    let foreign = write_guest_env(lima, &target.instance, &args, env)?;
-    token::write(&path, &current)?;
-    Ok(foreign.then(|| {
-        format!(
-            "Codex in VM `{}` keeps /etc/codex/config.toml, which machine did not write: it may not reach OpenAI through the credential proxy\n  hint: remove that file in the VM (`machine ssh {}`, then `sudo rm /etc/codex/config.toml`) and run `machine up {}` again",
-            target.shown, target.shown, target.shown
-        )
-    }))
+    let codex = write_guest_env(lima, &target.instance, &args, &env)?;
+    // A route the user can put in place is tried again (and said again) at the next `up`; an
+    // older guest helper stays older until the VM is made again.
+    if !matches!(codex, CodexRoute::Foreign | CodexRoute::Failed) {
+        token::write(&path, &current)?;
+    }
+    Ok(codex.warning(&target.shown))
+}
+
+/// What became of Codex's route to the proxy in the guest.
+#[derive(Debug, PartialEq, Eq)]
+enum CodexRoute {
+    /// In place, removed, or not asked for.
+    Done,
+    /// `/etc/codex/config.toml` is not machine's link.
+    Foreign,
+    /// `sudo -n` could not make the link.
+    Failed,
+    /// The VM's `machine-guest` predates `--codex` (its template is fixed at create).
+    OldGuest,
+}
+
+impl CodexRoute {
+    fn warning(&self, vm: &str) -> Option<String> {
+        let (what, hint) = match self {
+            Self::Done => return None,
+            Self::Foreign => (
+                "keeps a /etc/codex/config.toml of its own",
+                format!(
+                    "remove it in the VM (`machine ssh {vm}`, then `sudo rm /etc/codex/config.toml`) and run `machine up {vm}` again"
+                ),
+            ),
+            Self::Failed => (
+                "could not link /etc/codex/config.toml (`sudo -n` failed in the guest)",
+                format!("check `sudo -n true` in the VM, then run `machine up {vm}` again"),
+            ),
+            Self::OldGuest => (
+                "has a machine-guest from before machine configured Codex",
+                format!("`machine up {vm} --recreate` gives it the current one"),
+            ),
+        };
+        Some(format!(
+            "Codex in VM `{vm}` does not use the credential proxy: the VM {what} (Claude Code and the proxy's variables are set up)\n  hint: {hint}"
+        ))
+    }
 }
 
 /// Hands the variables to the guest helper on stdin (never in its argv, which holds only the
-/// Codex route).
-/// Whether the guest found a Codex system config that is not machine's.
-fn write_guest_env(lima: &Lima<'_>, name: &str, args: &[String], env: String) -> Result<bool> {
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let mut cmd = lima.guest_cmd(name, &args);
-    cmd.stdin = Some(env.into_bytes());
-    let out = lima.runner.output(&cmd)?;
+/// Codex route). A guest helper that refuses `--codex` (exit 2: an older one) gets the
+/// variables without it.
+fn write_guest_env(lima: &Lima<'_>, name: &str, args: &[String], env: &str) -> Result<CodexRoute> {
+    let run = |args: &[String]| {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let mut cmd = lima.guest_cmd(name, &args);
+        cmd.stdin = Some(env.as_bytes().to_vec());
+        lima.runner.output(&cmd)
+    };
+    let mut out = run(args)?;
+    let mut route = CodexRoute::Done;
+    if out.code == Some(2) && args.len() > 1 {
+        out = run(&args[..1])?;
+        route = CodexRoute::OldGuest;
+    }
     if out.success() {
-        return Ok(out.stdout_text().lines().any(|l| l == "codex-config foreign"));
+        let said = |line: &str| out.stdout_text().lines().any(|l| l == line);
+        if said("codex-config foreign") {
+            route = CodexRoute::Foreign;
+        } else if said("codex-config failed") {
+            route = CodexRoute::Failed;
+        }
+        return Ok(route);
     }
     let why = String::from_utf8_lossy(&out.stderr).trim().to_string();
     Err(Error::failure("cannot write the proxy's variables into the VM")

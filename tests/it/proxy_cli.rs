@@ -67,8 +67,13 @@ impl World {
 
     /// The guest's `proxy.env` (the fake guest has no `XDG_RUNTIME_DIR`: machine-guest's default).
     fn guest_env(&self, vm: &str) -> Option<String> {
+        std::fs::read_to_string(self.guest_env_dir(vm).join("proxy.env")).ok()
+    }
+
+    /// Where `proxy.env` and Codex's `codex.toml` live in the guest's tmpfs.
+    fn guest_env_dir(&self, vm: &str) -> PathBuf {
         let uid = String::from_utf8(std::process::Command::new("id").arg("-u").output().unwrap().stdout).unwrap();
-        std::fs::read_to_string(self.env.guest_root(vm).join(format!("run/user/{}/machine/proxy.env", uid.trim()))).ok()
+        self.env.guest_root(vm).join(format!("run/user/{}/machine", uid.trim()))
     }
 
     /// Codex's system config in the guest, when there is one.
@@ -286,6 +291,14 @@ fn credential_proxy_false_gives_the_vm_nothing_and_takes_away_what_it_had() {
     assert_eq!(code, Some(0), "{err}");
     assert_eq!(world.guest_env("blog"), None, "the guest's variables are cleared");
     assert_eq!(world.codex_config("blog"), None, "and Codex's route to the proxy");
+    // The route lives in the tmpfs: after a reboot without the proxy, Codex has no route left.
+    std::fs::write(&projects, format!("{text}\n")).unwrap();
+    assert_eq!(world.run(&["up", "blog"]).0, Some(0));
+    assert!(world.codex_config("blog").is_some());
+    std::fs::write(&projects, format!("{text}credential_proxy = false\n")).unwrap();
+    assert_eq!(world.run(&["down", "blog"]).0, Some(0));
+    assert_eq!(world.run(&["up", "blog"]).0, Some(0));
+    assert_eq!(world.codex_config("blog"), None, "a dangling link: Codex reads no file");
     assert!(!world.state().join("blog/proxy-token.json").exists());
     assert_eq!(world.ask(&token).status, 401);
 
@@ -301,31 +314,69 @@ fn credential_proxy_false_gives_the_vm_nothing_and_takes_away_what_it_had() {
     assert!(!world.env.calls().iter().any(|c| c["args"].to_string().contains("proxy-env")));
 }
 
-/// A Codex system config that machine did not write is kept, and `up` says what that means.
+/// A Codex system config that is not machine's is kept, and `up` says what that means until
+/// the user removes it; then the next `up` of the running VM puts the route in place.
 #[test]
-fn a_codex_config_of_the_guest_s_own_is_kept_with_a_warning() {
+fn a_codex_config_of_the_guest_s_own_is_kept_with_a_warning_until_it_is_gone() {
     let world = World::new("");
     assert_eq!(world.run(&["up", "blog"]).0, Some(0));
-    let mine = world.env.guest_root("blog").join("etc/codex/config.toml");
-    std::fs::write(&mine, "model = \"mine\"\n").unwrap();
+    let link = world.env.guest_root("blog").join("etc/codex/config.toml");
+    std::fs::remove_file(&link).unwrap();
+    std::fs::write(&link, "model = \"mine\"\n").unwrap();
     assert_eq!(world.run(&["down", "blog"]).0, Some(0));
+    for round in ["after a boot", "on the running VM"] {
+        let (code, _, err) = world.run(&["up", "blog"]);
+        assert_eq!(code, Some(0), "{err}");
+        assert!(err.contains("Codex in VM `blog` does not use the credential proxy"), "{round}: {err}");
+        assert!(err.contains("keeps a /etc/codex/config.toml of its own"), "{round}: {err}");
+        assert_eq!(std::fs::read_to_string(&link).unwrap(), "model = \"mine\"\n");
+    }
+    std::fs::remove_file(&link).unwrap();
     let (code, _, err) = world.run(&["up", "blog"]);
     assert_eq!(code, Some(0), "{err}");
-    assert!(err.contains("keeps /etc/codex/config.toml, which machine did not write"), "{err}");
-    assert_eq!(std::fs::read_to_string(&mine).unwrap(), "model = \"mine\"\n");
+    assert!(!err.contains("Codex in VM"), "{err}");
+    assert!(world.codex_config("blog").is_some_and(|c| c.contains("model_provider = \"machine-proxy\"")));
 }
 
-/// A VM set up before machine configured Codex gets the route at its next `up`.
+/// A VM whose guest helper predates `--codex` (its template is fixed at create) still gets the
+/// proxy's variables, and `up` says what Codex lacks.
+#[test]
+fn an_older_guest_helper_gets_the_variables_and_a_warning_about_codex() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let world = World::new("");
+    let helper = world.env.guest_bin().join("machine-guest");
+    let real = world.env.path().join("machine-guest.real");
+    std::fs::rename(&helper, &real).unwrap();
+    let shim = format!(
+        "#!/bin/bash\nif [[ $1 == proxy-env-write && $# -gt 1 ]]; then echo 'machine-guest: proxy-env-write takes no arguments' >&2; exit 2; fi\nexec '{}' \"$@\"\n",
+        real.display()
+    );
+    std::fs::write(&helper, shim).unwrap();
+    std::fs::set_permissions(&helper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let (code, _, err) = world.run(&["up", "blog"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains("has a machine-guest from before machine configured Codex"), "{err}");
+    assert!(err.contains("--recreate"), "{err}");
+    assert_eq!(world.ask(&world.guest_token("blog")).status, 200, "the variables are there");
+    assert_eq!(world.codex_config("blog"), None);
+    let (_, _, again) = world.run(&["up", "blog"]);
+    assert!(!again.contains("Codex in VM"), "said once, not at every up: {again}");
+}
+
+/// A running VM set up by a machine that recorded the hash of the variables alone gets the
+/// Codex route at its next `up`.
 #[test]
 fn a_running_vm_whose_guest_was_given_less_gets_codex_s_route_at_the_next_up() {
     let world = World::new("");
     assert_eq!(world.run(&["up", "blog"]).0, Some(0));
-    let config = world.env.guest_root("blog").join("etc/codex/config.toml");
-    std::fs::remove_file(&config).unwrap();
-    // What an older machine recorded: the hash of the variables alone.
+    let runtime = world.guest_env_dir("blog").join("codex.toml");
+    std::fs::remove_file(&runtime).unwrap();
     let file = world.state().join("blog/proxy-token.json");
     let mut record: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
-    record["guest_env"] = "0".repeat(64).into();
+    let token = record["token"].as_str().unwrap().to_string();
+    let settings = machine::config::proxy::ProxySettings { port: world.port, ..Default::default() };
+    let env = machine::proxy::guest_env(&settings, &token);
+    record["guest_env"] = machine::config::trust::sha256_hex(env.as_bytes()).into();
     std::fs::write(&file, record.to_string()).unwrap();
     assert_eq!(world.run(&["up", "blog"]).0, Some(0));
     assert!(world.codex_config("blog").is_some());

@@ -112,7 +112,7 @@ for name in git ssh-add sudo pnpm yarn npm; do
 done
 
 # The real tools machine-guest (and the stubs) may use; nothing else is on PATH.
-for tool in awk cat chmod df env grep head id install mkdir mktemp mv rm rmdir sed stat tail; do
+for tool in awk cat chmod df env grep head id ln mkdir mktemp mv rm rmdir sed stat tail; do
 	path=$(PATH=/usr/local/bin:/usr/bin:/bin command -v "$tool") || {
 		fail "machine-guest tests: $tool is not installed"
 		continue
@@ -758,57 +758,76 @@ mg proxy-env-clear
 expect "proxy-env-clear: nothing left prints nothing to clear" 0 "nothing to clear
 codex-config none"
 
-# Codex's system config: written directly into a scratch root whose etc is writable, through
-# `sudo -n` otherwise; machine's own copy only.
+# Codex's system config: a link, made once (directly into a scratch root whose etc is writable,
+# through `sudo -n` otherwise), to codex.toml beside proxy.env in the tmpfs.
 mg_new
 codex="$MG_ROOT/etc/codex/config.toml"
+runtime="$MG_ROOT/run/user/$(id -u)/machine/codex.toml"
+route=(--codex http://host.lima.internal:7399/openai OPENAI_API_KEY)
 MG_IN="$MG/proxy-env1"
-mg proxy-env-write --codex http://host.lima.internal:7399/openai OPENAI_API_KEY
-expect "proxy-env-write --codex: without a writable etc, through sudo" 0 "wrote proxy-env 3
+mg proxy-env-write "${route[@]}"
+expect "proxy-env-write --codex: without a writable etc, the link is made through sudo" 0 "wrote proxy-env 3
 codex-config written"
-mcheck "proxy-env-write --codex: ...sudo -n install into \$MACHINE_ROOT/etc/codex" \
-	grep -qE "^sudo -n install -D -m 0644 -- [^ ]+ $MG_ROOT/etc/codex/config.toml\$" "$MG_LOG"
+mcheck "proxy-env-write --codex: ...sudo -n mkdir, then sudo -n ln -s to codex.toml" test "$(grep '^sudo' "$MG_LOG")" = \
+	"$(printf 'sudo -n mkdir -p -m 0755 -- %q\nsudo -n ln -s -- %q %q' "$MG_ROOT/etc/codex" "$runtime" "$codex")"
+MG_ENV=(STUB_SUDO_FAIL=1)
+mg proxy-env-write "${route[@]}"
+MG_ENV=()
+expect "proxy-env-write --codex: a sudo that fails is reported, the variables stay written" 0 "wrote proxy-env 3
+codex-config failed"
+mcheck "proxy-env-write --codex: ...and said on stderr" grep -qF "sudo -n failed" <<<"$MG_ERR"
 mkdir -p "$MG_ROOT/etc"
 : >"$MG_LOG"
-mg proxy-env-write --codex http://host.lima.internal:7399/openai OPENAI_API_KEY
-expect "proxy-env-write --codex: writes Codex's system config" 0 "wrote proxy-env 3
+mg proxy-env-write "${route[@]}"
+expect "proxy-env-write --codex: links Codex's system config to the tmpfs" 0 "wrote proxy-env 3
 codex-config written"
 mcheck "proxy-env-write --codex: ...without sudo when etc is writable" not grep -q "^sudo" "$MG_LOG"
-mcheck "proxy-env-write --codex: ...a provider with the proxy's URL and the token's variable" \
+mcheck "proxy-env-write --codex: ...a link to codex.toml" test "$(readlink "$codex")" = "$runtime"
+mcheck "proxy-env-write --codex: ...whose folder is 0755" test "$(stat -c %a "${codex%/*}")" = 755
+mcheck "proxy-env-write --codex: ...a provider with the proxy's URL" \
 	grep -qxF 'base_url = "http://host.lima.internal:7399/openai"' "$codex"
 mcheck "proxy-env-write --codex: ...which Codex uses unless the user's config says otherwise" \
 	grep -qxF 'model_provider = "machine-proxy"' "$codex"
 mcheck "proxy-env-write --codex: ...env_key names the variable" grep -qxF 'env_key = "OPENAI_API_KEY"' "$codex"
-mcheck "proxy-env-write --codex: ...readable by everyone (0644), its folder 0755" \
-	test "$(stat -c %a "$codex") $(stat -c %a "${codex%/*}")" = "644 755"
 mcheck "proxy-env-write --codex: ...and holds no token" not grep -qF "T0KEN" "$codex"
-mg proxy-env-write --codex http://host.lima.internal:7399/openai OPENAI_API_KEY
-expect "proxy-env-write --codex: the same config again is left as it is" 0 "wrote proxy-env 3
+mcheck "proxy-env-write --codex: ...no temp file is left behind" test "$(find "${runtime%/*}" -mindepth 1 | wc -l)" -eq 2
+mg proxy-env-write "${route[@]}"
+expect "proxy-env-write --codex: the same route again is left as it is" 0 "wrote proxy-env 3
 codex-config unchanged"
 mg proxy-env-write --codex http://host.lima.internal:7500/openai OPENAI_API_KEY
 expect "proxy-env-write --codex: another port rewrites it" 0 "wrote proxy-env 3
 codex-config written"
 mcheck "proxy-env-write --codex: ...with the new URL" grep -qxF 'base_url = "http://host.lima.internal:7500/openai"' "$codex"
 mg proxy-env-write
-expect "proxy-env-write: without --codex, machine's Codex config is removed" 0 "wrote proxy-env 3
+expect "proxy-env-write: without --codex, the route is removed" 0 "wrote proxy-env 3
 codex-config removed"
-mcheck "proxy-env-write: ...the file is gone" test ! -e "$codex"
-mg proxy-env-write --codex http://host.lima.internal:7399/openai OPENAI_API_KEY
+mcheck "proxy-env-write: ...codex.toml is gone, the link dangles (Codex reads no file)" test ! -e "$codex" -a -L "$codex"
+mg proxy-env-write "${route[@]}"
+expect "proxy-env-write --codex: a dangling link of machine's is used again" 0 "wrote proxy-env 3
+codex-config written"
+mcheck "proxy-env-write --codex: ...without making it again" test "$(readlink "$codex")" = "$runtime"
 mg proxy-env-clear
-expect "proxy-env-clear: removes machine's Codex config too" 0 "cleared proxy-env
+expect "proxy-env-clear: removes the route too" 0 "cleared proxy-env
 codex-config removed"
+rm -f "$codex"
 printf 'model = "mine"\n' >"$codex"
-mg proxy-env-write --codex http://host.lima.internal:7399/openai OPENAI_API_KEY
-expect "proxy-env-write --codex: a Codex config machine did not write is left alone" 0 "wrote proxy-env 3
+mg proxy-env-write "${route[@]}"
+expect "proxy-env-write --codex: a Codex config that is not machine's link is left alone" 0 "wrote proxy-env 3
 codex-config foreign"
 mcheck "proxy-env-write --codex: ...unchanged" test "$(cat "$codex")" = 'model = "mine"'
-mcheck "proxy-env-write --codex: ...and it says so on stderr" grep -qF "was not written by machine" <<<"$MG_ERR"
+mcheck "proxy-env-write --codex: ...and it says so on stderr" grep -qF "is not machine's" <<<"$MG_ERR"
 mg proxy-env-clear
-mcheck "proxy-env-clear: ...nor removed" test -e "$codex"
+expect "proxy-env-clear: a foreign Codex config is not machine's to remove" 0 "cleared proxy-env
+codex-config removed"
+mcheck "proxy-env-clear: ...it stays as it was" test "$(cat "$codex")" = 'model = "mine"'
+mg proxy-env-write "${route[@]}"
 for bad in "--codex ftp://x OPENAI_API_KEY" "--codex http://a'b OPENAI_API_KEY" "--codex http://x lower" "--codex http://x" "--other a b"; do
 	read -ra words <<<"$bad"
+	printf 'OTHER=1\n' >"$MG/proxy-env2"
+	MG_IN="$MG/proxy-env2"
 	mg proxy-env-write "${words[@]}"
 	expect "proxy-env-write: $(printf '%q' "$bad") is refused (exit 2)" 2 ""
+	mcheck "proxy-env-write: ...and proxy.env is as it was" grep -qF "machine-proxy-T0KEN" "$MG_ROOT/run/user/$(id -u)/machine/proxy.env"
 done
 MG_IN=/dev/null
 

@@ -706,6 +706,16 @@ fn a_current_vm_is_not_compiled_again_and_every_change_is_still_found() {
     assert_eq!(recorded_inputs(&env).as_deref(), Some(first.as_str()));
     assert_eq!(stack_status(&env, &[]), "current");
     assert_eq!(stack_status(&env, &[("GIT_NAME", "Grace Hopper")]), "drifted", "status sees what up would");
+    // status takes the record's word for these inputs, without compiling: a record whose
+    // stack key no compile would give still reads as current while its fingerprint matches.
+    let path = env.path().join("state/blog/applied.json");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut record: serde_json::Value = serde_json::from_str(&text).unwrap();
+    record["key"] = "0".repeat(64).into();
+    std::fs::write(&path, record.to_string()).unwrap();
+    assert_eq!(stack_status(&env, &[]), "current", "the memo, not a compile");
+    assert_eq!(stack_status(&env, &[("GIT_NAME", "Grace Hopper")]), "drifted", "other inputs compile");
+    std::fs::write(&path, text).unwrap();
 
     std::fs::write(&projects, format!("{BLOG}cpus = 3\n")).unwrap();
     assert_eq!(stack_status(&env, &[]), "drifted");

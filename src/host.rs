@@ -33,11 +33,16 @@ pub fn facts(paths: &Paths, identity: Identity) -> Result<HostFacts> {
 
 /// This program as built: its path, size and modification time, so any rebuild (new layers, a
 /// changed compiler) tells apart from the last; `None` when it cannot be found.
+/// Looked up once per process (`status` asks for every VM).
 pub fn build_id() -> Option<String> {
-    let exe = std::env::current_exe().ok()?;
-    let meta = std::fs::metadata(&exe).ok()?;
-    let modified = meta.modified().ok()?.duration_since(std::time::UNIX_EPOCH).ok()?;
-    Some(format!("{} {} {} {}", env!("CARGO_PKG_VERSION"), exe.display(), meta.len(), modified.as_nanos()))
+    static ID: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    ID.get_or_init(|| {
+        let exe = std::env::current_exe().ok()?;
+        let meta = std::fs::metadata(&exe).ok()?;
+        let modified = meta.modified().ok()?.duration_since(std::time::UNIX_EPOCH).ok()?;
+        Some(format!("{} {} {} {}", env!("CARGO_PKG_VERSION"), exe.display(), meta.len(), modified.as_nanos()))
+    })
+    .clone()
 }
 
 /// Where the baked disk of a chain prefix is published (by rename, so existing means complete).

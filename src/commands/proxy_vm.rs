@@ -133,8 +133,8 @@ fn write_guest_env(lima: &Lima<'_>, name: &str, args: &[String], env: &str) -> R
     };
     let mut out = run(args)?;
     let mut route = CodexRoute::Done;
-    if out.code == Some(2) && args.len() > 1 {
-        out = run(&args[..1])?;
+    if out.code == Some(2) && args.iter().any(|a| a == "--codex") {
+        out = run(&args[..1])?; // the subcommand alone
         route = CodexRoute::OldGuest;
     }
     if out.success() {

@@ -9,6 +9,7 @@ use serde_json::json;
 
 use super::{Ctx, Target};
 use crate::bake;
+use crate::compile::HostFacts;
 use crate::error::Result;
 use crate::guest_report::{Facts, RepoState};
 use crate::layers::Catalog;
@@ -65,7 +66,7 @@ pub fn run(args: &Args, ctx: &mut Ctx<'_>) -> Result<i32> {
     let lima = ctx.lima()?;
     let instances = lima.instances()?;
     let list = match &args.project {
-        Some(arg) => vec![one(ctx, Some(arg))?],
+        Some(arg) => vec![one_of(ctx, &catalog, Some(arg), &instances)?],
         None => every(ctx, &catalog, &instances)?,
     };
     if args.json {
@@ -84,12 +85,19 @@ pub fn run(args: &Args, ctx: &mut Ctx<'_>) -> Result<i32> {
 /// `machine status TARGET --json` prints, and the MCP server's `status`.
 pub fn one(ctx: &mut Ctx<'_>, arg: Option<&str>) -> Result<VmStatus> {
     let catalog = ctx.catalog()?;
-    let config = ctx.config(&catalog)?;
+    let instances = ctx.lima()?.instances()?;
+    one_of(ctx, &catalog, arg, &instances)
+}
+
+/// [`one`], with Lima's instances already listed.
+fn one_of(ctx: &mut Ctx<'_>, catalog: &Catalog, arg: Option<&str>, instances: &[Instance]) -> Result<VmStatus> {
+    let config = ctx.config(catalog)?;
     let target = ctx.target_in(&config, arg, false)?;
-    let lima = ctx.lima()?;
-    let mut status = of(ctx, &catalog, &target, &lima.instances()?)?;
+    let applied = target.dir(&ctx.paths.state_dir).applied()?;
+    let facts = host_facts(ctx);
+    let mut status = of(ctx, catalog, &target, instances, applied, &facts);
     if status.state == "Running" {
-        status.guest = Some(guest_facts(&lima, &target, &status));
+        status.guest = Some(guest_facts(&ctx.lima()?, &target, &status));
     }
     Ok(status)
 }
@@ -97,24 +105,36 @@ pub fn one(ctx: &mut Ctx<'_>, arg: Option<&str>) -> Result<VmStatus> {
 /// Every VM machine has a record of.
 fn every(ctx: &mut Ctx<'_>, catalog: &Catalog, instances: &[Instance]) -> Result<Vec<VmStatus>> {
     let config = ctx.config(catalog)?;
+    let facts = host_facts(ctx);
     let mut list = Vec::new();
     for (instance, applied) in records(&ctx.paths.state_dir) {
         let project_name = if applied.project.is_empty() { instance.clone() } else { applied.project.clone() };
         let project = config.project(&project_name).unwrap_or_else(|| config.implicit_project(&project_name));
         let shown = applied.branch.as_ref().map_or_else(|| project_name.clone(), |b| format!("{project_name}@{b}"));
         let target = Target { project, branch: applied.branch.clone(), instance, shown };
-        list.push(of(ctx, catalog, &target, instances)?);
+        list.push(of(ctx, catalog, &target, instances, Some(applied), &facts));
     }
     Ok(list)
 }
 
-/// What the host knows about one VM (no guest call).
-fn of(ctx: &mut Ctx<'_>, catalog: &Catalog, target: &Target, instances: &[Instance]) -> Result<VmStatus> {
-    let dir = target.dir(&ctx.paths.state_dir);
-    let applied = dir.applied()?;
+/// This host's facts for every VM's compile, quietly (no identity checks); why not, as text.
+fn host_facts(ctx: &Ctx<'_>) -> std::result::Result<HostFacts, String> {
+    let identity = crate::identity::resolve(ctx.env, ctx.runner).identity;
+    crate::host::facts(&ctx.paths, identity).map_err(|e| e.message().to_string())
+}
+
+/// What the host knows about one VM (no guest call), from its record.
+fn of(
+    ctx: &Ctx<'_>,
+    catalog: &Catalog,
+    target: &Target,
+    instances: &[Instance],
+    applied: Option<Applied>,
+    facts: &std::result::Result<HostFacts, String>,
+) -> VmStatus {
     let found = instances.iter().find(|i| i.name == target.instance);
-    let (stack, drift) = drift(ctx, catalog, target, applied.as_ref());
-    Ok(VmStatus {
+    let (stack, drift) = drift(catalog, target, applied.as_ref(), facts);
+    VmStatus {
         name: target.shown.clone(),
         project: target.project.name.clone(),
         branch: target.branch.clone(),
@@ -128,27 +148,26 @@ fn of(ctx: &mut Ctx<'_>, catalog: &Catalog, target: &Target, instances: &[Instan
         disk_allocated: found.map(|i| bake::allocated(&i.dir.join("disk"))),
         golden: applied.and_then(|a| a.golden),
         guest: None,
-    })
+    }
 }
 
 /// Whether the VM's stack is the configuration's, quietly (no warnings, no identity checks).
 fn drift(
-    ctx: &mut Ctx<'_>,
     catalog: &Catalog,
     target: &Target,
     applied: Option<&Applied>,
+    facts: &std::result::Result<HostFacts, String>,
 ) -> (&'static str, Option<String>) {
     let Some(applied) = applied else { return ("unknown", Some("machine has no record of this VM".into())) };
-    let identity = crate::identity::resolve(ctx.env, ctx.runner).identity;
-    let facts = match crate::host::facts(&ctx.paths, identity) {
+    let facts = match facts {
         Ok(facts) => facts,
-        Err(e) => return ("unknown", Some(format!("the configuration does not compile: {}", e.message()))),
+        Err(e) => return ("unknown", Some(format!("the configuration does not compile: {e}"))),
     };
     // What `up` recorded as current for these very inputs needs no compile to confirm.
-    if super::up::memo(Some(applied), &target.project, catalog, &facts, &target.instance).1.is_some() {
+    if super::up::memo(Some(applied), &target.project, catalog, facts, &target.instance).1.is_some() {
         return ("current", None);
     }
-    match crate::compile::compile(&target.project, catalog, &facts) {
+    match crate::compile::compile(&target.project, catalog, facts) {
         Ok(stack) => match super::up::drift(applied, &stack, &target.shown) {
             None => ("current", None),
             Some(what) => ("drifted", Some(what)),

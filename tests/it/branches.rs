@@ -202,7 +202,10 @@ fn status_lists_every_vm_and_details_one_with_the_guests_report() {
         lines.iter().any(|l| l.starts_with("blog@feature/login ") && l.contains("Running") && l.contains("qemu")),
         "{table}"
     );
+    env.clear_calls();
     let detail = ok(&env, &["status", "blog@feature/login"]);
+    let lists = env.calls().iter().filter(|c| c["tool"] == "limactl" && c["args"][0] == "list").count();
+    assert_eq!(lists, 1, "one `limactl list` for the VM's state");
     for want in
         ["state        Running (qemu)", "stack        current", "agent        works (keys 1)", "uptime", "disk (guest)"]
     {

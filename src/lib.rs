@@ -29,6 +29,7 @@ pub mod proxy;
 pub mod repo_access;
 pub mod scoped_agent;
 pub mod ssh_agent;
+pub mod ssh_hosts;
 pub mod stack;
 pub mod timestamp;
 pub mod ui;

@@ -1,11 +1,11 @@
 //! `machine code [PROJECT]`: open VS Code on the VM's primary repo over Remote-SSH.
 //!
 //! Runs `code --remote ssh-remote+lima-<project> <guest home>/code/<primary repo>`. VS Code finds
-//! the host `lima-<project>` through the `Include` that `machine ssh-config --install` adds.
+//! the host `lima-<vm>` through the `Include` that `machine ssh-config --install` adds.
 
 use super::Ctx;
 use super::doctor::find_on_path;
-use super::ssh_config::installed_here;
+use super::ssh_config::{UserConfig, installed_here};
 use crate::error::{Error, Result};
 use crate::exec::Cmd;
 use crate::lima;
@@ -25,17 +25,24 @@ pub fn run(args: &Args, ctx: &mut Ctx<'_>) -> Result<i32> {
     let (project, name) = (&target.project, target.instance.clone());
     let lima = ctx.lima()?;
     lima.require_running(&name, &target.shown)?;
+    // VS Code's ssh shares Lima's master when one is open: open it with the scoped agent.
+    super::session::agent(ctx, &lima, &target)?;
     if project.forward_agent {
-        // VS Code's ssh shares Lima's master when one is open: open it with the scoped agent.
-        super::session::agent(ctx, &lima, &target)?;
         let _ = ctx.runner.output(&lima.shell_cmd(&name, &[std::ffi::OsStr::new("true")]));
     }
     let host = lima::ssh_host(&name);
-    if !installed_here(ctx)? {
-        return Err(Error::failure(format!(
-            "VS Code cannot find the host `{host}`: ~/.ssh/config does not include Lima's ssh configs"
-        ))
-        .hint("run `machine ssh-config --install` (once)"));
+    match installed_here(ctx)? {
+        UserConfig::Machine => {}
+        // The master opened above forwards the scoped agent; one VS Code opens later would not.
+        UserConfig::LimaFirst(line) => ctx.ui.warn(&format!(
+            "line {line} of ~/.ssh/config includes Lima's own ssh configs before machine's: when VS Code reconnects it may forward your whole SSH agent into the VM; run `machine ssh-config --install`"
+        )),
+        UserConfig::Neither => {
+            return Err(Error::failure(format!(
+                "VS Code cannot find the host `{host}`: ~/.ssh/config does not include machine's ssh configs"
+            ))
+            .hint("run `machine ssh-config --install` (once)"));
+        }
     }
     let home = super::session::guest_home(ctx, &lima, &name)?.ok_or_else(|| {
         Error::failure(format!("cannot find the guest user's home in VM `{name}`"))

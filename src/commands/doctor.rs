@@ -137,10 +137,35 @@ pub fn checks(ctx: &Ctx<'_>, probes: &Probes) -> Vec<Check> {
     }
     all.extend(["ssh", "ssh-add"].map(|p| program(ctx, p)));
     all.push(agent_keys(ctx, probes));
+    all.push(ssh_config_check(ctx));
     all.extend(identity_checks(ctx));
     all.push(op(ctx));
     all.push(config_check(ctx));
     all
+}
+
+/// Whether `ssh lima-<vm>` reaches machine's VMs, and with which agent.
+fn ssh_config_check(ctx: &Ctx<'_>) -> Check {
+    use super::ssh_config::{UserConfig, installed_here};
+    const NAME: &str = "ssh-config";
+    match installed_here(ctx) {
+        Ok(UserConfig::Machine) => {
+            Check::ok(NAME, "~/.ssh/config includes machine's VMs: `ssh lima-<vm>` forwards each VM's scoped agent")
+        }
+        Ok(UserConfig::LimaFirst(line)) => Check::fail(
+            NAME,
+            format!(
+                "line {line} of ~/.ssh/config includes Lima's own ssh configs before machine's: `ssh lima-<vm>` from a terminal forwards your whole SSH agent into the VM"
+            ),
+            "run `machine ssh-config --install` (it replaces the line an older machine added); delete a Lima `Include` you added yourself, or move it below machine's",
+        ),
+        Ok(UserConfig::Neither) => Check::info(
+            NAME,
+            "~/.ssh/config does not include machine's VMs (needed only for plain `ssh lima-<vm>`, VS Code and `machine code`)",
+            Some("run `machine ssh-config --install`".into()),
+        ),
+        Err(e) => Check::info(NAME, e.message(), None),
+    }
 }
 
 /// `program` on the PATH the context sees (an executable file), like a shell finds it.

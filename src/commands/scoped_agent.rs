@@ -108,13 +108,16 @@ fn row(e: &Entry) -> [String; 4] {
 }
 
 /// Starts (or checks) the target VM's scoped agent with the project's current policy, when the
-/// project forwards the agent. Returns whether it had to be started now: a master opened
-/// before then forwarded some other agent.
+/// project forwards the agent, and writes what a plain `ssh lima-<vm>` forwards. Returns
+/// whether the agent had to be started now: a master opened before then forwarded another one.
 pub(super) fn ensure(ctx: &Ctx<'_>, lima: &Lima<'_>, target: &Target) -> Result<bool> {
+    let dir = AgentDir::new(&ctx.paths.state_dir, &target.instance);
+    // What a plain `ssh lima-<vm>` forwards, before anything can open the VM's ssh master.
+    let agent = target.project.forward_agent.then(|| dir.socket());
+    crate::ssh_hosts::write(&ctx.paths.state_dir, &lima.home, &target.instance, agent.as_deref())?;
     if !target.project.forward_agent {
         return Ok(false);
     }
-    let dir = AgentDir::new(&ctx.paths.state_dir, &target.instance);
     let upstream = crate::scoped_agent::upstream(ctx.env);
     let policy = Policy::for_project(
         &target.shown,

@@ -57,10 +57,11 @@ pub(super) fn prepare(ctx: &mut Ctx<'_>, lima: &Lima<'_>, target: &Target) -> Re
 }
 
 /// For a project that forwards the agent: its scoped agent runs and the VM's ssh master (if
-/// one is open) forwards it.
+/// one is open) forwards it. For every project: a plain `ssh lima-<vm>` forwards that agent or
+/// none.
 pub(super) fn agent(ctx: &Ctx<'_>, lima: &Lima<'_>, target: &Target) -> Result<()> {
+    let fresh = super::scoped_agent::ensure(ctx, lima, target)?;
     if target.project.forward_agent {
-        let fresh = super::scoped_agent::ensure(ctx, lima, target)?;
         lima.heal_agent(&target.instance, fresh);
     }
     Ok(())

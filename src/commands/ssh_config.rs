@@ -1,22 +1,25 @@
-//! `machine ssh-config [--install]`: the `Include` line that makes Lima's per-VM ssh configs
-//! (hosts `lima-<project>`) visible to plain `ssh` and to IDEs that connect over SSH (VS Code).
+//! `machine ssh-config [--install]`: the `Include` line that makes machine's VMs (hosts
+//! `lima-<vm>`) reachable by plain `ssh` and by IDEs that connect over SSH (VS Code).
 //!
-//! Lima rewrites `<LIMA_HOME>/<vm>/ssh.config` at every start (the port changes), so machine
-//! never copies hosts into `~/.ssh/config`: one `Include` of the glob keeps every VM current.
-//! `--install` puts it at the top of the file (ssh only honours an `Include` before the first
-//! `Host`/`Match` block for every host), once, replacing the file atomically with its mode kept.
+//! It includes machine's per-VM files (`ssh_hosts`: each sets what the host forwards, then
+//! includes Lima's `ssh.config`, which Lima rewrites at every start), not Lima's files directly:
+//! those say `ForwardAgent yes`, which would forward the user's whole agent. `--install` puts it
+//! at the top of `~/.ssh/config` (ssh only honours an `Include` before the first `Host`/`Match`
+//! block for every host, and keeps the first value it reads), once, replacing the file
+//! atomically with its mode kept; the Lima `Include` older versions of machine added is replaced
+//! in place.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use super::Ctx;
 use crate::error::{Error, Result, io_error};
-use crate::lima;
+use crate::{lima, ssh_hosts};
 
-/// Print (or, with --install, add to ~/.ssh/config) the Include line for Lima's per-VM hosts.
+/// Print (or, with --install, add to ~/.ssh/config) the Include line for machine's VMs.
 #[derive(Debug, clap::Args)]
 #[command(
-    after_long_help = "With the line in ~/.ssh/config, `ssh lima-<project>` works, and VS Code Remote-SSH and\nJetBrains Gateway list every VM as `lima-<project>` (see also `machine code`)."
+    after_long_help = "With the line in ~/.ssh/config, `ssh lima-<vm>` works, and VS Code Remote-SSH and\nJetBrains Gateway list every VM as `lima-<vm>` (see also `machine code`). Each host\nforwards its VM's scoped SSH agent (or none when the project turns forwarding off), never\nyour whole agent."
 )]
 pub struct Args {
     /// Add the line at the top of ~/.ssh/config (once; the rest of the file is kept).
@@ -24,30 +27,102 @@ pub struct Args {
     pub install: bool,
 }
 
+/// The comment above the line `--install` adds.
+const COMMENT: &str = "# machine's VMs (lima-<vm>, each with its own agent), added by `machine ssh-config --install`.";
+/// The comment above the Lima `Include` that older versions of `--install` added.
+const OLD_COMMENT: &str = "# Lima's per-VM hosts (lima-<project>), added by `machine ssh-config --install`.";
+
 pub fn run(args: &Args, ctx: &mut Ctx<'_>) -> Result<i32> {
     let lima_home = ctx.lima()?.home;
-    let line = include_line(&lima_home);
+    let line = include_line(&ctx.paths.state_dir)?;
+    refresh_hosts(ctx, &lima_home)?;
     if !args.install {
         ctx.ui.data(&line);
         return Ok(0);
     }
     let file = user_config(ctx)?;
-    if install(&file, &lima_home, &line, home(ctx).as_deref())? {
-        ctx.ui.note(&format!("added `{line}` at the top of {}", file.display()));
-    } else {
-        ctx.ui.note(&format!("{} already includes Lima's ssh configs", file.display()));
+    let patterns = Patterns::new(&ctx.paths.state_dir, &lima_home, home(ctx));
+    match install(&file, &patterns, &line)? {
+        Installed::Added => ctx.ui.note(&format!("added `{line}` at the top of {}", file.display())),
+        Installed::Replaced => ctx.ui.note(&format!(
+            "replaced the Lima `Include` machine had added to {} with `{line}`: `ssh lima-<vm>` now forwards each VM's scoped agent",
+            file.display()
+        )),
+        Installed::Already => ctx.ui.note(&format!("{} already includes machine's ssh configs", file.display())),
+    }
+    if let Some(warning) = lima_first_warning(&read(&file)?.unwrap_or_default(), &patterns, &file) {
+        ctx.ui.warn(&warning);
     }
     Ok(0)
 }
 
-/// `Include <LIMA_HOME>/*/ssh.config`, quoted when the path has spaces.
-pub fn include_line(lima_home: &Path) -> String {
-    let pattern = pattern(lima_home);
-    if pattern.contains(char::is_whitespace) { format!("Include \"{pattern}\"") } else { format!("Include {pattern}") }
+/// Writes the file of every VM machine has a record of (`up` and the commands that open a
+/// session write a VM's own; VMs made before machine wrote them have none yet). A VM whose
+/// project is not configured, or when the configuration cannot be read, forwards no agent.
+fn refresh_hosts(ctx: &mut Ctx<'_>, lima_home: &Path) -> Result<()> {
+    let config = match ctx.catalog().and_then(|catalog| ctx.config(&catalog)) {
+        Ok(config) => Some(config),
+        Err(e) => {
+            ctx.ui.warn(&format!(
+                "{}: until it is fixed, `ssh lima-<vm>` forwards no agent to VMs made before this version of machine",
+                e.message()
+            ));
+            None
+        }
+    };
+    let state = &ctx.paths.state_dir;
+    for (instance, applied) in crate::project_state::records(state) {
+        let forwards = config.as_ref().and_then(|c| c.project(&applied.project)).is_some_and(|p| p.forward_agent);
+        let agent = forwards.then(|| crate::scoped_agent::AgentDir::new(state, &instance).socket());
+        ssh_hosts::write(state, lima_home, &instance, agent.as_deref())?;
+    }
+    Ok(())
 }
 
-fn pattern(lima_home: &Path) -> String {
-    lima_home.join("*").join("ssh.config").display().to_string()
+/// `Include <state>/*/ssh.config`, quoted when the path has spaces.
+pub fn include_line(state_dir: &Path) -> Result<String> {
+    ssh_hosts::quote(state_dir)?;
+    let pattern = ssh_hosts::pattern(state_dir);
+    Ok(if pattern.contains(char::is_whitespace) {
+        format!("Include \"{pattern}\"")
+    } else {
+        format!("Include {pattern}")
+    })
+}
+
+/// The two patterns an `Include` in `~/.ssh/config` may name, and the home `~/` stands for.
+pub struct Patterns {
+    machine: String,
+    lima: String,
+    home: Option<PathBuf>,
+}
+
+impl Patterns {
+    pub fn new(state_dir: &Path, lima_home: &Path, home: Option<PathBuf>) -> Self {
+        let lima = lima_home.join("*").join("ssh.config").display().to_string();
+        Self { machine: ssh_hosts::pattern(state_dir), lima, home }
+    }
+}
+
+/// Where each kind of `Include` first appears in a config (line indexes).
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Found {
+    machine: Option<usize>,
+    lima: Option<usize>,
+}
+
+fn find(text: &str, patterns: &Patterns) -> Found {
+    let mut found = Found::default();
+    for (n, line) in text.lines().enumerate() {
+        let words = include_words(line, patterns.home.as_deref());
+        if found.machine.is_none() && words.contains(&patterns.machine) {
+            found.machine = Some(n);
+        }
+        if found.lima.is_none() && words.contains(&patterns.lima) {
+            found.lima = Some(n);
+        }
+    }
+    found
 }
 
 fn home(ctx: &Ctx<'_>) -> Option<PathBuf> {
@@ -59,23 +134,16 @@ pub fn user_config(ctx: &Ctx<'_>) -> Result<PathBuf> {
     home(ctx).map(|h| h.join(".ssh").join("config")).ok_or_else(|| Error::failure("HOME is not set"))
 }
 
-/// Whether `file` already includes Lima's configs (a missing file does not).
-pub fn is_installed(file: &Path, lima_home: &Path, home: Option<&Path>) -> Result<bool> {
-    Ok(read(file)?.is_some_and(|text| has_include(&text, &pattern(lima_home), home)))
-}
-
-/// Whether an `Include` line of `text` names `pattern` (`~/` expanded).
-fn has_include(text: &str, pattern: &str, home: Option<&Path>) -> bool {
-    text.lines().any(|line| {
-        let line = line.trim();
-        let Some((keyword, rest)) = line.split_once(|c: char| c.is_whitespace() || c == '=') else { return false };
-        if !keyword.eq_ignore_ascii_case("include") {
-            return false;
-        }
-        let rest = rest.trim_start_matches(|c: char| c.is_whitespace() || c == '=').trim();
-        let words: Vec<&str> = if rest.starts_with('"') { vec![rest] } else { rest.split_whitespace().collect() };
-        words.iter().any(|w| expand(w.trim_matches('"'), home) == pattern)
-    })
+/// The patterns an `Include` line names (`~/` expanded); empty for any other line.
+fn include_words(line: &str, home: Option<&Path>) -> Vec<String> {
+    let line = line.trim();
+    let Some((keyword, rest)) = line.split_once(|c: char| c.is_whitespace() || c == '=') else { return Vec::new() };
+    if !keyword.eq_ignore_ascii_case("include") {
+        return Vec::new();
+    }
+    let rest = rest.trim_start_matches(|c: char| c.is_whitespace() || c == '=').trim();
+    let words: Vec<&str> = if rest.starts_with('"') { vec![rest] } else { rest.split_whitespace().collect() };
+    words.iter().map(|w| expand(w.trim_matches('"'), home)).collect()
 }
 
 fn expand(word: &str, home: Option<&Path>) -> String {
@@ -85,22 +153,57 @@ fn expand(word: &str, home: Option<&Path>) -> String {
     }
 }
 
-/// Adds the line unless it is there; `false` when it already was.
-fn install(file: &Path, lima_home: &Path, line: &str, home: Option<&Path>) -> Result<bool> {
-    if is_installed(file, lima_home, home)? {
-        return Ok(false);
-    }
+/// What `--install` did.
+#[derive(Debug, PartialEq, Eq)]
+enum Installed {
+    Added,
+    /// The Lima `Include` (with its comment) an older machine added, replaced in place.
+    Replaced,
+    Already,
+}
+
+fn install(file: &Path, patterns: &Patterns, line: &str) -> Result<Installed> {
     let dir = file.parent().expect("~/.ssh/config has a parent");
     create_private_dir(dir)?;
     // A symlinked config (dotfile managers) is edited where it points.
     let target = std::fs::canonicalize(file).unwrap_or_else(|_| file.to_path_buf());
     let existing = read(&target)?.unwrap_or_default();
-    let mode = mode_of(&target).unwrap_or(0o600);
-    let text = format!(
-        "# Lima's per-VM hosts (lima-<project>), added by `machine ssh-config --install`.\n{line}\n\n{existing}"
-    );
-    write_atomic(&target, text.as_bytes(), mode)?;
-    Ok(true)
+    if find(&existing, patterns).machine.is_some() {
+        return Ok(Installed::Already);
+    }
+    let (text, done) = match replace_old(&existing, patterns, line) {
+        Some(text) => (text, Installed::Replaced),
+        None => (format!("{COMMENT}\n{line}\n\n{existing}"), Installed::Added),
+    };
+    write_atomic(&target, text.as_bytes(), mode_of(&target).unwrap_or(0o600))?;
+    Ok(done)
+}
+
+/// `text` with the old comment and the Lima `Include` below it replaced by machine's.
+fn replace_old(text: &str, patterns: &Patterns, line: &str) -> Option<String> {
+    let lines: Vec<&str> = text.split_inclusive('\n').collect();
+    let at = lines.windows(2).position(|pair| {
+        pair[0].trim_end() == OLD_COMMENT && include_words(pair[1], patterns.home.as_deref()) == [patterns.lima.clone()]
+    })?;
+    let mut out: String = lines[..at].concat();
+    out.push_str(&format!("{COMMENT}\n{line}\n"));
+    out.push_str(&lines[at + 2..].concat());
+    Some(out)
+}
+
+/// A warning when Lima's own configs are included before machine's (or without them): ssh then
+/// reads Lima's `ForwardAgent yes` first.
+fn lima_first_warning(text: &str, patterns: &Patterns, file: &Path) -> Option<String> {
+    let found = find(text, patterns);
+    let lima = found.lima?;
+    if found.machine.is_some_and(|m| m < lima) {
+        return None;
+    }
+    Some(format!(
+        "line {} of {} includes Lima's own ssh configs before machine's: `ssh lima-<vm>` from a terminal forwards your whole SSH agent into the VM; delete that line, or move it below machine's `Include`",
+        lima + 1,
+        file.display()
+    ))
 }
 
 fn read(file: &Path) -> Result<Option<String>> {
@@ -141,38 +244,62 @@ fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
     Ok(())
 }
 
-/// Whether `~/.ssh/config` includes the configs of this context's Lima.
-pub(crate) fn installed_here(ctx: &Ctx<'_>) -> Result<bool> {
+/// What `~/.ssh/config` includes, for `code` and `doctor`.
+pub(crate) enum UserConfig {
+    /// machine's per-VM files, before any Lima include.
+    Machine,
+    /// Lima's own files first (the hosts exist, but forward the whole agent); the line number.
+    LimaFirst(usize),
+    Neither,
+}
+
+/// What `~/.ssh/config` includes for this context's state dir and Lima.
+pub(crate) fn installed_here(ctx: &Ctx<'_>) -> Result<UserConfig> {
     let lima_home = lima::lima_home(ctx.env).ok_or_else(|| Error::failure("neither LIMA_HOME nor HOME is set"))?;
-    is_installed(&user_config(ctx)?, &lima_home, home(ctx).as_deref())
+    let patterns = Patterns::new(&ctx.paths.state_dir, &lima_home, home(ctx));
+    let found = find(&read(&user_config(ctx)?)?.unwrap_or_default(), &patterns);
+    Ok(match (found.machine, found.lima) {
+        (Some(m), Some(l)) if l < m => UserConfig::LimaFirst(l + 1),
+        (Some(_), _) => UserConfig::Machine,
+        (None, Some(l)) => UserConfig::LimaFirst(l + 1),
+        (None, None) => UserConfig::Neither,
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn include_lines_are_recognised_in_their_spellings() {
-        let pattern = "/h/.lima/*/ssh.config";
-        let home = Some(Path::new("/h"));
-        for text in [
-            "Include /h/.lima/*/ssh.config\n",
-            "  include ~/.lima/*/ssh.config\n",
-            "Include=/h/.lima/*/ssh.config\n",
-            "Include /etc/ssh/x.conf /h/.lima/*/ssh.config\n",
-        ] {
-            assert!(has_include(text, pattern, home), "{text:?}");
-        }
-        for text in ["# Include /h/.lima/*/ssh.config\n", "Host x\n  HostName /h/.lima/*/ssh.config\n", ""] {
-            assert!(!has_include(text, pattern, home), "{text:?}");
-        }
-        assert!(has_include("Include \"/a b/*/ssh.config\"\n", "/a b/*/ssh.config", None));
+    fn patterns() -> Patterns {
+        Patterns::new(Path::new("/h/.local/state/machine"), Path::new("/h/.lima"), Some(PathBuf::from("/h")))
     }
 
     #[test]
-    fn paths_with_spaces_are_quoted() {
-        assert_eq!(include_line(Path::new("/h/.lima")), "Include /h/.lima/*/ssh.config");
-        assert_eq!(include_line(Path::new("/a b")), "Include \"/a b/*/ssh.config\"");
+    fn include_lines_are_recognised_in_their_spellings() {
+        let p = patterns();
+        for text in [
+            "Include /h/.local/state/machine/*/ssh.config\n",
+            "  include ~/.local/state/machine/*/ssh.config\n",
+            "Include=/h/.local/state/machine/*/ssh.config\n",
+            "Include /etc/ssh/x.conf /h/.local/state/machine/*/ssh.config\n",
+        ] {
+            assert_eq!(find(text, &p), Found { machine: Some(0), lima: None }, "{text:?}");
+        }
+        for text in
+            ["# Include /h/.local/state/machine/*/ssh.config\n", "Host x\n  HostName /h/.lima/*/ssh.config\n", ""]
+        {
+            assert_eq!(find(text, &p), Found::default(), "{text:?}");
+        }
+        assert_eq!(find("Host a\nInclude ~/.lima/*/ssh.config\n", &p), Found { machine: None, lima: Some(1) });
+        let spaced = Patterns::new(Path::new("/a b"), Path::new("/l"), None);
+        assert_eq!(find("Include \"/a b/*/ssh.config\"\n", &spaced).machine, Some(0));
+    }
+
+    #[test]
+    fn paths_with_spaces_are_quoted_and_unusable_ones_refused() {
+        assert_eq!(include_line(Path::new("/h/s")).unwrap(), "Include /h/s/*/ssh.config");
+        assert_eq!(include_line(Path::new("/a b")).unwrap(), "Include \"/a b/*/ssh.config\"");
+        assert!(include_line(Path::new("/a%b")).unwrap_err().to_string().contains("cannot name"));
     }
 
     #[test]
@@ -183,13 +310,44 @@ mod tests {
         std::fs::create_dir_all(file.parent().unwrap()).unwrap();
         std::fs::write(&file, "Host *\n  ServerAliveInterval 60\n").unwrap();
         std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o640)).unwrap();
-        let lima_home = Path::new("/l");
-        assert!(install(&file, lima_home, &include_line(lima_home), None).unwrap());
-        assert!(!install(&file, lima_home, &include_line(lima_home), None).unwrap());
+        let (p, line) = (patterns(), include_line(Path::new("/h/.local/state/machine")).unwrap());
+        assert_eq!(install(&file, &p, &line).unwrap(), Installed::Added);
+        assert_eq!(install(&file, &p, &line).unwrap(), Installed::Already);
         let text = std::fs::read_to_string(&file).unwrap();
-        assert!(text.lines().nth(1) == Some("Include /l/*/ssh.config"), "{text}");
+        assert_eq!(text.lines().nth(1), Some("Include /h/.local/state/machine/*/ssh.config"), "{text}");
         assert!(text.ends_with("\nHost *\n  ServerAliveInterval 60\n"), "{text}");
         assert_eq!(text.matches("Include").count(), 1);
         assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o640);
+    }
+
+    #[test]
+    fn the_lima_include_an_older_machine_added_is_replaced_in_place() {
+        let tmp = tempfile::tempdir().unwrap();
+        let file = tmp.path().join("config");
+        let before =
+            format!("# mine\nIdentitiesOnly yes\n{OLD_COMMENT}\nInclude /h/.lima/*/ssh.config\n\nHost *\n  User me\n");
+        std::fs::write(&file, &before).unwrap();
+        let (p, line) = (patterns(), include_line(Path::new("/h/.local/state/machine")).unwrap());
+        assert_eq!(install(&file, &p, &line).unwrap(), Installed::Replaced);
+        let text = std::fs::read_to_string(&file).unwrap();
+        assert_eq!(
+            text,
+            format!("# mine\nIdentitiesOnly yes\n{COMMENT}\n{line}\n\nHost *\n  User me\n"),
+            "only machine's own two lines change"
+        );
+        assert_eq!(lima_first_warning(&text, &p, &file), None);
+    }
+
+    #[test]
+    fn a_lima_include_of_the_user_s_own_before_machine_s_is_warned_about() {
+        let p = patterns();
+        let file = Path::new("/h/.ssh/config");
+        let lima_first = "Include ~/.lima/*/ssh.config\nInclude ~/.local/state/machine/*/ssh.config\n";
+        let warning = lima_first_warning(lima_first, &p, file).unwrap();
+        assert!(warning.starts_with("line 1 of /h/.ssh/config includes Lima's own ssh configs"), "{warning}");
+        assert!(warning.contains("whole SSH agent"), "{warning}");
+        let machine_first = "Include ~/.local/state/machine/*/ssh.config\nInclude ~/.lima/*/ssh.config\n";
+        assert_eq!(lima_first_warning(machine_first, &p, file), None, "machine's values are read first");
+        assert!(lima_first_warning("Include ~/.lima/*/ssh.config\n", &p, file).is_some());
     }
 }

@@ -26,7 +26,8 @@
 //! zsh and a bash project it checks: the VM runs, no host directory is mounted, the environment
 //! (PATH, tool settings) reaches `run` and the agent's tmux session, the git identity and signing
 //! configuration, the guest's `ssh-add -l` lists only the project's key (the scoped agent), the
-//! guest cannot remove the host's keys, a commit signed through the scoped agent verifies and
+//! guest cannot remove the host's keys, a plain `ssh lima-<vm>` through `machine ssh-config`'s
+//! `Include` forwards the scoped agent (no agent without forwarding), a commit signed through the scoped agent verifies and
 //! `machine agent log` shows it and the clone's login, `run` returns
 //! the guest's exit code, re-`up` is a status check, `down` + `up` keeps the clone, `destroy`
 //! removes everything. Without agent forwarding, a commit in the guest works unsigned. Branch VMs
@@ -187,6 +188,37 @@ impl Vm {
         assert!(child.wait().unwrap().success(), "writing ~/{rel} in the guest");
     }
 
+    /// `ssh lima-<vm> ARGV…` as a person would run it from a terminal: through the `Include`
+    /// that `machine ssh-config` prints, with the host's whole agent in `SSH_AUTH_SOCK`, after
+    /// closing Lima's ssh master (so this connection opens the next one).
+    fn plain_ssh(&mut self, argv: &[&str]) -> Output {
+        use std::os::unix::fs::PermissionsExt as _;
+        let include = self.expect(&["ssh-config"], 0);
+        let config = self.dirs.path().join("ssh_config");
+        std::fs::write(&config, &include.stdout).unwrap();
+        std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let lima_home = self.env.iter().find(|(k, _)| k == "LIMA_HOME").map(|(_, v)| v.clone()).unwrap();
+        let host = format!("lima-{}", self.name);
+        let lima_config = format!("{lima_home}/{}/ssh.config", self.name);
+        let _ = Command::new("ssh").args(["-F", &lima_config, "-O", "exit", &host]).output();
+        let started = Instant::now();
+        let mut cmd = Command::new("ssh");
+        cmd.arg("-F").arg(&config).arg(&host).args(argv);
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        let out = cmd.stdin(std::process::Stdio::null()).output().expect("ssh runs");
+        eprintln!(
+            "$ ssh {host} {} ({:.1}s) -> {:?}",
+            argv.join(" "),
+            started.elapsed().as_secs_f64(),
+            out.status.code()
+        );
+        eprint!("{}", String::from_utf8_lossy(&out.stderr));
+        self.timings.push((format!("ssh {host} {}", argv.join(" ")), started.elapsed()));
+        out
+    }
+
     fn lima_status(&self) -> Option<String> {
         // Not `--json`: one instance with a big template makes Lima 2.2's fail (see lima::LIST_FORMAT).
         let out =
@@ -322,14 +354,7 @@ fn project_vm_lifecycle(shell: &str) {
     assert_eq!(vm.guest(&["git", "config", "--global", "commit.gpgsign"]), "true");
     assert_eq!(vm.guest(&["git", "config", "--global", "user.signingkey"]), server.public_key);
 
-    // The guest sees only the project's key of the three the host's agent holds.
-    let host_keys = Command::new("ssh-add").arg("-l").env("SSH_AUTH_SOCK", &server.agent_socket).output().unwrap();
-    assert_eq!(String::from_utf8_lossy(&host_keys.stdout).lines().count(), 3, "the host's agent holds three keys");
-    let guest_keys = vm.guest(&["ssh-add", "-l"]);
-    assert_eq!(guest_keys.lines().count(), 1, "the scoped agent lists one key: {guest_keys}");
-    assert!(guest_keys.contains(&server.fingerprint), "{guest_keys}");
-    let refused = vm.machine(&["run", &name, "--", "ssh-add", "-D"]).output().unwrap();
-    assert!(!refused.status.success(), "the guest cannot remove the host's keys");
+    assert_only_the_project_key(&mut vm, &server);
 
     // A commit made in the guest is signed through the scoped agent and verifies.
     vm.guest(&["git", "commit", "--allow-empty", "-m", "signed in the guest"]);
@@ -409,6 +434,25 @@ fn project_vm_lifecycle(shell: &str) {
     drop(server);
 }
 
+/// The guest sees only the project's key of the three the host's agent holds, and cannot
+/// remove them; so does a plain `ssh lima-<vm>` from a terminal whose agent holds all three, and
+/// the master it opens serves what follows (the commit's signature in the lifecycle test).
+fn assert_only_the_project_key(vm: &mut Vm, server: &GitServer) {
+    let name = vm.name.clone();
+    let host_keys = Command::new("ssh-add").arg("-l").env("SSH_AUTH_SOCK", &server.agent_socket).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&host_keys.stdout).lines().count(), 3, "the host's agent holds three keys");
+    let guest_keys = vm.guest(&["ssh-add", "-l"]);
+    assert_eq!(guest_keys.lines().count(), 1, "the scoped agent lists one key: {guest_keys}");
+    assert!(guest_keys.contains(&server.fingerprint), "{guest_keys}");
+    let refused = vm.machine(&["run", &name, "--", "ssh-add", "-D"]).output().unwrap();
+    assert!(!refused.status.success(), "the guest cannot remove the host's keys");
+    let plain = vm.plain_ssh(&["ssh-add", "-l"]);
+    let listed = String::from_utf8_lossy(&plain.stdout);
+    assert!(plain.status.success(), "{listed}");
+    assert_eq!(listed.lines().count(), 1, "plain ssh forwards the scoped agent: {listed}");
+    assert!(listed.contains(&server.fingerprint), "{listed}");
+}
+
 #[test]
 #[cfg_attr(not(machine_e2e), ignore = "needs a real Lima: MACHINE_E2E=1 cargo test --test e2e (see tests/e2e/main.rs)")]
 fn a_zsh_project_from_up_to_destroy() {
@@ -436,6 +480,8 @@ fn without_agent_forwarding_commits_work_unsigned() {
     let err = String::from_utf8_lossy(&up.stderr);
     assert!(err.contains("agent forwarding is off for this project"), "{err}");
     assert_eq!(vm.machine(&["run", &name, "--", "ssh-add", "-l"]).status().unwrap().code(), Some(2), "no agent");
+    let plain = vm.plain_ssh(&["ssh-add", "-l"]);
+    assert_eq!(plain.status.code(), Some(2), "a plain `ssh lima-<vm>` forwards no agent either");
     let unset = vm.machine(&["run", &name, "--", "git", "config", "--global", "commit.gpgsign"]).output().unwrap();
     assert!(!unset.status.success(), "commit.gpgsign is not set: {}", String::from_utf8_lossy(&unset.stdout));
     let log = vm

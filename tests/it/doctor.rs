@@ -236,6 +236,7 @@ fn json_is_one_stable_object() {
             "ssh",
             "ssh-add",
             "agent-keys",
+            "ssh-config",
             "git-identity",
             "signing-key",
             "op",
@@ -247,7 +248,7 @@ fn json_is_one_stable_object() {
         assert_eq!(keys, ["detail", "fix", "name", "status"], "{check}");
         assert!(["ok", "fail", "info"].contains(&check["status"].as_str().unwrap()), "{check}");
     }
-    let op = &report["checks"][11];
+    let op = &report["checks"][12];
     assert_eq!(op["status"], "info", "a missing op never fails: {op}");
     assert!(op["fix"].as_str().unwrap().contains("1Password CLI"), "{op}");
 }
@@ -511,12 +512,16 @@ fn ssh_config(env: &FakeEnv) -> PathBuf {
     env.home().join(".ssh/config")
 }
 
+fn machine_include(env: &FakeEnv) -> String {
+    format!("Include {}/state/*/ssh.config", env.path().display())
+}
+
 #[test]
-fn ssh_config_prints_the_include_for_the_real_lima_home() {
+fn ssh_config_prints_the_include_of_machine_s_per_vm_files() {
     let env = FakeEnv::new();
     let out = env.machine().arg("ssh-config").output().unwrap();
-    assert!(out.status.success());
-    assert_eq!(String::from_utf8_lossy(&out.stdout), format!("Include {}/*/ssh.config\n", env.lima_home().display()));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), format!("{}\n", machine_include(&env)));
     assert!(!ssh_config(&env).exists(), "printing changes nothing");
 }
 
@@ -529,7 +534,7 @@ fn ssh_config_install_creates_the_folder_and_file_privately() {
     assert_eq!(mode(&env.home().join(".ssh")), 0o700);
     assert_eq!(mode(&ssh_config(&env)), 0o600);
     let text = std::fs::read_to_string(ssh_config(&env)).unwrap();
-    assert!(text.contains(&format!("\nInclude {}/*/ssh.config\n", env.lima_home().display())), "{text}");
+    assert!(text.contains(&format!("\n{}\n", machine_include(&env))), "{text}");
 }
 
 #[test]
@@ -542,7 +547,7 @@ fn ssh_config_install_goes_first_once_and_keeps_the_file() {
     assert!(String::from_utf8_lossy(&first.stderr).contains("added `Include "), "{first:?}");
     let second = env.machine().args(["ssh-config", "--install"]).output().unwrap();
     assert!(second.status.success());
-    assert!(String::from_utf8_lossy(&second.stderr).contains("already includes Lima's ssh configs"), "{second:?}");
+    assert!(String::from_utf8_lossy(&second.stderr).contains("already includes machine's ssh configs"), "{second:?}");
     let text = std::fs::read_to_string(ssh_config(&env)).unwrap();
     assert_eq!(text.matches("Include ").count(), 1, "{text}");
     let include = text.find("Include ").unwrap();
@@ -554,9 +559,103 @@ fn ssh_config_install_goes_first_once_and_keeps_the_file() {
 #[test]
 fn ssh_config_install_accepts_an_existing_tilde_include() {
     let env = FakeEnv::new();
-    write(&ssh_config(&env), "Include ~/.lima/*/ssh.config\n");
-    let out = env.machine().args(["ssh-config", "--install"]).env_remove("LIMA_HOME").output().unwrap();
+    write(&ssh_config(&env), "Include ~/.local/state/machine/*/ssh.config\n");
+    let out = env
+        .machine()
+        .args(["ssh-config", "--install"])
+        .env("MACHINE_STATE_DIR", env.home().join(".local/state/machine"))
+        .output()
+        .unwrap();
     assert!(String::from_utf8_lossy(&out.stderr).contains("already includes"), "{out:?}");
+}
+
+/// What `ssh lima-<vm>` reads first for a VM: machine's file, written by `up`.
+fn host_file(env: &FakeEnv, instance: &str) -> String {
+    std::fs::read_to_string(env.path().join(format!("state/{instance}/ssh.config")))
+        .unwrap_or_else(|e| panic!("no ssh config for {instance}: {e}"))
+}
+
+#[test]
+fn up_writes_what_a_plain_ssh_to_the_vm_forwards() {
+    let env = FakeEnv::new();
+    write(
+        &env.path().join("config/projects.toml"),
+        "[blog]\nrepos = [\"git@github.com:you/blog.git\"]\n[api]\nforward_agent = false\n",
+    );
+    crate::fake::machine(&env).args(["up", "blog"]).assert().success();
+    crate::fake::machine(&env).args(["up", "api"]).assert().success();
+    let blog = host_file(&env, "blog");
+    let socket = env.path().join("state/blog/agent/agent.sock");
+    let lima = env.lima_home().join("blog/ssh.config");
+    assert!(
+        blog.contains(&format!(
+            "Host lima-blog\n  ForwardAgent \"{}\"\n  Include \"{}\"\n",
+            socket.display(),
+            lima.display()
+        )),
+        "{blog}"
+    );
+    let api = host_file(&env, "api");
+    assert!(api.contains("Host lima-api\n  ForwardAgent no\n"), "{api}");
+    let mode = std::fs::metadata(env.path().join("state/api/ssh.config")).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "ssh refuses an included file others may write");
+    // Turning forwarding off applies to the next session, before it can open a master.
+    write(
+        &env.path().join("config/projects.toml"),
+        "[blog]\nrepos = [\"git@github.com:you/blog.git\"]\nforward_agent = false\n",
+    );
+    crate::fake::machine(&env).args(["run", "blog", "--", "true"]).assert().success();
+    assert!(host_file(&env, "blog").contains("  ForwardAgent no\n"), "{}", host_file(&env, "blog"));
+    env.machine().args(["destroy", "-y", "blog"]).assert().success();
+    assert!(!env.path().join("state/blog/ssh.config").exists(), "destroy removes the VM's file");
+}
+
+#[test]
+fn ssh_config_writes_the_files_of_vms_made_before_them_and_replaces_the_old_lima_include() {
+    let env = FakeEnv::new();
+    write(&env.path().join("config/projects.toml"), "[blog]\nrepos = [\"git@github.com:you/blog.git\"]\n");
+    crate::fake::machine(&env).args(["up", "blog"]).assert().success();
+    std::fs::remove_file(env.path().join("state/blog/ssh.config")).unwrap();
+    let old = format!(
+        "# Lima's per-VM hosts (lima-<project>), added by `machine ssh-config --install`.\nInclude {}/*/ssh.config\n\nHost *\n  User me\n",
+        env.lima_home().display()
+    );
+    write(&ssh_config(&env), &old);
+    // doctor names the exposure before the fix ...
+    let doctor = env.machine().args(["doctor", "--json"]).output().unwrap();
+    let report: Value = serde_json::from_slice(&doctor.stdout).unwrap();
+    let check = report["checks"].as_array().unwrap().iter().find(|c| c["name"] == "ssh-config").unwrap().clone();
+    assert_eq!(check["status"], "fail", "{check}");
+    assert!(check["detail"].as_str().unwrap().contains("forwards your whole SSH agent"), "{check}");
+    // ... and --install mends it in place.
+    let out = env.machine().args(["ssh-config", "--install"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("replaced the Lima `Include`"), "{out:?}");
+    let text = std::fs::read_to_string(ssh_config(&env)).unwrap();
+    assert!(text.starts_with(&format!("# machine's VMs (lima-<vm>, each with its own agent), added by `machine ssh-config --install`.\n{}\n\nHost *\n  User me\n", machine_include(&env))), "{text}");
+    assert!(!text.contains(&env.lima_home().display().to_string()), "{text}");
+    assert!(host_file(&env, "blog").contains("ForwardAgent \""), "the VM's file is back");
+    let doctor = env.machine().args(["doctor", "--json"]).output().unwrap();
+    let report: Value = serde_json::from_slice(&doctor.stdout).unwrap();
+    let check = report["checks"].as_array().unwrap().iter().find(|c| c["name"] == "ssh-config").unwrap().clone();
+    assert_eq!(check["status"], "ok", "{check}");
+}
+
+#[test]
+fn ssh_config_warns_about_a_lima_include_of_the_user_s_own_before_machine_s() {
+    let env = FakeEnv::new();
+    write(&ssh_config(&env), &format!("Include {}/*/ssh.config\n", env.lima_home().display()));
+    let out = env.machine().args(["ssh-config", "--install"]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    // machine's goes to the top, so it is read first: no warning is left.
+    assert!(err.contains("added `Include "), "{err}");
+    assert!(!err.contains("whole SSH agent"), "{err}");
+    // A Lima include the user moves above machine's again is named, with its line.
+    let text = std::fs::read_to_string(ssh_config(&env)).unwrap();
+    write(&ssh_config(&env), &format!("Include {}/*/ssh.config\n{text}", env.lima_home().display()));
+    let out = env.machine().args(["ssh-config", "--install"]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("line 1 of ") && err.contains("whole SSH agent"), "{err}");
 }
 
 /// A `code` stub that records its argv.

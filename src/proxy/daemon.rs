@@ -20,6 +20,13 @@ use crate::error::{Error, Result, io_error};
 use crate::exec::{Cmd, Runner, SystemRunner};
 use crate::paths::{Paths, vars};
 
+/// How long the daemon outlives the last VM it serves (`down`, `destroy` and `prune` unregister
+/// them; a VM stopped some other way keeps its token until then).
+pub const IDLE_GRACE: Duration = Duration::from_mins(10);
+
+/// How often the daemon looks whether its pid file still names it.
+const WATCH_EVERY: Duration = Duration::from_secs(5);
+
 /// How long a new daemon may take to answer.
 const START_WAIT: Duration = Duration::from_secs(10);
 const POLL: Duration = Duration::from_millis(50);
@@ -96,8 +103,11 @@ pub fn serve(paths: &Paths, settings: ProxySettings, home: Option<PathBuf>) -> R
         .build()
         .map_err(|e| Error::failure("cannot start the proxy's runtime").caused_by(e))?;
     let result = runtime.block_on(serve_async(paths, &files, settings, home));
-    let _ = std::fs::remove_file(files.socket());
-    let _ = std::fs::remove_file(files.pid());
+    // A displaced daemon leaves what is there alone: it is not its own.
+    if names_me(&files.pid()) {
+        let _ = std::fs::remove_file(files.socket());
+        let _ = std::fs::remove_file(files.pid());
+    }
     result
 }
 
@@ -123,13 +133,38 @@ async fn serve_async(paths: &Paths, files: &Files, settings: ProxySettings, home
         request_log: files.requests(),
         resolver: system_resolver(home.clone()),
         home,
+        idle_exit: Some(IDLE_GRACE),
     };
     eprintln!(
         "machine {} credential proxy on 127.0.0.1:{port} (pid {})",
         env!("CARGO_PKG_VERSION"),
         std::process::id()
     );
-    server::run(options, listener, Some(control), signals()?).await
+    let signals = signals()?;
+    let displaced = displaced(files.pid());
+    let shutdown = async move {
+        tokio::select! {
+            () = signals => {}
+            () = displaced => {}
+        }
+    };
+    server::run(options, listener, Some(control), shutdown).await
+}
+
+/// Completes when the pid file no longer names this process: its state dir was removed, or
+/// another daemon was started in its place. Either way, nothing will ask this one again.
+async fn displaced(pid_file: PathBuf) {
+    loop {
+        tokio::time::sleep(WATCH_EVERY).await;
+        if !names_me(&pid_file) {
+            eprintln!("{} no longer names this daemon: stopping", pid_file.display());
+            return;
+        }
+    }
+}
+
+fn names_me(pid_file: &Path) -> bool {
+    std::fs::read_to_string(pid_file).is_ok_and(|text| text.trim() == std::process::id().to_string())
 }
 
 /// Credentials from this process's environment, programs run as they are everywhere else.

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::{Arc, RwLock};
 use std::task::{Context, Poll};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt as _, Full};
@@ -47,6 +47,22 @@ pub struct Options {
     pub fingerprint: String,
     /// The home the `ca_file` setting's `~` stands for.
     pub home: Option<PathBuf>,
+    /// End once no VM has been registered for this long (the daemon: `up`, `claude` and
+    /// `codex` start it again); `None` serves until stopped.
+    pub idle_exit: Option<Duration>,
+}
+
+/// How often the server looks whether it still has VMs.
+const CHECK_EVERY: Duration = Duration::from_secs(5);
+
+/// Whether the server has had no VM for `grace`, given whether it has none now; `empty_since`
+/// carries when it last found itself without one.
+fn idle_ended(empty: bool, empty_since: &mut Option<Instant>, now: Instant, grace: Duration) -> bool {
+    if !empty {
+        *empty_since = None;
+        return false;
+    }
+    now.duration_since(*empty_since.get_or_insert(now)) >= grace
 }
 
 enum Cached {
@@ -101,10 +117,19 @@ pub async fn run(
         stop: tokio::sync::Notify::new(),
     });
     tokio::pin!(shutdown);
+    let (idle_exit, mut tick, mut empty_since) = (options.idle_exit, tokio::time::interval(CHECK_EVERY), None);
     loop {
         tokio::select! {
             () = &mut shutdown => break,
             () = shared.stop.notified() => break,
+            _ = tick.tick(), if idle_exit.is_some() => {
+                let empty = shared.registry.read().is_ok_and(|r| r.is_empty());
+                let grace = idle_exit.unwrap_or_default();
+                if idle_ended(empty, &mut empty_since, Instant::now(), grace) {
+                    eprintln!("no VM has used the proxy for {} s: stopping", grace.as_secs());
+                    break;
+                }
+            }
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => {
                     let shared = Arc::clone(&shared);
@@ -412,5 +437,21 @@ impl Body for Logged {
 impl Drop for Logged {
     fn drop(&mut self) {
         self.finish();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_server_ends_only_after_a_whole_grace_without_vms() {
+        let (start, grace) = (Instant::now(), Duration::from_mins(10));
+        let mut since = None;
+        assert!(!idle_ended(true, &mut since, start, grace), "the first look without VMs starts the clock");
+        assert!(!idle_ended(true, &mut since, start + Duration::from_secs(599), grace));
+        assert!(!idle_ended(false, &mut since, start + Duration::from_secs(599), grace), "a VM came");
+        assert!(!idle_ended(true, &mut since, start + Duration::from_secs(700), grace), "the clock starts again");
+        assert!(idle_ended(true, &mut since, start + Duration::from_secs(1300), grace));
     }
 }

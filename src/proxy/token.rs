@@ -106,6 +106,10 @@ impl Registry {
         self.entries.retain(|(name, _)| name != instance);
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
     pub fn instances(&self) -> Vec<String> {
         let mut names: Vec<String> = self.entries.iter().map(|(n, _)| n.clone()).collect();
         names.sort();

@@ -60,6 +60,7 @@ impl Proxy {
             resolver,
             fingerprint: "test".into(),
             home: None,
+            idle_exit: None,
         };
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(async move {
@@ -297,6 +298,7 @@ async fn restart(dir: &Path, upstream: &Upstream) -> u16 {
         resolver: Arc::new(|_| Ok::<_, Error>(Credential::new(REAL, "a test"))),
         fingerprint: "test".into(),
         home: None,
+        idle_exit: None,
     };
     tokio::spawn(server::run(options, listener, None, std::future::pending()));
     port

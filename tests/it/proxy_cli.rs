@@ -209,6 +209,22 @@ fn the_daemon_is_started_again_after_it_was_killed() {
 }
 
 #[test]
+fn a_daemon_whose_state_dir_is_removed_stops_and_frees_its_port() {
+    let world = World::new("");
+    let (_, pid) = world.up_blog();
+    std::fs::remove_dir_all(world.state()).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while alive(pid) && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    if alive(pid) {
+        let _ = std::process::Command::new("kill").args(["-9", &pid.to_string()]).status();
+        panic!("the daemon of a removed state dir still runs after 20 s");
+    }
+    std::net::TcpListener::bind(("127.0.0.1", world.port)).expect("its port is free again");
+}
+
+#[test]
 fn a_daemon_with_other_settings_is_replaced_and_the_vm_registered_with_the_new_one() {
     let world = World::new("");
     let (token, first) = world.up_blog();

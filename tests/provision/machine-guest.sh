@@ -791,6 +791,7 @@ mcheck "proxy-env-write --codex: ...which Codex uses unless the user's config sa
 mcheck "proxy-env-write --codex: ...env_key names the variable" grep -qxF 'env_key = "OPENAI_API_KEY"' "$codex"
 mcheck "proxy-env-write --codex: ...and holds no token" not grep -qF "T0KEN" "$codex"
 mcheck "proxy-env-write --codex: ...no temp file is left behind" test "$(find "${runtime%/*}" -mindepth 1 | wc -l)" -eq 2
+mcheck "proxy-env-write --codex: ...codex.toml is the user's alone (0600)" test "$(stat -c %a "$runtime")" = 600
 mg proxy-env-write "${route[@]}"
 expect "proxy-env-write --codex: the same route again is left as it is" 0 "wrote proxy-env 3
 codex-config unchanged"

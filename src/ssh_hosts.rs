@@ -46,19 +46,35 @@ pub fn write(state_dir: &Path, lima_home: &Path, instance: &str, agent: Option<&
     let Ok(text) = render(instance, agent, &crate::lima::ssh_config_path(lima_home, instance)) else {
         return Ok(false);
     };
-    crate::stack::write_atomic(&file(state_dir, instance), text.as_bytes())?;
+    let path = file(state_dir, instance);
+    crate::stack::write_atomic(&path, text.as_bytes())?;
+    // ssh refuses every included file others may write, and then every connection: keep 0600
+    // even when an existing file had another mode (write_atomic keeps it).
+    owner_only(&path)?;
     Ok(true)
 }
 
+fn owner_only(path: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = std::fs::metadata(path).map_err(|e| crate::error::io_error("read", path, &e))?.permissions().mode();
+    if mode & 0o7777 == 0o600 {
+        return Ok(());
+    }
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+        .map_err(|e| crate::error::io_error("set the mode of", path, &e))
+}
+
 /// A path as one ssh config argument, in double quotes. ssh expands `%` tokens and `${VAR}` in
-/// some arguments and has no escape for `"`, so a path with any of them is refused rather than
-/// read differently by ssh.
+/// some arguments, unescapes `\` inside quotes and globs `Include` paths, so a path with any of
+/// `"%$\*?[` (or a control character) is refused rather than read differently by ssh.
 pub fn quote(path: &Path) -> Result<String> {
-    let text = path.to_str().filter(|t| !t.chars().any(|c| c.is_control() || matches!(c, '"' | '%' | '$')));
+    let text = path
+        .to_str()
+        .filter(|t| !t.chars().any(|c| c.is_control() || matches!(c, '"' | '%' | '$' | '\\' | '*' | '?' | '[')));
     match text {
         Some(text) => Ok(format!("\"{text}\"")),
         None => Err(Error::failure(format!(
-            "cannot name {} in an ssh config: the path has a character ssh would read differently (`\"`, `%`, `$` or a control character)",
+            "cannot name {} in an ssh config: the path has a character ssh would read differently (one of `\"%$\\*?[` or a control character)",
             crate::escape::controls(&path.to_string_lossy())
         ))
         .hint("set MACHINE_STATE_DIR and LIMA_HOME to folders whose paths have none of them")),
@@ -68,6 +84,7 @@ pub fn quote(path: &Path) -> Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt as _;
 
     #[test]
     fn a_forwarding_vm_forwards_its_scoped_socket_before_lima_says_yes() {
@@ -91,7 +108,7 @@ mod tests {
 
     #[test]
     fn paths_ssh_would_read_differently_are_refused() {
-        for bad in ["/s/%h/x", "/s/${HOME}/x", "/s/\"q\"/x", "/s/new\nline"] {
+        for bad in ["/s/%h/x", "/s/${HOME}/x", "/s/\"q\"/x", "/s/new\nline", "/s/a\\b", "/s/*/x", "/s/a?", "/s/[ab]"] {
             let err = quote(Path::new(bad)).unwrap_err().to_string();
             assert!(err.contains("cannot name"), "{bad:?}: {err}");
         }
@@ -99,5 +116,18 @@ mod tests {
             quote(Path::new("/Users/ada/Library/Application Support/machine")).unwrap(),
             "\"/Users/ada/Library/Application Support/machine\""
         );
+    }
+
+    #[test]
+    fn the_file_is_owner_only_even_over_a_looser_one() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = file(tmp.path(), "blog");
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, "old").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o664)).unwrap();
+        assert!(write(tmp.path(), Path::new("/l"), "blog", None).unwrap());
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        assert!(std::fs::read_to_string(&path).unwrap().contains("ForwardAgent no"));
+        assert!(!write(tmp.path(), Path::new("/l%"), "blog", None).unwrap(), "a path ssh would misread");
     }
 }

@@ -3,6 +3,8 @@
 //! Runs `code --remote ssh-remote+lima-<project> <guest home>/code/<primary repo>`. VS Code finds
 //! the host `lima-<vm>` through the `Include` that `machine ssh-config --install` adds.
 
+use std::path::Path;
+
 use super::Ctx;
 use super::doctor::find_on_path;
 use super::ssh_config::{UserConfig, installed_here};
@@ -31,18 +33,18 @@ pub fn run(args: &Args, ctx: &mut Ctx<'_>) -> Result<i32> {
         let _ = ctx.runner.output(&lima.shell_cmd(&name, &[std::ffi::OsStr::new("true")]));
     }
     let host = lima::ssh_host(&name);
-    match installed_here(ctx)? {
-        UserConfig::Machine => {}
-        // The master opened above forwards the scoped agent; one VS Code opens later would not.
-        UserConfig::LimaFirst(line) => ctx.ui.warn(&format!(
-            "line {line} of ~/.ssh/config includes Lima's own ssh configs before machine's: when VS Code reconnects it may forward your whole SSH agent into the VM; run `machine ssh-config --install`"
-        )),
-        UserConfig::Neither => {
-            return Err(Error::failure(format!(
-                "VS Code cannot find the host `{host}`: ~/.ssh/config does not include machine's ssh configs"
-            ))
-            .hint("run `machine ssh-config --install` (once)"));
-        }
+    // VS Code runs its own ssh, which opens a master when none is open: it must read
+    // machine's host first (a project without forwarding has no master machine keeps open).
+    let config = installed_here(ctx)?;
+    if config == UserConfig::Neither {
+        return Err(Error::failure(format!(
+            "VS Code cannot find the host `{host}`: ~/.ssh/config does not include machine's ssh configs"
+        ))
+        .hint("run `machine ssh-config --install` (once)"));
+    }
+    if let Some(problem) = config.problem(Path::new("~/.ssh/config")) {
+        return Err(Error::failure(format!("not opening VS Code: {problem}"))
+            .hint("`machine ssh-config --install` replaces the line older versions of machine added"));
     }
     let home = super::session::guest_home(ctx, &lima, &name)?.ok_or_else(|| {
         Error::failure(format!("cannot find the guest user's home in VM `{name}`"))

@@ -152,12 +152,10 @@ fn ssh_config_check(ctx: &Ctx<'_>) -> Check {
         Ok(UserConfig::Machine) => {
             Check::ok(NAME, "~/.ssh/config includes machine's VMs: `ssh lima-<vm>` forwards each VM's scoped agent")
         }
-        Ok(UserConfig::LimaFirst(line)) => Check::fail(
+        Ok(problem @ (UserConfig::LimaFirst(_) | UserConfig::Late { .. })) => Check::fail(
             NAME,
-            format!(
-                "line {line} of ~/.ssh/config includes Lima's own ssh configs before machine's: `ssh lima-<vm>` from a terminal forwards your whole SSH agent into the VM"
-            ),
-            "run `machine ssh-config --install` (it replaces the line an older machine added); delete a Lima `Include` you added yourself, or move it below machine's",
+            problem.problem(Path::new("~/.ssh/config")).unwrap_or_default(),
+            "run `machine ssh-config --install` (it replaces the line an older machine added); delete a Lima `Include` you added yourself, or move it below machine's, and keep machine's above every `Host` and `Match` block",
         ),
         Ok(UserConfig::Neither) => Check::info(
             NAME,

@@ -35,6 +35,8 @@ const OLD_COMMENT: &str = "# Lima's per-VM hosts (lima-<project>), added by `mac
 pub fn run(args: &Args, ctx: &mut Ctx<'_>) -> Result<i32> {
     let lima_home = ctx.lima()?.home;
     let line = include_line(&ctx.paths.state_dir)?;
+    // Each VM's file names Lima's: a LIMA_HOME ssh would misread leaves no host to reach.
+    ssh_hosts::quote(&lima_home)?;
     refresh_hosts(ctx, &lima_home)?;
     if !args.install {
         ctx.ui.data(&line);
@@ -45,36 +47,44 @@ pub fn run(args: &Args, ctx: &mut Ctx<'_>) -> Result<i32> {
     match install(&file, &patterns, &line)? {
         Installed::Added => ctx.ui.note(&format!("added `{line}` at the top of {}", file.display())),
         Installed::Replaced => ctx.ui.note(&format!(
-            "replaced the Lima `Include` machine had added to {} with `{line}`: `ssh lima-<vm>` now forwards each VM's scoped agent",
+            "replaced the Lima `Include` machine had added to {} with `{line}`: `ssh lima-<vm>` now forwards each VM's scoped agent (a connection opened before now keeps what it forwards until the VM stops or `machine down`)",
             file.display()
         )),
         Installed::Already => ctx.ui.note(&format!("{} already includes machine's ssh configs", file.display())),
     }
-    if let Some(warning) = lima_first_warning(&read(&file)?.unwrap_or_default(), &patterns, &file) {
-        ctx.ui.warn(&warning);
+    if let Some(problem) = classify(&read(&file)?.unwrap_or_default(), &patterns).problem(&file) {
+        ctx.ui.warn(&problem);
     }
     Ok(0)
 }
 
-/// Writes the file of every VM machine has a record of (`up` and the commands that open a
-/// session write a VM's own; VMs made before machine wrote them have none yet). A VM whose
-/// project is not configured, or when the configuration cannot be read, forwards no agent.
+/// Writes the file of every VM machine has a record of that has none yet (VMs made before
+/// machine wrote them). Existing files are left to `up` and the session commands, which know
+/// each VM's project as the user addresses it; without a configuration to read, none is written.
 fn refresh_hosts(ctx: &mut Ctx<'_>, lima_home: &Path) -> Result<()> {
+    let state = ctx.paths.state_dir.clone();
+    let missing: Vec<_> = crate::project_state::records(&state)
+        .into_iter()
+        .filter(|(instance, _)| !ssh_hosts::file(&state, instance).exists())
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
     let config = match ctx.catalog().and_then(|catalog| ctx.config(&catalog)) {
-        Ok(config) => Some(config),
+        Ok(config) => config,
         Err(e) => {
             ctx.ui.warn(&format!(
-                "{}: until it is fixed, `ssh lima-<vm>` forwards no agent to VMs made before this version of machine",
-                e.message()
+                "{}: `ssh lima-<vm>` cannot reach {} VM(s) made before this version of machine until `machine up` runs for each",
+                e.message(),
+                missing.len()
             ));
-            None
+            return Ok(());
         }
     };
-    let state = &ctx.paths.state_dir;
-    for (instance, applied) in crate::project_state::records(state) {
-        let forwards = config.as_ref().and_then(|c| c.project(&applied.project)).is_some_and(|p| p.forward_agent);
-        let agent = forwards.then(|| crate::scoped_agent::AgentDir::new(state, &instance).socket());
-        ssh_hosts::write(state, lima_home, &instance, agent.as_deref())?;
+    for (instance, applied) in missing {
+        let forwards = config.project(&applied.project).is_some_and(|p| p.forward_agent);
+        let agent = forwards.then(|| crate::scoped_agent::AgentDir::new(&state, &instance).socket());
+        ssh_hosts::write(&state, lima_home, &instance, agent.as_deref())?;
     }
     Ok(())
 }
@@ -104,25 +114,85 @@ impl Patterns {
     }
 }
 
-/// Where each kind of `Include` first appears in a config (line indexes).
+/// A place in a config: line index, then word index on that line.
+type At = (usize, usize);
+
+/// What the top of a config says for machine's VMs: where machine's and Lima's `Include` first
+/// appear, and the first `Host`/`Match` line (after it, an `Include` is conditional, and ssh
+/// may already have read other values).
 #[derive(Debug, Default, PartialEq, Eq)]
 struct Found {
-    machine: Option<usize>,
-    lima: Option<usize>,
+    machine: Option<At>,
+    lima: Option<At>,
+    first_block: Option<usize>,
 }
 
 fn find(text: &str, patterns: &Patterns) -> Found {
     let mut found = Found::default();
     for (n, line) in text.lines().enumerate() {
-        let words = include_words(line, patterns.home.as_deref());
-        if found.machine.is_none() && words.contains(&patterns.machine) {
-            found.machine = Some(n);
+        if found.first_block.is_none() && is_block_start(line) {
+            found.first_block = Some(n);
         }
-        if found.lima.is_none() && words.contains(&patterns.lima) {
-            found.lima = Some(n);
+        for (w, word) in include_words(line, patterns.home.as_deref()).iter().enumerate() {
+            if found.machine.is_none() && *word == patterns.machine {
+                found.machine = Some((n, w));
+            }
+            if found.lima.is_none() && *word == patterns.lima {
+                found.lima = Some((n, w));
+            }
         }
     }
     found
+}
+
+fn is_block_start(line: &str) -> bool {
+    let keyword = line.trim().split(|c: char| c.is_whitespace() || c == '=').next().unwrap_or("");
+    keyword.eq_ignore_ascii_case("host") || keyword.eq_ignore_ascii_case("match")
+}
+
+/// What `~/.ssh/config` does for machine's VMs (line numbers 1-based, for people).
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum UserConfig {
+    /// machine's per-VM files, before any Lima include and any `Host`/`Match` block.
+    Machine,
+    /// Lima's own files are read first (or alone): their hosts forward the whole agent.
+    LimaFirst(usize),
+    /// machine's `Include` (`line`) comes after a `Host`/`Match` line (`block`): it is
+    /// conditional, and values read before it (a `Host *` with `ForwardAgent yes`) win.
+    Late {
+        line: usize,
+        block: usize,
+    },
+    Neither,
+}
+
+impl UserConfig {
+    /// What is wrong, for people (`None`: nothing, or no include at all).
+    pub(crate) fn problem(&self, file: &Path) -> Option<String> {
+        match self {
+            Self::Machine | Self::Neither => None,
+            Self::LimaFirst(line) => Some(format!(
+                "line {line} of {} includes Lima's own ssh configs before machine's: `ssh lima-<vm>` from a terminal forwards your whole SSH agent into the VM; delete that line, or move it below machine's `Include`",
+                file.display()
+            )),
+            Self::Late { line, block } => Some(format!(
+                "machine's `Include` (line {line} of {}) comes after the `Host`/`Match` block of line {block}: ssh may read another `ForwardAgent` first and forward your whole SSH agent; move the `Include` to the top of the file",
+                file.display()
+            )),
+        }
+    }
+}
+
+fn classify(text: &str, patterns: &Patterns) -> UserConfig {
+    let found = find(text, patterns);
+    match (found.machine, found.lima) {
+        (m, Some(l)) if m.is_none_or(|m| l < m) => UserConfig::LimaFirst(l.0 + 1),
+        (Some(m), _) => match found.first_block {
+            Some(block) if block < m.0 => UserConfig::Late { line: m.0 + 1, block: block + 1 },
+            _ => UserConfig::Machine,
+        },
+        (None, _) => UserConfig::Neither,
+    }
 }
 
 fn home(ctx: &Ctx<'_>) -> Option<PathBuf> {
@@ -168,10 +238,11 @@ fn install(file: &Path, patterns: &Patterns, line: &str) -> Result<Installed> {
     // A symlinked config (dotfile managers) is edited where it points.
     let target = std::fs::canonicalize(file).unwrap_or_else(|_| file.to_path_buf());
     let existing = read(&target)?.unwrap_or_default();
-    if find(&existing, patterns).machine.is_some() {
+    let found = find(&existing, patterns);
+    if found.machine.is_some() {
         return Ok(Installed::Already);
     }
-    let (text, done) = match replace_old(&existing, patterns, line) {
+    let (text, done) = match replace_old(&existing, patterns, line, found.first_block) {
         Some(text) => (text, Installed::Replaced),
         None => (format!("{COMMENT}\n{line}\n\n{existing}"), Installed::Added),
     };
@@ -179,31 +250,19 @@ fn install(file: &Path, patterns: &Patterns, line: &str) -> Result<Installed> {
     Ok(done)
 }
 
-/// `text` with the old comment and the Lima `Include` below it replaced by machine's.
-fn replace_old(text: &str, patterns: &Patterns, line: &str) -> Option<String> {
+/// `text` with the old comment and the Lima `Include` below it replaced by machine's: in place
+/// when no `Host`/`Match` block comes before them, else removed and machine's put at the top.
+fn replace_old(text: &str, patterns: &Patterns, line: &str, first_block: Option<usize>) -> Option<String> {
     let lines: Vec<&str> = text.split_inclusive('\n').collect();
     let at = lines.windows(2).position(|pair| {
         pair[0].trim_end() == OLD_COMMENT && include_words(pair[1], patterns.home.as_deref()) == [patterns.lima.clone()]
     })?;
-    let mut out: String = lines[..at].concat();
-    out.push_str(&format!("{COMMENT}\n{line}\n"));
-    out.push_str(&lines[at + 2..].concat());
-    Some(out)
-}
-
-/// A warning when Lima's own configs are included before machine's (or without them): ssh then
-/// reads Lima's `ForwardAgent yes` first.
-fn lima_first_warning(text: &str, patterns: &Patterns, file: &Path) -> Option<String> {
-    let found = find(text, patterns);
-    let lima = found.lima?;
-    if found.machine.is_some_and(|m| m < lima) {
-        return None;
-    }
-    Some(format!(
-        "line {} of {} includes Lima's own ssh configs before machine's: `ssh lima-<vm>` from a terminal forwards your whole SSH agent into the VM; delete that line, or move it below machine's `Include`",
-        lima + 1,
-        file.display()
-    ))
+    let (before, after) = (lines[..at].concat(), lines[at + 2..].concat());
+    Some(if first_block.is_some_and(|block| block < at) {
+        format!("{COMMENT}\n{line}\n\n{before}{after}")
+    } else {
+        format!("{before}{COMMENT}\n{line}\n{after}")
+    })
 }
 
 fn read(file: &Path) -> Result<Option<String>> {
@@ -244,26 +303,11 @@ fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
     Ok(())
 }
 
-/// What `~/.ssh/config` includes, for `code` and `doctor`.
-pub(crate) enum UserConfig {
-    /// machine's per-VM files, before any Lima include.
-    Machine,
-    /// Lima's own files first (the hosts exist, but forward the whole agent); the line number.
-    LimaFirst(usize),
-    Neither,
-}
-
-/// What `~/.ssh/config` includes for this context's state dir and Lima.
+/// What `~/.ssh/config` does for this context's state dir and Lima, for `code` and `doctor`.
 pub(crate) fn installed_here(ctx: &Ctx<'_>) -> Result<UserConfig> {
     let lima_home = lima::lima_home(ctx.env).ok_or_else(|| Error::failure("neither LIMA_HOME nor HOME is set"))?;
     let patterns = Patterns::new(&ctx.paths.state_dir, &lima_home, home(ctx));
-    let found = find(&read(&user_config(ctx)?)?.unwrap_or_default(), &patterns);
-    Ok(match (found.machine, found.lima) {
-        (Some(m), Some(l)) if l < m => UserConfig::LimaFirst(l + 1),
-        (Some(_), _) => UserConfig::Machine,
-        (None, Some(l)) => UserConfig::LimaFirst(l + 1),
-        (None, None) => UserConfig::Neither,
-    })
+    Ok(classify(&read(&user_config(ctx)?)?.unwrap_or_default(), &patterns))
 }
 
 #[cfg(test)]
@@ -281,18 +325,37 @@ mod tests {
             "Include /h/.local/state/machine/*/ssh.config\n",
             "  include ~/.local/state/machine/*/ssh.config\n",
             "Include=/h/.local/state/machine/*/ssh.config\n",
-            "Include /etc/ssh/x.conf /h/.local/state/machine/*/ssh.config\n",
         ] {
-            assert_eq!(find(text, &p), Found { machine: Some(0), lima: None }, "{text:?}");
+            assert_eq!(find(text, &p), Found { machine: Some((0, 0)), ..Found::default() }, "{text:?}");
         }
-        for text in
-            ["# Include /h/.local/state/machine/*/ssh.config\n", "Host x\n  HostName /h/.lima/*/ssh.config\n", ""]
-        {
+        let two = "Include /etc/ssh/x.conf /h/.local/state/machine/*/ssh.config\n";
+        assert_eq!(find(two, &p).machine, Some((0, 1)));
+        for text in ["# Include /h/.local/state/machine/*/ssh.config\n", "HostName /h/.lima/*/ssh.config\n", ""] {
             assert_eq!(find(text, &p), Found::default(), "{text:?}");
         }
-        assert_eq!(find("Host a\nInclude ~/.lima/*/ssh.config\n", &p), Found { machine: None, lima: Some(1) });
+        let late = find("Host a\nInclude ~/.lima/*/ssh.config\n", &p);
+        assert_eq!(late, Found { machine: None, lima: Some((1, 0)), first_block: Some(0) });
         let spaced = Patterns::new(Path::new("/a b"), Path::new("/l"), None);
-        assert_eq!(find("Include \"/a b/*/ssh.config\"\n", &spaced).machine, Some(0));
+        assert_eq!(find("Include \"/a b/*/ssh.config\"\n", &spaced).machine, Some((0, 0)));
+    }
+
+    #[test]
+    fn what_ssh_reads_first_decides() {
+        let p = patterns();
+        let (machine, lima) = ("Include ~/.local/state/machine/*/ssh.config\n", "Include ~/.lima/*/ssh.config\n");
+        assert_eq!(classify(&format!("{machine}{lima}Host *\n  User me\n"), &p), UserConfig::Machine);
+        assert_eq!(classify(&format!("{lima}{machine}"), &p), UserConfig::LimaFirst(1));
+        assert_eq!(classify(lima, &p), UserConfig::LimaFirst(1));
+        let one_line = "Include ~/.lima/*/ssh.config ~/.local/state/machine/*/ssh.config\n";
+        assert_eq!(classify(one_line, &p), UserConfig::LimaFirst(1), "the words of one line are read in order");
+        let after_block = format!("Host *\n  ForwardAgent yes\n{machine}");
+        assert_eq!(classify(&after_block, &p), UserConfig::Late { line: 3, block: 1 });
+        assert_eq!(classify("Match all\n", &p), UserConfig::Neither);
+        let file = Path::new("/h/.ssh/config");
+        let text = UserConfig::LimaFirst(1).problem(file).unwrap();
+        assert!(text.starts_with("line 1 of /h/.ssh/config includes Lima's own") && text.contains("whole SSH agent"));
+        assert!(UserConfig::Late { line: 3, block: 1 }.problem(file).unwrap().contains("block of line 1"));
+        assert_eq!(UserConfig::Machine.problem(file), None);
     }
 
     #[test]
@@ -335,19 +398,19 @@ mod tests {
             format!("# mine\nIdentitiesOnly yes\n{COMMENT}\n{line}\n\nHost *\n  User me\n"),
             "only machine's own two lines change"
         );
-        assert_eq!(lima_first_warning(&text, &p, &file), None);
+        assert_eq!(classify(&text, &p), UserConfig::Machine);
     }
 
     #[test]
-    fn a_lima_include_of_the_user_s_own_before_machine_s_is_warned_about() {
-        let p = patterns();
-        let file = Path::new("/h/.ssh/config");
-        let lima_first = "Include ~/.lima/*/ssh.config\nInclude ~/.local/state/machine/*/ssh.config\n";
-        let warning = lima_first_warning(lima_first, &p, file).unwrap();
-        assert!(warning.starts_with("line 1 of /h/.ssh/config includes Lima's own ssh configs"), "{warning}");
-        assert!(warning.contains("whole SSH agent"), "{warning}");
-        let machine_first = "Include ~/.local/state/machine/*/ssh.config\nInclude ~/.lima/*/ssh.config\n";
-        assert_eq!(lima_first_warning(machine_first, &p, file), None, "machine's values are read first");
-        assert!(lima_first_warning("Include ~/.lima/*/ssh.config\n", &p, file).is_some());
+    fn an_old_include_moved_below_a_block_is_replaced_at_the_top() {
+        let tmp = tempfile::tempdir().unwrap();
+        let file = tmp.path().join("config");
+        let before = format!("Host *\n  ForwardAgent yes\n{OLD_COMMENT}\nInclude /h/.lima/*/ssh.config\n");
+        std::fs::write(&file, &before).unwrap();
+        let (p, line) = (patterns(), include_line(Path::new("/h/.local/state/machine")).unwrap());
+        assert_eq!(install(&file, &p, &line).unwrap(), Installed::Replaced);
+        let text = std::fs::read_to_string(&file).unwrap();
+        assert_eq!(text, format!("{COMMENT}\n{line}\n\nHost *\n  ForwardAgent yes\n"));
+        assert_eq!(classify(&text, &p), UserConfig::Machine);
     }
 }

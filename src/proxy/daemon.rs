@@ -89,7 +89,8 @@ pub fn fingerprint(settings: &ProxySettings) -> String {
     crate::compile::hex(&hasher.finalize()[..8])
 }
 
-/// `machine proxy serve`: binds, then serves until stopped (SIGTERM, SIGINT or `stop`).
+/// `machine proxy serve`: binds, then serves until stopped (SIGTERM, SIGINT or `stop`), idle
+/// for [`IDLE_GRACE`] or displaced (see [`displaced`]).
 pub fn serve(paths: &Paths, settings: ProxySettings, home: Option<PathBuf>) -> Result<()> {
     let files = Files::new(&paths.state_dir);
     files.create_dir()?;
@@ -243,6 +244,24 @@ pub fn ensure(paths: &Paths, settings: &ProxySettings, runner: &dyn Runner) -> R
         stop(&files)?;
     }
     files.create_dir()?;
+    // A second try when the first daemon could not take over: one that was just ending by
+    // itself (idle) may still have held the lock or the port.
+    for _ in 0..2 {
+        if let Some(status) = start(paths, &files, runner)? {
+            return Ok(status);
+        }
+        let deadline = std::time::Instant::now() + START_WAIT;
+        while files.running() && std::time::Instant::now() < deadline {
+            std::thread::sleep(POLL);
+        }
+    }
+    Err(Error::failure("the credential proxy did not start")
+        .caused_by(log_tail(&files.daemon_log(), 8))
+        .hint(format!("its log is {}", files.daemon_log().display())))
+}
+
+/// Spawns a daemon and waits until one answers; `None` when it ended first.
+fn start(paths: &Paths, files: &Files, runner: &dyn Runner) -> Result<Option<Status>> {
     let exe = std::env::current_exe().map_err(|e| Error::failure("cannot find the machine program").caused_by(e))?;
     // Absolute paths: the daemon runs in its own folder, and must find the same state and config.
     let cmd = Cmd::new(exe)
@@ -255,18 +274,16 @@ pub fn ensure(paths: &Paths, settings: &ProxySettings, runner: &dyn Runner) -> R
     let mut child = runner.spawn_detached(&cmd, &files.daemon_log())?;
     let deadline = std::time::Instant::now() + START_WAIT;
     while std::time::Instant::now() < deadline {
-        if let Some(status) = ping(&files)? {
-            return Ok(status);
+        if let Some(status) = ping(files)? {
+            return Ok(Some(status));
         }
         // It exited: unless another daemon that started at the same time holds the lock, it failed.
         if child.exited() && !files.running() {
-            break;
+            return Ok(None);
         }
         std::thread::sleep(POLL);
     }
-    Err(Error::failure("the credential proxy did not start")
-        .caused_by(log_tail(&files.daemon_log(), 8))
-        .hint(format!("its log is {}", files.daemon_log().display())))
+    Ok(None)
 }
 
 /// Stops the daemon and waits until it is gone; `false` when none ran.

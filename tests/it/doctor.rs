@@ -721,6 +721,43 @@ fn code_says_what_is_missing() {
 }
 
 #[test]
+fn code_refuses_a_config_that_reads_lima_s_own_hosts_first() {
+    let env = FakeEnv::new();
+    write(&env.path().join("config/projects.toml"), "[blog]\nforward_agent = false\n");
+    env.given_instance("blog", true);
+    write(
+        &env.path().join("state/blog/applied.json"),
+        r#"{"key":"k","layers":[],"instance_yaml":"","guest_home":"/home/ada.linux"}"#,
+    );
+    // VS Code's own ssh would open the master through Lima's `ForwardAgent yes`.
+    write(
+        &ssh_config(&env),
+        &format!("Include {}/*/ssh.config\n{}\n", env.lima_home().display(), machine_include(&env)),
+    );
+    let dir = fake_code(&env);
+    let mut cmd = env.machine();
+    with_path(&env, &mut cmd, &dir);
+    let out = cmd.args(["code", "blog"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("not opening VS Code: line 1 of ~/.ssh/config includes Lima's own ssh configs"), "{err}");
+    assert!(err.contains("hint: `machine ssh-config --install`"), "{err}");
+    assert!(!env.path().join("code-args").exists(), "code never ran");
+}
+
+#[test]
+fn ssh_config_leaves_a_vm_s_existing_file_to_the_commands_that_write_it() {
+    let env = FakeEnv::new();
+    write(&env.path().join("config/projects.toml"), "[blog]\n");
+    crate::fake::machine(&env).args(["up", "blog"]).assert().success();
+    // As a session in the folder of a `.machine.toml` that turns forwarding off wrote it.
+    let file = env.path().join("state/blog/ssh.config");
+    write(&file, "Host lima-blog\n  ForwardAgent no\n");
+    env.machine().arg("ssh-config").assert().success();
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "Host lima-blog\n  ForwardAgent no\n");
+}
+
+#[test]
 fn the_global_git_config_is_read_without_starting_git() {
     let host = Host::new();
     let (code, text) = host.doctor(false);

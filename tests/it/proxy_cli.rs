@@ -225,6 +225,33 @@ fn a_daemon_whose_state_dir_is_removed_stops_and_frees_its_port() {
 }
 
 #[test]
+fn up_starts_the_daemon_while_one_that_is_ending_still_holds_the_lock() {
+    let world = World::new("");
+    let dir = world.state().join("proxy");
+    std::fs::create_dir_all(&dir).unwrap();
+    // An idle daemon on its way out: it holds the lock for a moment and answers nothing.
+    let mut ending =
+        std::process::Command::new("flock").arg(dir.join("daemon.lock")).args(["sleep", "1"]).spawn().unwrap();
+    let held = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while std::process::Command::new("flock")
+        .args(["-n"])
+        .arg(dir.join("daemon.lock"))
+        .arg("true")
+        .status()
+        .unwrap()
+        .success()
+    {
+        assert!(std::time::Instant::now() < held, "the lock was never taken");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let (code, _, err) = world.run(&["up", "blog"]);
+    ending.wait().unwrap();
+    assert_eq!(code, Some(0), "{err}");
+    assert!(!err.contains("credential proxy"), "the proxy started on the second try: {err}");
+    assert!(world.pid().is_some_and(alive));
+}
+
+#[test]
 fn a_daemon_with_other_settings_is_replaced_and_the_vm_registered_with_the_new_one() {
     let world = World::new("");
     let (token, first) = world.up_blog();

@@ -1,5 +1,6 @@
 //! Open-ended input must be rejected with a clear error or come through byte-exact: project
-//! names, git identities, repo URLs and passthrough strings never inject into YAML or paths.
+//! names, git identities, repo URLs and passthrough strings never inject into YAML or paths, and
+//! the paths machine writes into ssh configs are read back by ssh exactly.
 
 use machine::compile::{self, HostOs, Identity};
 use machine::config::model::{Arch, RepoUrl, check_project_name};
@@ -281,5 +282,69 @@ proptest! {
             (Err(Doubt::Uncertain), Some(_)) | (Err(_), None) => {}
             (ours, git) => prop_assert!(false, "{text:?}: machine read {ours:?}, git {git:?}"),
         }
+    }
+}
+
+/// What the installed ssh reads as `ForwardAgent` for `host` from `config` (`ssh -G`), or its
+/// error.
+fn ssh_forward_agent(config: &std::path::Path, host: &str) -> Result<String, String> {
+    let out = std::process::Command::new("ssh")
+        .arg("-G")
+        .arg("-F")
+        .arg(config)
+        .arg(host)
+        .output()
+        .expect("ssh runs (the tests need OpenSSH's client, as machine's users do)");
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+    }
+    let text = String::from_utf8(out.stdout).map_err(|e| e.to_string())?;
+    text.lines().find_map(|l| l.strip_prefix("forwardagent ")).map(str::to_string).ok_or(text)
+}
+
+/// Path text heavy in what ssh config arguments treat specially.
+fn ssh_path_text() -> impl Strategy<Value = String> {
+    let piece = prop_oneof![
+        nasty(),
+        Just("%h".to_string()),
+        Just("%%".to_string()),
+        Just("${HOME}".to_string()),
+        Just("$HOME".to_string()),
+        Just("*".to_string()),
+        Just("?".to_string()),
+        Just("[ab]".to_string()),
+        Just("\\".to_string()),
+        Just("\"".to_string()),
+        Just("'".to_string()),
+        Just("#c".to_string()),
+        Just(" = ".to_string()),
+        Just("~".to_string()),
+    ];
+    prop::collection::vec(piece, 0..4).prop_map(|v| v.concat())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+    /// A per-VM ssh config names the scoped agent's socket as ssh reads it, or machine refuses
+    /// the path: nothing in it can add a line, a token ssh expands, or a glob.
+    #[test]
+    fn ssh_config_paths_are_refused_or_read_back_by_ssh(dir in ssh_path_text(), instance in "[a-z][a-z0-9]{0,6}([.-][a-z0-9]{1,4})?") {
+        use std::path::{Path, PathBuf};
+        let socket = PathBuf::from(format!("/state/{dir}/agent.sock"));
+        let lima = PathBuf::from(format!("/lima/{dir}/ssh.config"));
+        let Ok(text) = machine::ssh_hosts::render(&instance, Some(&socket), &lima) else {
+            let refused = machine::ssh_hosts::quote(Path::new(&format!("/{dir}"))).is_err();
+            prop_assert!(refused, "render refused only what quote refuses: {:?}", dir);
+            return Ok(());
+        };
+        prop_assert_eq!(text.lines().count(), 5, "{}", text);
+        let tmp = tempfile::tempdir().unwrap();
+        let file = tmp.path().join("ssh.config");
+        std::fs::write(&file, &text).unwrap();
+        let host = machine::lima::ssh_host(&instance);
+        prop_assert_eq!(ssh_forward_agent(&file, &host), Ok(socket.display().to_string()), "{}", text);
+        // Another host reads nothing of it.
+        prop_assert_ne!(ssh_forward_agent(&file, "github.com"), Ok(socket.display().to_string()));
     }
 }

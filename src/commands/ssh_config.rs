@@ -7,7 +7,7 @@
 //! at the top of `~/.ssh/config` (ssh only honours an `Include` before the first `Host`/`Match`
 //! block for every host, and keeps the first value it reads), once, replacing the file
 //! atomically with its mode kept; the Lima `Include` older versions of machine added is replaced
-//! in place.
+//! in place (at the top instead when a `Host`/`Match` block comes before it).
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};

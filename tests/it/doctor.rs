@@ -670,20 +670,31 @@ fn with_path(env: &FakeEnv, cmd: &mut assert_cmd::Command, extra: &Path) {
     cmd.env("PATH", path.unwrap());
 }
 
-#[test]
-fn code_opens_the_primary_repo_over_remote_ssh() {
+/// A fake world with `projects` and a running VM `blog` whose record knows its guest home.
+fn running_blog(projects: &str) -> FakeEnv {
     let env = FakeEnv::new();
-    write(&env.path().join("config/projects.toml"), "[blog]\nrepos = [\"git@github.com:you/blog.git\"]\n");
+    write(&env.path().join("config/projects.toml"), projects);
     env.given_instance("blog", true);
     write(
         &env.path().join("state/blog/applied.json"),
         r#"{"key":"k","layers":[],"instance_yaml":"","guest_home":"/home/ada.linux"}"#,
     );
-    env.machine().args(["ssh-config", "--install"]).assert().success();
-    let dir = fake_code(&env);
+    env
+}
+
+/// `machine code blog` with a `code` stub on PATH.
+fn run_code(env: &FakeEnv) -> std::process::Output {
+    let dir = fake_code(env);
     let mut cmd = env.machine();
-    with_path(&env, &mut cmd, &dir);
-    let out = cmd.args(["code", "blog"]).output().unwrap();
+    with_path(env, &mut cmd, &dir);
+    cmd.args(["code", "blog"]).output().unwrap()
+}
+
+#[test]
+fn code_opens_the_primary_repo_over_remote_ssh() {
+    let env = running_blog("[blog]\nrepos = [\"git@github.com:you/blog.git\"]\n");
+    env.machine().args(["ssh-config", "--install"]).assert().success();
+    let out = run_code(&env);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let args = std::fs::read_to_string(env.path().join("code-args")).unwrap();
     assert_eq!(args, "--remote\nssh-remote+lima-blog\n/home/ada.linux/code/blog\n");
@@ -722,27 +733,44 @@ fn code_says_what_is_missing() {
 
 #[test]
 fn code_refuses_a_config_that_reads_lima_s_own_hosts_first() {
-    let env = FakeEnv::new();
-    write(&env.path().join("config/projects.toml"), "[blog]\nforward_agent = false\n");
-    env.given_instance("blog", true);
-    write(
-        &env.path().join("state/blog/applied.json"),
-        r#"{"key":"k","layers":[],"instance_yaml":"","guest_home":"/home/ada.linux"}"#,
-    );
+    let env = running_blog("[blog]\nforward_agent = false\n");
     // VS Code's own ssh would open the master through Lima's `ForwardAgent yes`.
     write(
         &ssh_config(&env),
         &format!("Include {}/*/ssh.config\n{}\n", env.lima_home().display(), machine_include(&env)),
     );
-    let dir = fake_code(&env);
-    let mut cmd = env.machine();
-    with_path(&env, &mut cmd, &dir);
-    let out = cmd.args(["code", "blog"]).output().unwrap();
+    let out = run_code(&env);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("not opening VS Code: line 1 of ~/.ssh/config includes Lima's own ssh configs"), "{err}");
     assert!(err.contains("hint: `machine ssh-config --install`"), "{err}");
     assert!(!env.path().join("code-args").exists(), "code never ran");
+}
+
+#[test]
+fn ssh_config_refuses_a_lima_home_ssh_would_read_differently() {
+    let env = FakeEnv::new();
+    let lima = env.path().join("lima%h");
+    let out = env.machine().arg("ssh-config").env("LIMA_HOME", &lima).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&format!("cannot name {} in an ssh config", lima.display())), "{err}");
+    assert!(err.contains("hint: set MACHINE_STATE_DIR and LIMA_HOME"), "{err}");
+    assert!(out.stdout.is_empty(), "no Include is printed");
+}
+
+#[test]
+fn ssh_config_says_which_vms_it_cannot_write_a_file_for_when_the_configuration_is_broken() {
+    let env = FakeEnv::new();
+    write(&env.path().join("config/projects.toml"), "[blog]\n");
+    crate::fake::machine(&env).args(["up", "blog"]).assert().success();
+    std::fs::remove_file(env.path().join("state/blog/ssh.config")).unwrap();
+    write(&env.path().join("config/projects.toml"), "[blog\n");
+    let out = env.machine().arg("ssh-config").output().unwrap();
+    assert!(out.status.success(), "the Include is still printed: {out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("`ssh lima-<vm>` cannot reach 1 VM(s) made before this version of machine"), "{err}");
+    assert!(!env.path().join("state/blog/ssh.config").exists(), "nothing is guessed");
 }
 
 #[test]

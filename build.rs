@@ -1,4 +1,4 @@
-//! Embeds the guest layers (`templates/`, `provision/`, `files/`) into the binary, and turns
+//! Embeds the guest layers (`src/guest/`: `templates/`, `provision/`, `files/`) into the binary, and turns
 //! on `cfg(machine_e2e)` under `MACHINE_E2E=1`: the tests that need a real Lima are ignored
 //! (shown as such by `cargo test`) without it. Likewise `cfg(machine_openssh)` when OpenSSH's
 //! client tools and git are on this host, and `cfg(machine_sshd)` when its server is: the scoped
@@ -21,18 +21,19 @@ fn main() {
     if installed("sshd") {
         println!("cargo:rustc-cfg=machine_sshd");
     }
-    let root = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
+    let manifest = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
+    let guest = manifest.join("src").join("guest");
     let mut files = Vec::new();
     for top in ["templates", "provision", "files"] {
-        println!("cargo:rerun-if-changed={top}");
-        collect(&root, &root.join(top), &mut files);
+        println!("cargo:rerun-if-changed=src/guest/{top}");
+        collect(&guest, &guest.join(top), &mut files);
     }
     files.sort();
     let mut out = String::from(
-        "/// Every embedded file, by its path relative to the repository root.\npub(super) static FILES: &[(&str, &[u8])] = &[\n",
+        "/// Every embedded file, by its path relative to `src/guest`.\npub(super) static FILES: &[(&str, &[u8])] = &[\n",
     );
     for rel in &files {
-        let abs = root.join(rel);
+        let abs = guest.join(rel);
         writeln!(out, "    ({rel:?}, include_bytes!({:?})),", abs.display().to_string()).unwrap();
     }
     out.push_str("];\n");

@@ -56,7 +56,7 @@ cp "$target/release/machine" "$target/release/examples/fake_tool" "$root/rustbin
 for tool in limactl ssh ssh-add git op; do ln -s "$root/rustbin/fake_tool" "$root/bin/$tool"; done
 # The script starts with `#!/usr/bin/env python3`: the chosen interpreter goes first on PATH.
 ln -s "$py" "$root/pybin/python3"
-cp "$main/files/machine-guest" "$root/guest-bin/machine-guest"
+cp "$main/src/guest/files/machine-guest" "$root/guest-bin/machine-guest"
 printf '#!/bin/sh\nexit 0\n' >"$root/guest-bin/sudo"
 chmod 755 "$root/guest-bin/machine-guest" "$root/guest-bin/sudo"
 # Both tools take `[name]` tables with `repos` (and `profiles`) in $MACHINE_CONFIG_DIR/projects.toml

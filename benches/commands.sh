@@ -40,7 +40,7 @@ cleanup() {
 trap 'rm -rf "$root"' EXIT
 mkdir -p "$root/bin" "$root/home" "$root/lima" "$root/config" "$root/guest-bin"
 for tool in limactl ssh ssh-add git op; do ln -s "$fake" "$root/bin/$tool"; done
-cp "$here/files/machine-guest" "$root/guest-bin/machine-guest"
+cp "$here/src/guest/files/machine-guest" "$root/guest-bin/machine-guest"
 printf '#!/bin/sh\nexit 0\n' >"$root/guest-bin/sudo"
 chmod 755 "$root/guest-bin/machine-guest" "$root/guest-bin/sudo"
 cat >"$root/config/projects.toml" <<'TOML'

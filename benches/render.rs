@@ -9,11 +9,11 @@ use std::hint::black_box;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use machine::compile::{self, HostFacts, HostOs, Identity};
-use machine::config::model::Arch;
-use machine::config::parse::parse_projects_file;
-use machine::config::source::Source;
-use machine::layers::Catalog;
+use machine::compiler::compile::{self, HostFacts, HostOs, Identity};
+use machine::compiler::config::model::Arch;
+use machine::compiler::config::parse::parse_projects_file;
+use machine::compiler::config::source::Source;
+use machine::compiler::layers::Catalog;
 
 const PROJECTS: usize = 100;
 const RUNS: usize = 30;

@@ -1,41 +1,18 @@
 //! machine: one disposable, agent-ready Lima VM per software project.
 //!
-//! The pipeline is `config` (TOML → validated model) → `compile` (model + layers + host facts →
-//! stack of Lima templates, pure) → `stack` (write it) → the effectful driver. See ARCHITECTURE.md.
+//! `compiler` is the pure core (TOML → validated model → layers → stack of Lima templates), `driver`
+//! runs limactl and keeps machine's state, `commands` holds one file per subcommand, `servers`
+//! the credential proxy, the scoped SSH agent and the MCP server, `guest` what runs inside the VM,
+//! `ui` all printing and prompting. See ARCHITECTURE.md.
 
-pub mod bake;
 pub mod cli;
 pub mod commands;
-pub mod compile;
-pub mod config;
-pub mod edit;
+pub mod compiler;
+pub mod driver;
 pub mod error;
-pub mod escape;
-pub mod exec;
-pub mod gitconfig;
-pub mod golden;
-pub mod guest_report;
-pub mod host;
-pub mod identity;
-pub mod instance;
-pub mod layers;
-pub mod lima;
-pub mod lima_keys;
-pub mod lock;
-pub mod mcp;
-pub mod paths;
-pub mod project_state;
-pub mod proxy;
-pub mod repo_access;
-pub mod scoped_agent;
-pub mod ssh_agent;
-pub mod ssh_hosts;
-pub mod stack;
-pub mod timestamp;
+pub mod guest;
+pub mod servers;
 pub mod ui;
-pub mod vm;
-pub mod wizard;
-pub mod yaml;
 
 use std::ffi::OsString;
 use std::process::ExitCode;
@@ -50,7 +27,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         Err(e) => {
             let _ = e.print();
             if let Some(hint) = run_without_dashes(&e, &args) {
-                eprintln!("\nhint: {}", escape::controls(&hint));
+                eprintln!("\nhint: {}", ui::escape::controls(&hint));
             }
             return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
         }
@@ -61,7 +38,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
     let result = (|| {
         let cwd = std::env::current_dir()
             .map_err(|e| error::Error::failure("cannot read the current directory").caused_by(e))?;
-        let paths = paths::Paths::from_env(env)?.absolute(&cwd);
+        let paths = compiler::paths::Paths::from_env(env)?.absolute(&cwd);
         let runner = system_runner(&env);
         let mut ctx = commands::Ctx { paths, cwd, env: &env, runner: &runner, ui: &mut ui, proxy: None };
         commands::dispatch(&cli.command, &mut ctx)
@@ -76,9 +53,9 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
 }
 
 /// The runner of real programs, giving them the 1Password SSH agent when that is the one to use.
-pub fn system_runner(env: &dyn Fn(&str) -> Option<OsString>) -> exec::SystemRunner {
-    let mut runner = exec::SystemRunner::default();
-    if let Some(sock) = ssh_agent::select(env) {
+pub fn system_runner(env: &dyn Fn(&str) -> Option<OsString>) -> driver::exec::SystemRunner {
+    let mut runner = driver::exec::SystemRunner::default();
+    if let Some(sock) = driver::ssh_agent::select(env) {
         tracing::info!("using the 1Password SSH agent at {}", sock.display());
         runner.env.push(("SSH_AUTH_SOCK".into(), sock.into_os_string()));
     }
@@ -112,7 +89,7 @@ fn init_logging(verbose: u8) {
         .with_max_level(level)
         // Log lines quote commands and their output, which can come from the guest; escaping
         // would show colour codes as text, so there are none.
-        .with_writer(|| escape::Escaping(std::io::stderr()))
+        .with_writer(|| ui::escape::Escaping(std::io::stderr()))
         .with_ansi(false)
         .without_time()
         .with_target(false)

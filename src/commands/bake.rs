@@ -2,13 +2,13 @@
 //! and the hook `up` calls before it creates a VM.
 
 use super::Ctx;
-use crate::bake::{self, Baker};
-use crate::compile::{self, Identity, Stack};
-use crate::config::model::Project;
+use crate::compiler::compile::{self, Identity, Stack};
+use crate::compiler::config::model::Project;
+use crate::compiler::layers::Catalog;
+use crate::driver::bake::{self, Baker};
+use crate::driver::vm::Lima;
+use crate::driver::{host, identity};
 use crate::error::Result;
-use crate::layers::Catalog;
-use crate::vm::Lima;
-use crate::{host, identity};
 
 /// Bake the provisioned disks a project's VM starts from, so `up` only provisions what changed.
 ///

@@ -7,11 +7,11 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde_json::json;
 
 use super::Ctx;
-use crate::bake::{self, Entry, Removed};
-use crate::compile::{self, HostFacts, Identity};
-use crate::config::model::DEFAULT_PROJECT;
+use crate::compiler::compile::{self, HostFacts, Identity};
+use crate::compiler::config::model::DEFAULT_PROJECT;
+use crate::driver::bake::{self, Entry, Removed};
+use crate::driver::{golden, host};
 use crate::error::{Error, Result};
-use crate::{golden, host};
 
 /// Show or clean up the baked and golden disks VMs boot from.
 #[derive(Debug, clap::Args)]
@@ -154,7 +154,7 @@ pub(super) fn debris(ctx: &Ctx<'_>) -> Vec<Removed> {
         .map(|(path, bytes)| Removed { what: format!("{}, left by an interrupted copy", path.display()), bytes })
         .collect();
     let layers = ctx.paths.state_dir.join("layers");
-    for (dir, bytes) in crate::stack::remove_debris(&layers, std::time::Duration::from_mins(1)) {
+    for (dir, bytes) in crate::driver::stack::remove_debris(&layers, std::time::Duration::from_mins(1)) {
         removed.push(Removed { what: format!("{}, left by an interrupted render", dir.display()), bytes });
     }
     removed

@@ -8,9 +8,9 @@ use std::path::Path;
 use super::Ctx;
 use super::doctor::find_on_path;
 use super::ssh_config::{UserConfig, installed_here};
+use crate::driver::exec::Cmd;
+use crate::driver::lima;
 use crate::error::{Error, Result};
-use crate::exec::Cmd;
-use crate::lima;
 
 /// Open VS Code on a project's primary repo in its VM (Remote-SSH).
 #[derive(Debug, clap::Args)]

@@ -13,10 +13,10 @@ use std::fmt::Write as _;
 use clap::{Arg, Command, CommandFactory as _, ValueHint};
 
 use super::Ctx;
-use crate::config;
-use crate::config::model::DEFAULT_PROJECT;
+use crate::compiler::config;
+use crate::compiler::config::model::DEFAULT_PROJECT;
+use crate::compiler::layers::Catalog;
 use crate::error::Result;
-use crate::layers::Catalog;
 
 /// The program name the scripts complete.
 const BIN: &str = "machine";
@@ -87,7 +87,7 @@ pub fn complete(args: &CompleteArgs, ctx: &mut Ctx<'_>) -> Result<i32> {
     let catalog = ctx.catalog().unwrap_or_else(|_| Catalog::builtin());
     let names: BTreeSet<String> = match args.what {
         Values::Profiles => catalog.profile_names().into_iter().map(String::from).collect(),
-        Values::Layers => crate::config::model::STANDARD_LAYERS
+        Values::Layers => crate::compiler::config::model::STANDARD_LAYERS
             .iter()
             .map(ToString::to_string)
             .chain(std::iter::once("standard".to_string()))
@@ -99,7 +99,7 @@ pub fn complete(args: &CompleteArgs, ctx: &mut Ctx<'_>) -> Result<i32> {
             names.insert(DEFAULT_PROJECT.to_string());
             // The branch VMs that exist, as PROJECT@BRANCH.
             names.extend(
-                crate::project_state::records(&ctx.paths.state_dir)
+                crate::driver::project_state::records(&ctx.paths.state_dir)
                     .into_iter()
                     .filter_map(|(_, applied)| applied.branch.map(|b| format!("{}@{b}", applied.project))),
             );

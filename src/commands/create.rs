@@ -5,16 +5,16 @@ use std::io::IsTerminal as _;
 use std::path::Path;
 
 use super::Ctx;
-use crate::config::model::{DEFAULT_PROJECT, RepoUrl, Shell, Size, check_project_name};
-use crate::config::parse::{ProjectsFile, parse_projects_file};
-use crate::config::source::Source;
-use crate::config::{self, Config, diagnostics_error};
+use crate::compiler::config::model::{DEFAULT_PROJECT, RepoUrl, Shell, Size, check_project_name};
+use crate::compiler::config::parse::{ProjectsFile, parse_projects_file};
+use crate::compiler::config::source::Source;
+use crate::compiler::config::{self, Config, diagnostics_error};
+use crate::compiler::layers::Catalog;
+use crate::driver::project_state::ProjectDir;
 use crate::error::{Error, Result};
-use crate::layers::Catalog;
-use crate::project_state::ProjectDir;
-use crate::wizard::prompt::{Closed, Terminal};
-use crate::wizard::{self, Answers, Env, Given};
-use crate::{edit, stack};
+use crate::ui::wizard::prompt::{Closed, Terminal};
+use crate::ui::wizard::{self, Answers, Env, Given};
+use crate::{compiler::edit, driver::stack};
 
 /// Add a project to projects.toml, or edit one, by answering a few questions.
 #[derive(Debug, clap::Args)]
@@ -160,7 +160,7 @@ fn write_entry(ctx: &mut Ctx<'_>, catalog: &Catalog, given: &Given, suggested_na
     let file = parse_existing(&path, &text, catalog)?;
     let runner = ctx.runner;
     let user_ssh = (ctx.env)("GIT_SSH_COMMAND");
-    let check = |url: &RepoUrl| crate::repo_access::check(runner, url, user_ssh.as_ref());
+    let check = |url: &RepoUrl| crate::driver::repo_access::check(runner, url, user_ssh.as_ref());
     let agent_keys = || agent_keys(runner);
     let env = Env {
         catalog,
@@ -179,7 +179,7 @@ fn write_entry(ctx: &mut Ctx<'_>, catalog: &Catalog, given: &Given, suggested_na
     // Read, edit and write under the projects file's lock, reading it again: another `create`
     // may have written it while the wizard asked (its project must not be lost).
     let waiting = format!("waiting for another machine command that edits {}…", path.display());
-    let _lock = crate::lock::exclusive(&edit_lock_path(&path), &mut || ctx.ui.note(&waiting))?;
+    let _lock = crate::driver::lock::exclusive(&edit_lock_path(&path), &mut || ctx.ui.note(&waiting))?;
     let text = config::read_text(&path)?.unwrap_or_default();
     let file = parse_existing(&path, &text, catalog)?;
     let old = Answers::current(&answers.name, file.projects.get(&answers.name), &file.defaults);
@@ -202,10 +202,12 @@ fn write_entry(ctx: &mut Ctx<'_>, catalog: &Catalog, given: &Given, suggested_na
 }
 
 /// The host agent's keys, for the `ssh_keys` check list.
-fn agent_keys(runner: &dyn crate::exec::Runner) -> std::result::Result<Vec<crate::ssh_agent::AgentKey>, String> {
-    let out = runner.output(&crate::ssh_agent::list_cmd()).map_err(|e| e.message().to_string())?;
+fn agent_keys(
+    runner: &dyn crate::driver::exec::Runner,
+) -> std::result::Result<Vec<crate::driver::ssh_agent::AgentKey>, String> {
+    let out = runner.output(&crate::driver::ssh_agent::list_cmd()).map_err(|e| e.message().to_string())?;
     match out.code {
-        Some(0) => Ok(crate::ssh_agent::parse_list(&out.stdout_text())),
+        Some(0) => Ok(crate::driver::ssh_agent::parse_list(&out.stdout_text())),
         Some(1) => Ok(Vec::new()),
         None => Err("`ssh-add -l` did not answer within 5 s (is the agent locked?)".into()),
         _ => Err(String::from_utf8_lossy(&out.stderr).trim().to_string()),

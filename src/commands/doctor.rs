@@ -10,10 +10,10 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::Ctx;
-use crate::compile::HostOs;
+use crate::compiler::compile::HostOs;
+use crate::driver::exec::{Cmd, install_hint};
 use crate::error::{Error, Result};
-use crate::exec::{Cmd, install_hint};
-use crate::{config, host, identity, lima, ssh_agent};
+use crate::{compiler::config, driver::host, driver::identity, driver::lima, driver::ssh_agent};
 
 /// Check that this host has what machine needs: Lima, a hypervisor, an SSH agent, a git identity.
 #[derive(Debug, clap::Args)]
@@ -327,7 +327,7 @@ fn kvm(device: &Path) -> Check {
 fn macos_version(ctx: &Ctx<'_>) -> Check {
     const NAME: &str = "macos-version";
     let cmd = Cmd::new("sw_vers").arg("-productVersion").timeout(Duration::from_secs(5));
-    let version = ctx.runner.output(&cmd).ok().filter(crate::exec::Output::success).map(|o| o.stdout_text());
+    let version = ctx.runner.output(&cmd).ok().filter(crate::driver::exec::Output::success).map(|o| o.stdout_text());
     let Some(version) = version else {
         return Check::info(NAME, "cannot read the macOS version (`sw_vers -productVersion`)", None);
     };

@@ -1,8 +1,8 @@
 //! `machine down [PROJECT]`: stop the VM, keeping its disk.
 
 use super::Ctx;
+use crate::driver::project_state::WorkAtStop;
 use crate::error::{Error, Result};
-use crate::project_state::WorkAtStop;
 
 /// Stop a project's VM (its disk, clones and installed tools are kept).
 #[derive(Debug, clap::Args)]
@@ -53,19 +53,23 @@ pub fn stop(args: &Args, ctx: &mut Ctx<'_>) -> Result<Outcome> {
     if let Some(candidate) = golden {
         super::snapshot::keep_golden(ctx, &lima, &target, candidate);
     }
-    Ok(Outcome { project: shown.clone(), stopped: true, status: crate::lima::Status::Stopped.as_str().to_string() })
+    Ok(Outcome {
+        project: shown.clone(),
+        stopped: true,
+        status: crate::driver::lima::Status::Stopped.as_str().to_string(),
+    })
 }
 
 /// Notes what the repos hold before the VM stops (for `prune`, which cannot look inside a
 /// stopped VM). A guest that cannot answer leaves no note: prune then keeps the VM.
-fn record_work(ctx: &mut Ctx<'_>, lima: &crate::vm::Lima<'_>, target: &super::Target) -> Result<()> {
+fn record_work(ctx: &mut Ctx<'_>, lima: &crate::driver::vm::Lima<'_>, target: &super::Target) -> Result<()> {
     let dir = target.dir(&ctx.paths.state_dir);
     let Some(mut applied) = dir.applied()? else { return Ok(()) };
     let mut args = vec!["facts"];
-    args.extend(target.project.repos.iter().map(crate::config::model::RepoUrl::dir_name));
+    args.extend(target.project.repos.iter().map(crate::compiler::config::model::RepoUrl::dir_name));
     let out = lima.guest(&target.instance, &args)?;
     applied.at_stop = out.success().then(|| {
-        let facts = crate::guest_report::Facts::parse(&out.stdout_text());
+        let facts = crate::guest::report::Facts::parse(&out.stdout_text());
         let primary = target.project.primary_dir();
         let pushed = facts.repos.iter().any(|r| Some(r.dir.as_str()) == primary && r.upstream.is_some());
         WorkAtStop { own_work: facts.own_work(), pushed }

@@ -3,8 +3,8 @@
 use std::path::{Path, PathBuf};
 
 use super::Ctx;
+use crate::driver::stack;
 use crate::error::{Error, Result, io_error};
-use crate::stack;
 
 /// The example configuration, also shipped as `projects.toml.example`.
 pub const EXAMPLE: &str = include_str!("../../projects.toml.example");

@@ -53,14 +53,14 @@ pub fn rows(ctx: &mut Ctx<'_>) -> Result<Vec<Row>> {
         Err(e) if e.is_missing("limactl") => {
             ctx.ui.warn(&format!(
                 "limactl is not on PATH, so the VMs' states are unknown\n  hint: {}",
-                crate::exec::install_hint("limactl")
+                crate::driver::exec::install_hint("limactl")
             ));
             return Ok(unknown_states(&config));
         }
         Err(e) => return Err(e),
     };
     let branches: std::collections::BTreeMap<String, (String, String)> =
-        crate::project_state::records(&ctx.paths.state_dir)
+        crate::driver::project_state::records(&ctx.paths.state_dir)
             .into_iter()
             .filter_map(|(name, a)| Some((name, (a.project.clone(), a.branch?))))
             .collect();
@@ -104,7 +104,7 @@ fn not_running(name: &str, status: &str) -> Row {
 }
 
 /// The configured projects (by name: they are a sorted map), each with its VM's state unknown.
-fn unknown_states(config: &crate::config::Config) -> Vec<Row> {
+fn unknown_states(config: &crate::compiler::config::Config) -> Vec<Row> {
     config.projects.keys().map(|name| not_running(name, "unknown")).collect()
 }
 

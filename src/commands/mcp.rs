@@ -1,9 +1,9 @@
 //! `machine mcp [--allow-destroy] [--print-config CLIENT]`: serve the Model Context Protocol on
-//! stdio (the server is [`crate::mcp`]), or print what a client needs to start it.
+//! stdio (the server is [`crate::servers::mcp`]), or print what a client needs to start it.
 
 use super::Ctx;
 use crate::error::Result;
-use crate::mcp::{self, client_config::Client};
+use crate::servers::mcp::{self, client_config::Client};
 
 /// Serve the Model Context Protocol on stdin/stdout, for an agent on this host (Claude Code,
 /// Codex, VS Code) to drive project VMs.

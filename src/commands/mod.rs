@@ -36,19 +36,19 @@ use std::path::PathBuf;
 use std::io::IsTerminal as _;
 
 use crate::cli::Command;
-use crate::compile::{self, HostFacts, Identity, Stack};
-use crate::config::model::{DEFAULT_PROJECT, Project, check_project_name};
-use crate::config::{self, Config};
+use crate::compiler::compile::{self, HostFacts, Identity, Stack};
+use crate::compiler::config::model::{DEFAULT_PROJECT, Project, check_project_name};
+use crate::compiler::config::{self, Config};
+use crate::compiler::instance::Spec;
+use crate::compiler::layers::Catalog;
+use crate::compiler::paths::Paths;
+use crate::driver::exec::Runner;
+use crate::driver::project_state::ProjectDir;
+use crate::driver::vm::Lima;
+use crate::driver::{host, identity, lima};
 use crate::error::{Error, Result};
-use crate::exec::Runner;
-use crate::instance::Spec;
-use crate::layers::Catalog;
-use crate::paths::Paths;
-use crate::project_state::ProjectDir;
 use crate::ui::Ui;
-use crate::vm::Lima;
-use crate::wizard::prompt::Prompter as _;
-use crate::{host, identity, lima};
+use crate::ui::wizard::prompt::Prompter as _;
 
 /// What every command gets: where things are, how to run programs, how to print.
 pub struct Ctx<'a> {
@@ -58,7 +58,7 @@ pub struct Ctx<'a> {
     pub runner: &'a dyn Runner,
     pub ui: &'a mut Ui,
     /// projects.toml's `[proxy]` table, as the last [`Ctx::config`] read it.
-    pub proxy: Option<crate::config::proxy::ProxySettings>,
+    pub proxy: Option<crate::compiler::config::proxy::ProxySettings>,
 }
 
 impl<'a> Ctx<'a> {
@@ -79,7 +79,7 @@ impl<'a> Ctx<'a> {
     }
 
     /// The credential proxy's settings: those the configuration was read with, else read now.
-    pub fn proxy_settings(&mut self, catalog: &Catalog) -> Result<crate::config::proxy::ProxySettings> {
+    pub fn proxy_settings(&mut self, catalog: &Catalog) -> Result<crate::compiler::config::proxy::ProxySettings> {
         if let Some(settings) = &self.proxy {
             return Ok(settings.clone());
         }
@@ -154,7 +154,7 @@ impl<'a> Ctx<'a> {
     /// Takes the project's lock (see [`ProjectDir::lock`]), saying so while another machine
     /// command on the same project holds it. Every command that changes a VM or its record
     /// takes it; read-only ones never wait for it.
-    pub fn lock_project(&mut self, name: &str) -> Result<crate::lock::Lock> {
+    pub fn lock_project(&mut self, name: &str) -> Result<crate::driver::lock::Lock> {
         let waiting = format!("waiting for another machine command on project `{name}` to finish…");
         ProjectDir::new(&self.paths.state_dir, name).lock(|| self.ui.note(&waiting))
     }
@@ -217,7 +217,7 @@ impl<'a> Ctx<'a> {
                 .hint("pass -y to confirm"));
         }
         // The wizard's prompt, so every yes/no question looks the same.
-        crate::wizard::prompt::Terminal::new(self.ui).confirm(question, false)
+        crate::ui::wizard::prompt::Terminal::new(self.ui).confirm(question, false)
     }
 }
 

@@ -8,11 +8,11 @@
 use std::ffi::OsString;
 
 use super::{Ctx, Target};
+use crate::compiler::instance::check_branch;
+use crate::driver::exec::Cmd;
+use crate::driver::vm::Lima;
 use crate::error::{Error, Result};
-use crate::exec::Cmd;
-use crate::guest_report::Facts;
-use crate::instance::check_branch;
-use crate::vm::Lima;
+use crate::guest::report::Facts;
 
 /// Push the VM's branch and open a pull request for it (with `gh` on the host).
 #[derive(Debug, clap::Args)]

@@ -1,8 +1,8 @@
 //! `machine profiles`: the layers a project can list, built-in and the user's own.
 
 use super::Ctx;
+use crate::compiler::layers::{LayerKind, Origin};
 use crate::error::Result;
-use crate::layers::{LayerKind, Origin};
 
 /// List the profiles (and the standard layers) with one line each.
 #[derive(Debug, clap::Args)]

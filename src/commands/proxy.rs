@@ -1,13 +1,13 @@
 //! `machine proxy status|stop|log` and the hidden `machine proxy serve`: the credential proxy
-//! the VMs reach their providers' APIs through (see `crate::proxy`).
+//! the VMs reach their providers' APIs through (see `crate::servers::proxy`).
 
 use serde_json::json;
 
 use super::Ctx;
 use crate::error::{Error, Result};
-use crate::proxy::control::{Request, Status};
-use crate::proxy::daemon::{self, Files};
-use crate::proxy::log;
+use crate::servers::proxy::control::{Request, Status};
+use crate::servers::proxy::daemon::{self, Files};
+use crate::servers::proxy::log;
 
 /// The credential proxy: VMs reach the providers' APIs with a token of their own, never a credential.
 #[derive(Debug, clap::Args)]
@@ -71,7 +71,7 @@ fn serve(ctx: &mut Ctx<'_>) -> Result<i32> {
 
 fn status(args: &StatusArgs, ctx: &mut Ctx<'_>) -> Result<i32> {
     let files = Files::new(&ctx.paths.state_dir);
-    let status = crate::proxy::control::call(&files.socket(), &Request::Status { check: args.check })?
+    let status = crate::servers::proxy::control::call(&files.socket(), &Request::Status { check: args.check })?
         .and_then(|reply| reply.status);
     let Some(status) = status else {
         if args.json {
@@ -115,7 +115,7 @@ fn stop(ctx: &mut Ctx<'_>) -> Result<i32> {
 fn log(args: &LogArgs, ctx: &mut Ctx<'_>) -> Result<i32> {
     let instance = match &args.project {
         Some(arg) => Some(
-            crate::instance::Spec::parse(arg)
+            crate::compiler::instance::Spec::parse(arg)
                 .map_err(|why| {
                     Error::usage(format!("`{arg}` names no VM: {why}")).hint("write PROJECT or PROJECT@BRANCH")
                 })?

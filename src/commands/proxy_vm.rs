@@ -3,13 +3,13 @@
 //! daemon, and the guest's environment (`machine-guest proxy-env-write`, the token on stdin).
 
 use super::{Ctx, Target};
-use crate::config::trust::sha256_hex;
+use crate::compiler::config::trust::sha256_hex;
+use crate::compiler::layers::Catalog;
+use crate::driver::vm::Lima;
 use crate::error::{Error, Result};
-use crate::layers::Catalog;
-use crate::proxy::control::Request;
-use crate::proxy::daemon::{self, Files};
-use crate::proxy::token::{self, TokenFile};
-use crate::vm::Lima;
+use crate::servers::proxy::control::Request;
+use crate::servers::proxy::daemon::{self, Files};
+use crate::servers::proxy::token::{self, TokenFile};
 
 /// `MACHINE_CREDENTIAL_PROXY=off` turns the proxy off for every project (as
 /// `credential_proxy = false` does for one).
@@ -63,8 +63,8 @@ fn link(ctx: &mut Ctx<'_>, catalog: &Catalog, lima: &Lima<'_>, target: &Target, 
         Some(file) if when != When::Booted => file.token.clone(),
         _ => token::generate()?,
     };
-    let env = crate::proxy::guest_env(&settings, &token);
-    let args = crate::proxy::guest_env_args(&settings);
+    let env = crate::servers::proxy::guest_env(&settings, &token);
+    let args = crate::servers::proxy::guest_env_args(&settings);
     // What the guest was last given, arguments included (a changed Codex route is written too).
     let given = format!("{}\0{env}", args.join("\0"));
     let current = TokenFile { token: token.clone(), guest_env: sha256_hex(given.as_bytes()) };
@@ -171,7 +171,7 @@ pub(super) fn forget(ctx: &Ctx<'_>, instance: &str) -> Result<bool> {
     let path = token::path(&ctx.paths.state_dir, instance);
     let had = path.exists();
     let files = Files::new(&ctx.paths.state_dir);
-    crate::proxy::control::call(&files.socket(), &Request::Forget { instance: instance.to_string() })?;
+    crate::servers::proxy::control::call(&files.socket(), &Request::Forget { instance: instance.to_string() })?;
     token::remove(&path)?;
     Ok(had)
 }

@@ -6,14 +6,14 @@ use std::time::Duration;
 
 use super::cache::{self, Used};
 use super::{Ctx, Target};
-use crate::bake::{self, Removed};
-use crate::config::model::RepoUrl;
+use crate::compiler::config::model::RepoUrl;
+use crate::driver::bake::{self, Removed};
+use crate::driver::lima::Instance;
+use crate::driver::project_state::{Applied, ProjectDir, now_secs, records};
+use crate::driver::vm::Lima;
+use crate::driver::{golden, stack};
 use crate::error::{Error, Result};
-use crate::guest_report::BranchState;
-use crate::lima::Instance;
-use crate::project_state::{Applied, ProjectDir, now_secs, records};
-use crate::vm::Lima;
-use crate::{golden, stack};
+use crate::guest::report::BranchState;
 
 /// Remove unused branch VMs, leftover bake VMs, unused golden and baked disks and layer folders.
 #[derive(Debug, clap::Args)]
@@ -65,7 +65,7 @@ struct Doomed {
     why: String,
     bytes: u64,
     /// Held until the VM is deleted: no other machine command starts on it meanwhile.
-    _lock: crate::lock::Lock,
+    _lock: crate::driver::lock::Lock,
 }
 
 #[derive(Default)]
@@ -206,7 +206,7 @@ fn reason(
             let pushed = applied.at_stop.as_ref().is_some_and(|w| w.pushed);
             let url: &RepoUrl = target.project.repos.first()?;
             let user_ssh = (ctx.env)("GIT_SSH_COMMAND");
-            let has = crate::repo_access::has_branch(ctx.runner, url, branch, user_ssh.as_ref()).ok()?;
+            let has = crate::driver::repo_access::has_branch(ctx.runner, url, branch, user_ssh.as_ref()).ok()?;
             (pushed && !has).then(|| "its branch was deleted upstream".into())
         }
     }

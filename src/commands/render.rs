@@ -8,10 +8,10 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::Ctx;
-use crate::compile::{self, Stack};
-use crate::config::model::DEFAULT_PROJECT;
+use crate::compiler::compile::{self, Stack};
+use crate::compiler::config::model::DEFAULT_PROJECT;
+use crate::driver::{host, identity, stack};
 use crate::error::{Error, Result};
-use crate::{host, identity, stack};
 
 /// Print the Lima template stack `up` would create, without touching Lima.
 ///

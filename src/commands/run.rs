@@ -6,9 +6,9 @@ use std::ffi::{OsStr, OsString};
 use std::time::Duration;
 
 use super::{Ctx, session};
-use crate::config::model::RepoUrl;
+use crate::compiler::config::model::RepoUrl;
+use crate::driver::exec::Output;
 use crate::error::{Error, Result};
-use crate::exec::Output;
 
 /// Run a command in a project's VM, in its primary repo; exits with the command's exit code.
 #[derive(Debug, clap::Args)]

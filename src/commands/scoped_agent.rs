@@ -3,11 +3,11 @@
 //! starts on demand, see `scoped_agent::daemon`).
 
 use super::{Ctx, Target};
+use crate::driver::vm::Lima;
 use crate::error::{Error, Result};
-use crate::scoped_agent::log::Entry;
-use crate::scoped_agent::policy::Policy;
-use crate::scoped_agent::{AgentDir, daemon};
-use crate::vm::Lima;
+use crate::servers::scoped_agent::log::Entry;
+use crate::servers::scoped_agent::policy::Policy;
+use crate::servers::scoped_agent::{AgentDir, daemon};
 
 /// The VM's scoped SSH agent: what it signed and refused.
 #[derive(Debug, clap::Args)]
@@ -48,7 +48,7 @@ pub fn run(args: &Args, ctx: &mut Ctx<'_>) -> Result<i32> {
     match &args.command {
         AgentCommand::Log(log) => self::log(log, ctx),
         AgentCommand::Serve(serve) => {
-            crate::config::model::check_instance_name(&serve.instance)
+            crate::compiler::config::model::check_instance_name(&serve.instance)
                 .map_err(|why| Error::usage(format!("invalid instance name `{}`: it {why}", serve.instance)))?;
             let dir = AgentDir::new(&ctx.paths.state_dir, &serve.instance);
             daemon::serve(&dir, ctx.runner, daemon::DialogEnv::capture(ctx.env))
@@ -85,7 +85,7 @@ fn log(args: &LogArgs, ctx: &mut Ctx<'_>) -> Result<i32> {
     for [time, decision, key, what] in rows {
         // Escaped even off a terminal: this table is for people, and parts came from the guest.
         let line = format!("{time:20}  {decision:8}  {key:width$}  {what}");
-        ctx.ui.data(&crate::escape::controls(&line));
+        ctx.ui.data(&crate::ui::escape::controls(&line));
     }
     Ok(0)
 }
@@ -114,16 +114,16 @@ pub(super) fn ensure(ctx: &Ctx<'_>, lima: &Lima<'_>, target: &Target) -> Result<
     let dir = AgentDir::new(&ctx.paths.state_dir, &target.instance);
     // What a plain `ssh lima-<vm>` forwards, before anything can open the VM's ssh master.
     let agent = target.project.forward_agent.then(|| dir.socket());
-    crate::ssh_hosts::write(&ctx.paths.state_dir, &lima.home, &target.instance, agent.as_deref())?;
+    crate::driver::ssh_hosts::write(&ctx.paths.state_dir, &lima.home, &target.instance, agent.as_deref())?;
     if !target.project.forward_agent {
         return Ok(false);
     }
-    let upstream = crate::scoped_agent::upstream(ctx.env);
+    let upstream = crate::servers::scoped_agent::upstream(ctx.env);
     let policy = Policy::for_project(
         &target.shown,
         &target.project,
         upstream,
-        crate::lima::instance_dir(&lima.home, &target.instance),
+        crate::driver::lima::instance_dir(&lima.home, &target.instance),
     );
     let exe = std::env::current_exe()
         .map_err(|e| Error::failure("cannot find the machine program to start the scoped agent with").caused_by(e))?;

@@ -10,9 +10,9 @@ use std::time::Duration;
 
 use super::Ctx;
 use super::doctor::find_on_path;
+use crate::driver::exec::{Cmd, Output, install_hint};
+use crate::driver::vm::Lima;
 use crate::error::{Error, Result};
-use crate::exec::{Cmd, Output, install_hint};
-use crate::vm::Lima;
 
 /// Copy a project's 1Password Environments (`use op_env <id>` in its repos' .envrc) into its VM.
 #[derive(Debug, clap::Args)]

@@ -4,12 +4,12 @@
 use std::ffi::OsStr;
 
 use super::{Ctx, Target};
-use crate::config::model::Shell;
+use crate::compiler::config::model::Shell;
+use crate::driver::exec::Cmd;
+use crate::driver::lima;
+use crate::driver::project_state::ProjectDir;
+use crate::driver::vm::Lima;
 use crate::error::Result;
-use crate::exec::Cmd;
-use crate::lima;
-use crate::project_state::ProjectDir;
-use crate::vm::Lima;
 
 /// Where and how an interactive command runs in the guest.
 pub(super) struct Session {

@@ -1,15 +1,15 @@
 //! `machine snapshot [PROJECT] [--force]`, and the golden disk `down` keeps: a copy of the
 //! project's VM disk as it first came up (provisioned, repos cloned, nothing of its own yet),
-//! from which branch VMs and resets start (see [`crate::golden`]).
+//! from which branch VMs and resets start (see [`crate::driver::golden`]).
 
 use std::ffi::OsStr;
 
 use super::{Ctx, Target};
+use crate::driver::golden::{self, Sidecar};
+use crate::driver::lima;
+use crate::driver::project_state::{Applied, now_secs};
+use crate::driver::vm::Lima;
 use crate::error::{Error, Result};
-use crate::golden::{self, Sidecar};
-use crate::lima;
-use crate::project_state::{Applied, now_secs};
-use crate::vm::Lima;
 
 /// Keep the project VM's disk as the project's golden disk (branch VMs and resets start from it).
 #[derive(Debug, clap::Args)]
@@ -79,7 +79,12 @@ pub fn run(args: &Args, ctx: &mut Ctx<'_>) -> Result<i32> {
 /// Starts the VM again after the copy, as `up` starts a stopped VM (its provisioning checked
 /// and recorded), with its scoped agent and a new proxy token; when it does not come up, its
 /// agent is stopped (a stopped VM needs none).
-fn restart(ctx: &mut Ctx<'_>, catalog: &crate::layers::Catalog, lima: &Lima<'_>, target: &Target) -> Result<()> {
+fn restart(
+    ctx: &mut Ctx<'_>,
+    catalog: &crate::compiler::layers::Catalog,
+    lima: &Lima<'_>,
+    target: &Target,
+) -> Result<()> {
     let name = &target.instance;
     super::scoped_agent::ensure(ctx, lima, target)?;
     let dir = target.dir(&ctx.paths.state_dir);
@@ -141,7 +146,7 @@ fn keep(ctx: &mut Ctx<'_>, lima: &Lima<'_>, target: &Target, sidecar: Sidecar) -
     ctx.ui.note(&format!(
         "kept {} ({}): branch VMs (`machine up {}@BRANCH`) and `machine reset` start from it",
         path.display(),
-        crate::bake::human_size(crate::bake::allocated(&path)),
+        crate::driver::bake::human_size(crate::driver::bake::allocated(&path)),
         target.project.name
     ));
     Ok(())
@@ -163,7 +168,7 @@ fn sidecar(target: &Target, applied: &Applied) -> Sidecar {
 /// A golden disk must not carry work that exists nowhere else (it would reach every branch VM).
 fn refuse_own_work(lima: &Lima<'_>, target: &Target) -> Result<()> {
     let mut args = vec!["unpushed"];
-    args.extend(target.project.repos.iter().map(crate::config::model::RepoUrl::dir_name));
+    args.extend(target.project.repos.iter().map(crate::compiler::config::model::RepoUrl::dir_name));
     let out = lima.guest(&target.instance, &args)?;
     if out.success() {
         return Ok(());

@@ -13,8 +13,8 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use super::Ctx;
+use crate::driver::{lima, ssh_hosts};
 use crate::error::{Error, Result, io_error};
-use crate::{lima, ssh_hosts};
 
 /// Print (or, with --install, add to ~/.ssh/config) the Include line for machine's VMs.
 #[derive(Debug, clap::Args)]
@@ -63,7 +63,7 @@ pub fn run(args: &Args, ctx: &mut Ctx<'_>) -> Result<i32> {
 /// each VM's project as the user addresses it; without a configuration to read, none is written.
 fn refresh_hosts(ctx: &mut Ctx<'_>, lima_home: &Path) -> Result<()> {
     let state = ctx.paths.state_dir.clone();
-    let missing: Vec<_> = crate::project_state::records(&state)
+    let missing: Vec<_> = crate::driver::project_state::records(&state)
         .into_iter()
         .filter(|(instance, _)| !ssh_hosts::file(&state, instance).exists())
         .collect();
@@ -83,7 +83,7 @@ fn refresh_hosts(ctx: &mut Ctx<'_>, lima_home: &Path) -> Result<()> {
     };
     for (instance, applied) in missing {
         let forwards = config.project(&applied.project).is_some_and(|p| p.forward_agent);
-        let agent = forwards.then(|| crate::scoped_agent::AgentDir::new(&state, &instance).socket());
+        let agent = forwards.then(|| crate::servers::scoped_agent::AgentDir::new(&state, &instance).socket());
         ssh_hosts::write(&state, lima_home, &instance, agent.as_deref())?;
     }
     Ok(())

@@ -8,14 +8,14 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::{Ctx, Target};
-use crate::bake;
-use crate::compile::HostFacts;
+use crate::compiler::compile::HostFacts;
+use crate::compiler::layers::Catalog;
+use crate::driver::bake;
+use crate::driver::lima::Instance;
+use crate::driver::project_state::{Applied, ProjectDir, records};
+use crate::driver::vm::Lima;
 use crate::error::Result;
-use crate::guest_report::{Facts, RepoState};
-use crate::layers::Catalog;
-use crate::lima::Instance;
-use crate::project_state::{Applied, ProjectDir, records};
-use crate::vm::Lima;
+use crate::guest::report::{Facts, RepoState};
 
 pub const FORMAT: &str = "machine-status/1";
 
@@ -119,8 +119,8 @@ fn every(ctx: &mut Ctx<'_>, catalog: &Catalog, instances: &[Instance]) -> Result
 
 /// This host's facts for every VM's compile, quietly (no identity checks); why not, as text.
 fn host_facts(ctx: &Ctx<'_>) -> std::result::Result<HostFacts, String> {
-    let identity = crate::identity::resolve(ctx.env, ctx.runner).identity;
-    crate::host::facts(&ctx.paths, identity).map_err(|e| e.message().to_string())
+    let identity = crate::driver::identity::resolve(ctx.env, ctx.runner).identity;
+    crate::driver::host::facts(&ctx.paths, identity).map_err(|e| e.message().to_string())
 }
 
 /// What the host knows about one VM (no guest call), from its record.
@@ -167,7 +167,7 @@ fn drift(
     if super::up::memo(Some(applied), &target.project, catalog, facts, &target.instance).1.is_some() {
         return ("current", None);
     }
-    match crate::compile::compile(&target.project, catalog, facts) {
+    match crate::compiler::compile::compile(&target.project, catalog, facts) {
         Ok(stack) => match super::up::drift(applied, &stack, &target.shown) {
             None => ("current", None),
             Some(what) => ("drifted", Some(what)),
@@ -178,7 +178,7 @@ fn drift(
 
 fn guest_facts(lima: &Lima<'_>, target: &Target, status: &VmStatus) -> Facts {
     let mut args = vec!["facts"];
-    args.extend(target.project.repos.iter().map(crate::config::model::RepoUrl::dir_name));
+    args.extend(target.project.repos.iter().map(crate::compiler::config::model::RepoUrl::dir_name));
     let cmd = lima.guest_cmd(&target.instance, &args).timeout(std::time::Duration::from_secs(20));
     match lima.runner.output(&cmd) {
         Ok(out) if out.success() => Facts::parse(&out.stdout_text()),
@@ -199,7 +199,7 @@ fn table(list: &[VmStatus]) -> String {
         "{:width$}  {:11}  {:6}  {:8}  {:11}  {:>8}  LAST USED",
         "NAME", "STATE", "DRIVER", "STACK", "PROVISIONED", "DISK"
     );
-    let now = crate::project_state::now_secs();
+    let now = crate::driver::project_state::now_secs();
     for s in list {
         let provisioned = match s.provisioned {
             Some(true) => "yes",
@@ -233,7 +233,7 @@ fn detail(s: &VmStatus) -> String {
         None => "unknown",
     };
     line(&mut out, "provisioned", provisioned);
-    let now = crate::project_state::now_secs();
+    let now = crate::driver::project_state::now_secs();
     if let Some(t) = s.last_used {
         line(&mut out, "last used", &format!("{} ago", bake::age(t, now)));
     }

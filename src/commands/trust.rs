@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use super::Ctx;
-use crate::config::{self, trust};
+use crate::compiler::config::{self, trust};
 use crate::error::{Error, Result};
 
 /// Trust a repository's .machine.toml (its current content), or stop trusting it.

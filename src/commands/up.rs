@@ -2,13 +2,13 @@
 //! the VM is already running and current.
 
 use super::{Ctx, Target, proxy_vm};
-use crate::compile::{self, HostFacts, Stack};
-use crate::config::model::{DEFAULT_PROJECT, Project, RepoUrl};
+use crate::compiler::compile::{self, HostFacts, Stack};
+use crate::compiler::config::model::{DEFAULT_PROJECT, Project, RepoUrl};
+use crate::compiler::layers::Catalog;
+use crate::driver::project_state::{Applied, Current, ProjectDir};
+use crate::driver::vm::{Lima, Provisioning};
+use crate::driver::{golden, host, lima, repo_access, stack};
 use crate::error::{Error, Result};
-use crate::layers::Catalog;
-use crate::project_state::{Applied, Current, ProjectDir};
-use crate::vm::{Lima, Provisioning};
-use crate::{golden, host, lima, repo_access, stack};
 
 /// Create (if needed), start, provision and clone a project's VM, or one of its branch VMs.
 #[derive(Debug, clap::Args)]
@@ -430,11 +430,11 @@ pub(super) fn drift(applied: &Applied, stack: &Stack, shown: &str) -> Option<Str
 /// The instance file without what is not configuration: `base:` (the chain key covers the
 /// layers) and `images:` (only ever the baked disk it booted from, which the cache may change).
 fn comparable(instance_yaml: &str) -> String {
-    match crate::yaml::parse(instance_yaml) {
-        Ok(crate::yaml::Value::Mapping(mut map)) => {
+    match crate::compiler::yaml::parse(instance_yaml) {
+        Ok(crate::compiler::yaml::Value::Mapping(mut map)) => {
             map.remove("base");
             map.remove("images");
-            crate::yaml::to_string(&crate::yaml::Value::Mapping(map))
+            crate::compiler::yaml::to_string(&crate::compiler::yaml::Value::Mapping(map))
         }
         _ => instance_yaml.to_string(),
     }

@@ -518,7 +518,7 @@ fn branch_vms_from_the_golden_disk() {
 
     // A branch VM from the golden disk: provisioned, the repo there, no clone.
     let spec = format!("{name}@feature/e2e");
-    let branch_instance = machine::instance::branch_instance(&name, "feature/e2e");
+    let branch_instance = machine::compiler::instance::branch_instance(&name, "feature/e2e");
     let _cleanup = Cleanup(branch_instance.clone());
     let up = vm.expect(&["-v", "up", &spec], 0);
     let err = String::from_utf8_lossy(&up.stderr);

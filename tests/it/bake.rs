@@ -4,14 +4,14 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use machine::compile::{self, HostOs, Stack};
-use machine::config::model::Arch;
-use machine::config::parse::parse_projects_file;
-use machine::config::source::Source;
-use machine::layers::Catalog;
+use machine::compiler::compile::{self, HostOs, Stack};
+use machine::compiler::config::model::Arch;
+use machine::compiler::config::parse::parse_projects_file;
+use machine::compiler::config::source::Source;
+use machine::compiler::layers::Catalog;
 
 use crate::fake::FakeEnv;
-use crate::support::{host, manifest_dir, synthetic_catalog};
+use crate::support::{guest_dir, host, synthetic_catalog};
 
 /// Stands in for `sudo` in the fake guests: logs its argv and, for `fstrim`, leaves what a real bake
 /// VM would have (a 1 MiB `disk` in the instance folder) plus a copy of the instance's template.
@@ -98,7 +98,7 @@ fn bake(env: &FakeEnv, args: &[&str]) -> (String, String) {
 }
 
 /// What the bake instance's template said, as the `sudo` stub saved it.
-fn baked_template(env: &FakeEnv, layer: &machine::compile::CompiledLayer) -> String {
+fn baked_template(env: &FakeEnv, layer: &machine::compiler::compile::CompiledLayer) -> String {
     std::fs::read_to_string(env.path().join(format!("baked/machine-bake-{}.yaml", layer.key.short()))).unwrap()
 }
 
@@ -162,7 +162,7 @@ fn a_new_profile_bakes_only_its_prefix_from_the_cached_base() {
     let base_disk = disks(&env).join(format!("{}.img", base.key.full()));
     assert!(template.contains(&format!("- location: {}\n  arch: x86_64\n", base_disk.display())), "{template}");
     assert!(template.contains(&format!("base: {}", top.path().display())), "{template}");
-    let sidecar = machine::bake::read_sidecar(&env.path().join("cache"), top.key.full()).unwrap();
+    let sidecar = machine::driver::bake::read_sidecar(&env.path().join("cache"), top.key.full()).unwrap();
     assert_eq!(sidecar.from.as_deref(), Some(base.key.full()));
 }
 
@@ -338,7 +338,7 @@ fn layer_tree() -> BTreeMap<String, Vec<u8>> {
             }
         }
     }
-    let root = manifest_dir();
+    let root = guest_dir();
     let mut tree = BTreeMap::new();
     for top in ["templates", "provision", "files"] {
         walk(&root, &root.join(top), &mut tree);

@@ -24,7 +24,7 @@ fn ok(env: &FakeEnv, args: &[&str]) -> String {
 
 /// The Lima instance of `blog@<branch>` (its name is pure; see `instance::branch_instance`).
 fn instance(branch: &str) -> String {
-    machine::instance::branch_instance("blog", branch)
+    machine::compiler::instance::branch_instance("blog", branch)
 }
 
 fn golden_disks(env: &FakeEnv) -> Vec<String> {

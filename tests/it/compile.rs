@@ -8,11 +8,11 @@
 
 use std::path::{Path, PathBuf};
 
-use machine::compile::{self, HostOs, Stack};
-use machine::config::{self, model::Arch};
-use machine::layers::Catalog;
-use machine::paths::Paths;
-use machine::yaml;
+use machine::compiler::compile::{self, HostOs, Stack};
+use machine::compiler::config::{self, model::Arch};
+use machine::compiler::layers::Catalog;
+use machine::compiler::paths::Paths;
+use machine::compiler::yaml;
 
 use crate::support::{ScriptedRunner, fixtures, host, redact};
 
@@ -119,7 +119,7 @@ fn fixture_matrix_snapshots() {
 #[test]
 fn every_built_in_layer_parses_on_demand_as_the_checked_parse_does() {
     let lazy = Catalog::builtin();
-    let tree = machine::layers::embedded_tree();
+    let tree = machine::compiler::layers::embedded_tree();
     let eager = Catalog::from_tree(&tree).expect("the embedded layers pass every check");
     let names = |c: &Catalog| c.layers().iter().map(|l| l.name.clone()).collect::<Vec<_>>();
     assert_eq!(names(&lazy), names(&eager));
@@ -148,15 +148,15 @@ fn keys_depend_on_content_not_on_paths() {
     let a = cases.iter().find(|c| c.name == "zero-config").unwrap();
     let mut facts = host(HostOs::Linux, Arch::X86_64);
     facts.state_dir = PathBuf::from("/elsewhere/entirely");
-    let project = machine::config::Config {
+    let project = machine::compiler::config::Config {
         projects_file: PathBuf::from("/nowhere/projects.toml"),
         projects: std::collections::BTreeMap::default(),
         default_profiles: Vec::new(),
-        default_shell: machine::config::model::Shell::Zsh,
+        default_shell: machine::compiler::config::model::Shell::Zsh,
         local_project: None,
         local_file: None,
         notes: Vec::new(),
-        proxy: machine::config::proxy::ProxySettings::default(),
+        proxy: machine::compiler::config::proxy::ProxySettings::default(),
     }
     .project("default")
     .unwrap();
@@ -175,9 +175,11 @@ fn stacks_over_limas_embed_limit_are_refused() {
     let mut catalog = Catalog::builtin();
     catalog.add_user_profiles(dir.path()).unwrap();
     let text = "[p]\nprofiles = [\"huge\"]\n";
-    let parsed =
-        machine::config::parse::parse_projects_file(&machine::config::source::Source::new("p.toml", text), &catalog)
-            .unwrap();
+    let parsed = machine::compiler::config::parse::parse_projects_file(
+        &machine::compiler::config::source::Source::new("p.toml", text),
+        &catalog,
+    )
+    .unwrap();
     let err = compile::compile(&parsed.projects["p"], &catalog, &host(HostOs::Linux, Arch::X86_64)).unwrap_err();
     let text = err.to_string();
     assert!(text.contains("Lima accepts at most 4 MiB"), "{text}");

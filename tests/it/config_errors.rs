@@ -1,7 +1,7 @@
 //! Every validation rule has a fixture under tests/fixtures/invalid/ and a snapshot of its error.
 
-use machine::config::parse::parse_projects_file;
-use machine::config::source::Source;
+use machine::compiler::config::parse::parse_projects_file;
+use machine::compiler::config::source::Source;
 
 use crate::support::{fixtures, synthetic_catalog};
 
@@ -70,7 +70,7 @@ portForwards = [{ guestPort = 8080, hostPort = 18080 }]
     assert!(wallet.confirm_signatures && !blog.confirm_signatures);
     assert!(blog.ssh_keys.is_all(), "no `ssh_keys`: every key of the agent");
     let keys: Vec<&str> =
-        wallet.ssh_keys.own().unwrap().iter().map(machine::config::keys::KeySelector::as_str).collect();
+        wallet.ssh_keys.own().unwrap().iter().map(machine::compiler::config::keys::KeySelector::as_str).collect();
     assert_eq!(keys, ["SHA256:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU", "ada@laptop"]);
     assert!(wallet.ssh_keys.allows("SHA256:other", "ada@laptop"));
     assert!(!wallet.ssh_keys.allows("SHA256:other", "bob@laptop"));

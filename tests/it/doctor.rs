@@ -16,9 +16,9 @@ use std::time::{Duration, Instant};
 
 use machine::commands::Ctx;
 use machine::commands::doctor::{self, Check, Probes, Status};
-use machine::compile::HostOs;
-use machine::exec::SystemRunner;
-use machine::paths::Paths;
+use machine::compiler::compile::HostOs;
+use machine::compiler::paths::Paths;
+use machine::driver::exec::SystemRunner;
 use machine::ui::Ui;
 use serde_json::{Value, json};
 

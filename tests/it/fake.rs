@@ -41,7 +41,7 @@ impl FakeEnv {
     fn guest_tools(&self) {
         use std::os::unix::fs::PermissionsExt as _;
         // A copy, not a symlink: a test writing into guest-bin must never reach the repo's file.
-        let helper = crate::support::manifest_dir().join("files/machine-guest");
+        let helper = crate::support::guest_dir().join("files/machine-guest");
         let installed = self.guest_bin().join("machine-guest");
         std::fs::copy(helper, &installed).unwrap();
         std::fs::set_permissions(&installed, std::fs::Permissions::from_mode(0o755)).unwrap();
@@ -120,7 +120,7 @@ impl FakeEnv {
                 .chain(call["args"].as_array().into_iter().flatten())
                 .map(|w| w.as_str().unwrap_or_default())
                 .map(|w| {
-                    if w == machine::lima::LIST_FORMAT {
+                    if w == machine::driver::lima::LIST_FORMAT {
                         "<LIST_FORMAT>".to_string()
                     } else {
                         quote(&w.replace(&root, "<root>"))

@@ -299,7 +299,7 @@ fn list_json_fails_on_a_big_template_and_the_format_does_not() {
     let command = crate::transcripts::load("list-format-machine-fields").command;
     assert_eq!(
         command,
-        format!("limactl list --format '{}'", machine::lima::LIST_FORMAT),
+        format!("limactl list --format '{}'", machine::driver::lima::LIST_FORMAT),
         "the transcript ran machine's own format"
     );
 }

@@ -3,9 +3,9 @@
 //! every key.
 
 use machine::commands::init::EXAMPLE;
-use machine::config::parse::parse_projects_file;
-use machine::config::source::Source;
-use machine::layers::Catalog;
+use machine::compiler::config::parse::parse_projects_file;
+use machine::compiler::config::source::Source;
+use machine::compiler::layers::Catalog;
 
 use crate::fake::FakeEnv;
 
@@ -39,7 +39,7 @@ fn the_example_parses_as_is_and_uncommented() {
     assert!(parsed.projects.is_empty(), "the example defines no project until one is uncommented");
     let text = uncommented();
     let parsed = parse_projects_file(&Source::new("projects.toml", text.as_str()), &catalog)
-        .unwrap_or_else(|d| panic!("the uncommented example is invalid: {}", machine::layers::render(&d)));
+        .unwrap_or_else(|d| panic!("the uncommented example is invalid: {}", machine::compiler::layers::render(&d)));
     let names: Vec<&str> = parsed.projects.keys().map(String::as_str).collect();
     assert_eq!(names, ["blog", "scratch", "wallet"]);
     assert_eq!(parsed.projects["wallet"].repos.len(), 2, "a multi-repo example");
@@ -48,8 +48,8 @@ fn the_example_parses_as_is_and_uncommented() {
 
 #[test]
 fn the_example_documents_every_key() {
-    let top = machine::config::parse::TOP_KEYS.iter().filter(|k| **k != "default_profile");
-    let keys: Vec<&str> = top.chain(machine::config::parse::PROJECT_KEYS.iter()).copied().collect();
+    let top = machine::compiler::config::parse::TOP_KEYS.iter().filter(|k| **k != "default_profile");
+    let keys: Vec<&str> = top.chain(machine::compiler::config::parse::PROJECT_KEYS.iter()).copied().collect();
     for key in keys {
         let documented = EXAMPLE.lines().any(|l| l.starts_with("## ") && l.contains(key));
         let shown = uncommented()

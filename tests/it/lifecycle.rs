@@ -128,7 +128,7 @@ fn the_agent_link_race_is_named() {
 
 #[test]
 fn the_core_layer_creates_the_agent_folder_at_boot() {
-    let core = machine::layers::Catalog::builtin().layer("core").unwrap().clone();
+    let core = machine::compiler::layers::Catalog::builtin().layer("core").unwrap().clone();
     let provision = core.body.get("provision").and_then(|p| p.as_sequence()).unwrap();
     let boot = provision
         .iter()
@@ -479,7 +479,7 @@ fn verbose_prints_every_command_it_runs() {
     let out = machine(&env).args(["-v", "up", "blog"]).output().unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     let ran: Vec<String> = stderr(&out).lines().filter(|l| l.starts_with("$ ")).map(String::from).collect();
-    let list = format!("$ limactl list --format '{}'", machine::lima::LIST_FORMAT.replace('\'', "'\\''"));
+    let list = format!("$ limactl list --format '{}'", machine::driver::lima::LIST_FORMAT.replace('\'', "'\\''"));
     assert_eq!(ran, [list], "one line per program, shell-quoted");
 }
 

@@ -6,7 +6,7 @@ use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use machine::lima::{self, ControlOp, Instance, Level, Status};
+use machine::driver::lima::{self, ControlOp, Instance, Level, Status};
 
 use crate::support::fixtures;
 use crate::transcripts::{Transcript, load};

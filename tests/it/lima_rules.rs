@@ -3,8 +3,8 @@
 
 use std::path::Path;
 
-use machine::compile::{PARAMS, uses_param};
-use machine::yaml::{self, Value};
+use machine::compiler::compile::{PARAMS, uses_param};
+use machine::compiler::yaml::{self, Value};
 
 use crate::compile::cases;
 use crate::support::manifest_dir;
@@ -33,7 +33,7 @@ fn lima_keys_list_matches_the_schema() {
     let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     let keys: Vec<&str> =
         json["$defs"]["LimaYAML"]["properties"].as_object().unwrap().keys().map(String::as_str).collect();
-    let mut ours = machine::lima_keys::TOP_LEVEL.to_vec();
+    let mut ours = machine::compiler::lima_keys::TOP_LEVEL.to_vec();
     let mut theirs = keys.clone();
     ours.sort_unstable();
     theirs.sort_unstable();
@@ -44,7 +44,7 @@ fn lima_keys_list_matches_the_schema() {
 fn every_shipped_template_matches_the_schema() {
     let (schemas, index) = schema();
     let mut count = 0;
-    for entry in walk(&manifest_dir().join("templates")) {
+    for entry in walk(&crate::support::guest_dir().join("templates")) {
         let text = std::fs::read_to_string(&entry).unwrap();
         check_schema(&schemas, index, &entry.display().to_string(), &text);
         count += 1;
@@ -117,7 +117,7 @@ fn limactl_validate_accepts_every_fixture() {
         let state = tempfile::tempdir().unwrap();
         let mut stack = case.stack.clone();
         relocate(&mut stack, state.path());
-        machine::stack::write(&stack).unwrap();
+        machine::driver::stack::write(&stack).unwrap();
         let out = std::process::Command::new("limactl").args(["validate"]).arg(&stack.instance_path).output().unwrap();
         assert!(
             out.status.success(),
@@ -129,7 +129,7 @@ fn limactl_validate_accepts_every_fixture() {
 }
 
 /// Moves a stack compiled for `/state` under a real folder.
-fn relocate(stack: &mut machine::compile::Stack, to: &Path) {
+fn relocate(stack: &mut machine::compiler::compile::Stack, to: &Path) {
     let from = "/state";
     let to = to.display().to_string();
     for layer in &mut stack.layers {
@@ -162,13 +162,13 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
 /// The isolation promises: no host mount, no containerd, agent forwarding, no fixed port forwards.
 #[test]
 fn core_layer_keeps_the_vm_isolated() {
-    let core = machine::layers::Catalog::builtin().layer("core").unwrap().body.clone();
+    let core = machine::compiler::layers::Catalog::builtin().layer("core").unwrap().body.clone();
     let get = |k: &str| core.get(k).cloned().unwrap_or(Value::Null);
     assert_eq!(get("mounts"), Value::Sequence(vec![]));
     assert_eq!(yaml::to_string(&get("containerd")), "system: false\nuser: false\n");
     assert_eq!(yaml::to_string(&get("ssh")), "forwardAgent: true\nloadDotSSHPubKeys: false\n");
     assert!(!core.contains_key("portForwards"));
-    for layer in machine::layers::Catalog::builtin().layers() {
+    for layer in machine::compiler::layers::Catalog::builtin().layers() {
         assert!(
             !layer.body.contains_key("mounts") || layer.name == "core",
             "{} must not mount host folders",

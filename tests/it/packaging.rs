@@ -32,9 +32,12 @@ fn the_formula_builds_the_cargo_version_s_tag() {
 /// itself enforces at create) and what the docs and the formula tell users.
 #[test]
 fn one_minimum_lima_version_everywhere() {
-    let min = machine::lima::min_version_text();
-    let core = read("templates/core.yaml");
-    assert!(core.contains(&format!("minimumLimaVersion: \"{min}\"")), "templates/core.yaml must require Lima {min}");
+    let min = machine::driver::lima::min_version_text();
+    let core = read("src/guest/templates/core.yaml");
+    assert!(
+        core.contains(&format!("minimumLimaVersion: \"{min}\"")),
+        "src/guest/templates/core.yaml must require Lima {min}"
+    );
     assert!(read("Formula/machine.rb").contains(&format!("Lima {min} or newer")), "the formula's caveat says {min}");
     for doc in ["README.md", "ARCHITECTURE.md"] {
         let text = read(doc);

@@ -1,6 +1,6 @@
 //! Every problem a user profile can have is reported with its file before anything reaches Lima.
 
-use machine::layers::Catalog;
+use machine::compiler::layers::Catalog;
 
 /// (case, files to write into the profiles folder)
 const CASES: &[(&str, &[(&str, &str)])] = &[
@@ -70,7 +70,7 @@ fn a_script_only_profile_runs_as_root_and_a_listed_one_is_not_attached_twice() {
     catalog.add_user_profiles(dir.path()).unwrap();
     let solo = catalog.profile("solo").unwrap();
     let steps = solo.body.get("provision").and_then(|p| p.as_sequence()).unwrap();
-    assert_eq!(machine::yaml::to_string(&steps[0]), "mode: system\nfile: solo.sh\n");
+    assert_eq!(machine::compiler::yaml::to_string(&steps[0]), "mode: system\nfile: solo.sh\n");
     let listed = catalog.profile("listed").unwrap();
     let steps = listed.body.get("provision").and_then(|p| p.as_sequence()).unwrap();
     assert_eq!(steps.len(), 1, "the script the YAML lists is not attached again");
@@ -88,7 +88,7 @@ fn a_probe_file_is_inlined_as_its_script() {
     let layer = catalog.profile("ready").unwrap();
     let probes = layer.body.get("probes").and_then(|p| p.as_sequence()).unwrap();
     assert_eq!(
-        machine::yaml::to_string(&probes[0]),
+        machine::compiler::yaml::to_string(&probes[0]),
         "description: ready\nscript: |\n  #!/bin/sh\n  test -e /run/ready\n"
     );
     assert!(layer.files.is_empty(), "nothing is left for Lima to read: {:?}", layer.files.keys());
@@ -100,8 +100,8 @@ fn a_probe_file_is_inlined_as_its_script() {
 /// A `.sh`-only profile's `# description:` and `# requires:` lines count like a YAML one's.
 #[test]
 fn a_script_profile_header_is_read() {
-    use machine::config::parse::parse_projects_file;
-    use machine::config::source::Source;
+    use machine::compiler::config::parse::parse_projects_file;
+    use machine::compiler::config::source::Source;
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("web.sh"),

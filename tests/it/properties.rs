@@ -2,11 +2,11 @@
 //! names, git identities, repo URLs and passthrough strings never inject into YAML or paths, and
 //! the paths machine writes into ssh configs are read back by ssh exactly.
 
-use machine::compile::{self, HostOs, Identity};
-use machine::config::model::{Arch, RepoUrl, check_project_name};
-use machine::config::parse::parse_projects_file;
-use machine::config::source::Source;
-use machine::yaml::{self, Value};
+use machine::compiler::compile::{self, HostOs, Identity};
+use machine::compiler::config::model::{Arch, RepoUrl, check_project_name};
+use machine::compiler::config::parse::parse_projects_file;
+use machine::compiler::config::source::Source;
+use machine::compiler::yaml::{self, Value};
 use proptest::prelude::*;
 
 use crate::support::{host, synthetic_catalog};
@@ -184,11 +184,11 @@ proptest! {
     /// path, socket or port, boots only a named image and does not turn forwarding on.
     #[test]
     fn an_untrusted_local_file_never_reaches_the_host(text in local_file()) {
-        use machine::config::parse::{Defaults, parse_local_file};
-        use machine::config::trust::Trust;
+        use machine::compiler::config::parse::{Defaults, parse_local_file};
+        use machine::compiler::config::trust::Trust;
         let profiles = tempfile::tempdir().unwrap();
         std::fs::write(profiles.path().join("mine.sh"), "#!/bin/sh\n").unwrap();
-        let mut catalog = machine::layers::Catalog::builtin();
+        let mut catalog = machine::compiler::layers::Catalog::builtin();
         catalog.add_user_profiles(profiles.path()).unwrap();
         let src = Source::new("/repo/.machine.toml", text.clone());
         let Ok(local) = parse_local_file(&src, &catalog, &Defaults::default(), "repo", Trust::Untrusted) else {
@@ -196,7 +196,7 @@ proptest! {
         };
         let project = local.project;
         prop_assert!(project.lima.is_empty(), "{}", text);
-        prop_assert!(matches!(project.image, machine::config::model::Image::Named(_)), "{}", text);
+        prop_assert!(matches!(project.image, machine::compiler::config::model::Image::Named(_)), "{}", text);
         prop_assert!(project.profiles.iter().all(|p| p != "mine"), "{}", text);
         prop_assert!(!text.contains("forward_agent = true"), "forwarding is never turned on: {}", text);
         let stack = compile::compile(&project, &catalog, &host(HostOs::Linux, Arch::X86_64)).unwrap();
@@ -207,7 +207,7 @@ proptest! {
             .iter()
             .map(|(k, v)| (k.as_str().unwrap().to_string(), v.clone()))
             .collect();
-        prop_assert_eq!(machine::config::reach::host_reach(&keys, None), Vec::<String>::new(), "{}", text);
+        prop_assert_eq!(machine::compiler::config::reach::host_reach(&keys, None), Vec::<String>::new(), "{}", text);
         prop_assert!(stack.warnings.iter().all(|w| !w.contains("reach the host")), "{}", text);
     }
 }
@@ -243,7 +243,7 @@ fn git_config_text() -> impl Strategy<Value = String> {
 }
 
 /// `git config --file F -z --list`, or `None` when git refuses the file.
-fn git_list(text: &str) -> Option<Vec<machine::gitconfig::Entry>> {
+fn git_list(text: &str) -> Option<Vec<machine::driver::gitconfig::Entry>> {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("config");
     std::fs::write(&file, text).unwrap();
@@ -264,7 +264,7 @@ fn git_list(text: &str) -> Option<Vec<machine::gitconfig::Entry>> {
             Some(at) => (&item[..at], Some(item[at + 1..].to_vec())),
             None => (item, None),
         };
-        entries.push(machine::gitconfig::Entry { key: String::from_utf8(key.to_vec()).unwrap(), value });
+        entries.push(machine::driver::gitconfig::Entry { key: String::from_utf8(key.to_vec()).unwrap(), value });
     }
     Some(entries)
 }
@@ -276,7 +276,7 @@ proptest! {
     /// what git refuses, or what git versions read differently, it leaves to git.
     #[test]
     fn the_git_config_reader_agrees_with_git(text in git_config_text()) {
-        use machine::gitconfig::{parse, Doubt};
+        use machine::driver::gitconfig::{parse, Doubt};
         match (parse(text.as_bytes()), git_list(&text)) {
             (Ok(ours), Some(git)) => prop_assert_eq!(ours, git, "{:?}", text),
             (Err(Doubt::Uncertain), Some(_)) | (Err(_), None) => {}
@@ -333,8 +333,8 @@ proptest! {
         use std::path::{Path, PathBuf};
         let socket = PathBuf::from(format!("/state/{dir}/agent.sock"));
         let lima = PathBuf::from(format!("/lima/{dir}/ssh.config"));
-        let Ok(text) = machine::ssh_hosts::render(&instance, Some(&socket), &lima) else {
-            let refused = machine::ssh_hosts::quote(Path::new(&format!("/{dir}"))).is_err();
+        let Ok(text) = machine::driver::ssh_hosts::render(&instance, Some(&socket), &lima) else {
+            let refused = machine::driver::ssh_hosts::quote(Path::new(&format!("/{dir}"))).is_err();
             prop_assert!(refused, "render refused only what quote refuses: {:?}", dir);
             return Ok(());
         };
@@ -342,7 +342,7 @@ proptest! {
         let tmp = tempfile::tempdir().unwrap();
         let file = tmp.path().join("ssh.config");
         std::fs::write(&file, &text).unwrap();
-        let host = machine::lima::ssh_host(&instance);
+        let host = machine::driver::lima::ssh_host(&instance);
         prop_assert_eq!(ssh_forward_agent(&file, &host), Ok(socket.display().to_string()), "{}", text);
         // Another host reads nothing of it.
         prop_assert_ne!(ssh_forward_agent(&file, "github.com"), Ok(socket.display().to_string()));

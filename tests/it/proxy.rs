@@ -7,13 +7,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use http_body_util::BodyExt as _;
-use machine::config::proxy::{ProxySettings, Upstream as UpstreamUrl};
+use machine::compiler::config::proxy::{ProxySettings, Upstream as UpstreamUrl};
 use machine::error::Error;
-use machine::proxy::control::{self, Request};
-use machine::proxy::credential::{self, Credential, Host};
-use machine::proxy::log;
-use machine::proxy::server::{self, Resolver};
-use machine::proxy::token::{self, TokenFile};
+use machine::servers::proxy::control::{self, Request};
+use machine::servers::proxy::credential::{self, Credential, Host};
+use machine::servers::proxy::log;
+use machine::servers::proxy::server::{self, Resolver};
+use machine::servers::proxy::token::{self, TokenFile};
 
 use crate::upstream::{self, EVENT_1, EVENT_2, Upstream, request};
 
@@ -220,12 +220,12 @@ async fn server_sent_events_stream_chunk_by_chunk() {
 fn failing_command_resolver() -> Resolver {
     Arc::new(|p| {
         let mut p = p.clone();
-        p.sources = machine::config::proxy::Sources {
+        p.sources = machine::compiler::config::proxy::Sources {
             command: Some(vec!["sh".into(), "-c".into(), "echo 'vault is locked' >&2; exit 3".into()]),
             ..Default::default()
         };
         let env = |_: &str| None;
-        let runner = machine::exec::SystemRunner::default();
+        let runner = machine::driver::exec::SystemRunner::default();
         credential::resolve(&p, &Host { env: &env, runner: &runner, home: None, keychain: false })
     })
 }

@@ -417,9 +417,9 @@ fn a_running_vm_whose_guest_was_given_less_gets_codex_s_route_at_the_next_up() {
     let file = world.state().join("blog/proxy-token.json");
     let mut record: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
     let token = record["token"].as_str().unwrap().to_string();
-    let settings = machine::config::proxy::ProxySettings { port: world.port, ..Default::default() };
-    let env = machine::proxy::guest_env(&settings, &token);
-    record["guest_env"] = machine::config::trust::sha256_hex(env.as_bytes()).into();
+    let settings = machine::compiler::config::proxy::ProxySettings { port: world.port, ..Default::default() };
+    let env = machine::servers::proxy::guest_env(&settings, &token);
+    record["guest_env"] = machine::compiler::config::trust::sha256_hex(env.as_bytes()).into();
     std::fs::write(&file, record.to_string()).unwrap();
     assert_eq!(world.run(&["up", "blog"]).0, Some(0));
     assert!(world.codex_config("blog").is_some());

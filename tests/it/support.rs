@@ -4,14 +4,19 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use machine::compile::{HostFacts, HostOs, Identity};
-use machine::config::model::Arch;
+use machine::compiler::compile::{HostFacts, HostOs, Identity};
+use machine::compiler::config::model::Arch;
+use machine::compiler::layers::Catalog;
+use machine::driver::exec::{Cmd, Event, Flow, Output, Runner};
 use machine::error::Error;
-use machine::exec::{Cmd, Event, Flow, Output, Runner};
-use machine::layers::Catalog;
 
 pub(crate) fn manifest_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The guest tree build.rs embeds: `templates/`, `provision/`, `files/`.
+pub(crate) fn guest_dir() -> PathBuf {
+    manifest_dir().join("src/guest")
 }
 
 pub(crate) fn fixtures() -> PathBuf {
@@ -108,9 +113,9 @@ impl Runner for ScriptedRunner {
         Ok(self.output(cmd)?.code.unwrap_or(1))
     }
 
-    fn spawn_detached(&self, cmd: &Cmd, _log: &Path) -> Result<machine::exec::Detached, Error> {
+    fn spawn_detached(&self, cmd: &Cmd, _log: &Path) -> Result<machine::driver::exec::Detached, Error> {
         self.calls.lock().unwrap().push(format!("{cmd} &"));
-        Ok(machine::exec::Detached::untracked(1))
+        Ok(machine::driver::exec::Detached::untracked(1))
     }
 
     fn stream(&self, cmd: &Cmd, on_event: &mut dyn FnMut(Event<'_>) -> Flow) -> Result<Output, Error> {

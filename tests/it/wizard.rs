@@ -4,14 +4,14 @@
 
 use std::path::Path;
 
-use machine::config::model::{Shell, Size};
-use machine::config::parse::{ProjectsFile, parse_projects_file};
-use machine::config::source::Source;
-use machine::edit;
+use machine::compiler::config::model::{Shell, Size};
+use machine::compiler::config::parse::{ProjectsFile, parse_projects_file};
+use machine::compiler::config::source::Source;
+use machine::compiler::edit;
+use machine::driver::ssh_agent::AgentKey;
 use machine::error::Error;
-use machine::ssh_agent::AgentKey;
-use machine::wizard::prompt::Scripted;
-use machine::wizard::{self, Answers, Env, Given};
+use machine::ui::wizard::prompt::Scripted;
+use machine::ui::wizard::{self, Answers, Env, Given};
 use serde_json::json;
 
 use crate::fake::FakeEnv;
@@ -52,7 +52,7 @@ fn wizard_with_agent(
 ) -> Run {
     let catalog = synthetic_catalog();
     let file = parse(text);
-    let check = |url: &machine::config::model::RepoUrl| {
+    let check = |url: &machine::compiler::config::model::RepoUrl| {
         if unreachable.contains(&url.as_str()) { Err("fatal: repository not found".to_string()) } else { Ok(()) }
     };
     let env = Env {
@@ -503,7 +503,7 @@ fn three_keys() -> Vec<AgentKey> {
     let listed = format!(
         "256 {FP_ONE} one@test (ED25519)\n256 {FP_TWO} two@test (ED25519)\n3072 {FP_THREE} work laptop (RSA)\n"
     );
-    machine::ssh_agent::parse_list(&listed)
+    machine::driver::ssh_agent::parse_list(&listed)
 }
 
 #[test]

@@ -1,6 +1,6 @@
 #!/bin/bash
 # shellcheck shell=bash
-# Tests for files/machine-guest, the guest-side helper the host runs through
+# Tests for src/guest/files/machine-guest, the guest-side helper the host runs through
 # `limactl shell <vm> -- machine-guest <subcommand> <args...>`.
 #
 # Sourced by tests/provision/run.sh (sharing its pass/fail counters) or run on
@@ -15,7 +15,7 @@ if ! declare -F pass >/dev/null; then
 	set -uo pipefail
 	MG_STANDALONE=1
 	HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-	TREE=$(cd "$HERE/../.." && pwd)
+	TREE=$(cd "$HERE/../../src/guest" && pwd)
 	# shellcheck source-path=SCRIPTDIR source=assert.sh
 	source "$HERE/assert.sh"
 	WORK=$(mktemp -d "${TMPDIR:-/tmp}/machine-guest-test.XXXXXX")

@@ -1,5 +1,5 @@
 #!/bin/bash
-# Tests for machine's guest provisioning layers (templates/, provision/, files/).
+# Tests for machine's guest provisioning layers (src/guest/: templates/, provision/, files/).
 #
 # Every provision script runs against a scratch root: MACHINE_ROOT redirects the
 # guest paths (/usr/local/lib/machine, /var/lib/machine, /run/machine, /etc/apt,
@@ -25,7 +25,8 @@
 set -uo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-TREE=$(cd "$HERE/../.." && pwd)
+# The guest tree: templates/, provision/ and files/.
+TREE=$(cd "$HERE/../../src/guest" && pwd)
 VERBOSE=0
 [[ ${1:-} == -v ]] && VERBOSE=1
 

@@ -1,0 +1,254 @@
+//! The signature log: one JSON object per line in `<state>/<instance>/agent/signatures.jsonl`,
+//! for every signature the VM asked for (made or not) and every other request the scoped agent
+//! refused. Fields that came from the guest (namespace, user, service) are stored as they came
+//! and escaped only when shown.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use serde::{Deserialize, Serialize};
+
+use super::signed_data::SignedData;
+use crate::error::{Result, io_error};
+
+/// When the log passes this size it is moved to `signatures.jsonl.1` (one old file is kept).
+const ROTATE_AT: u64 = 8 * 1024 * 1024;
+
+/// What became of a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Decision {
+    /// The host's agent signed.
+    Signed,
+    /// The scoped agent said no (a key outside `ssh_keys`, or a request it never serves).
+    Refused,
+    /// The confirmation on the host said no (or could not be asked).
+    Denied,
+    /// The host's agent could not be reached or did not sign.
+    Failed,
+}
+
+impl Decision {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Signed => "signed",
+            Self::Refused => "refused",
+            Self::Denied => "denied",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry {
+    /// UTC, RFC 3339 (`2026-12-01T11:49:17Z`).
+    pub time: String,
+    /// The VM as the user names it (`blog`, `blog@feature/x`).
+    pub vm: String,
+    /// `sign`, or the refused request (`add-identity`, `lock`, `extension query`, …).
+    pub request: String,
+    pub decision: Decision,
+    /// The key's SHA256 fingerprint (signatures only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// The key's comment in the host's agent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+    /// `sshsig`, `ssh-auth` or `other` (signatures only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// An SSH signature's namespace (`git`, `file`, …), as the guest sent it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// An ssh login's user and service, as the guest sent them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
+    /// The host key the guest's ssh client said it logs in to (hostbound logins).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_key: Option<String>,
+    /// The size of data that is neither.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bytes: Option<usize>,
+    /// Whether the user confirmed it on the host (`confirm_signatures`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub confirmed: bool,
+    /// Why it was refused, denied or failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+impl Entry {
+    /// A request other than a signature, refused.
+    pub fn refused_request(vm: &str, request: &str) -> Self {
+        let mut e = Self::new(vm, request, Decision::Refused);
+        e.reason = Some("the scoped agent only lists keys and signs".into());
+        e
+    }
+
+    /// A signature request with `key`, for `data`; its decision is set by the caller.
+    pub fn signature(vm: &str, key: &str, data: &SignedData) -> Self {
+        let mut e = Self::new(vm, "sign", Decision::Failed);
+        e.key = Some(key.to_string());
+        e.kind = Some(data.kind().to_string());
+        match data {
+            SignedData::Sshsig { namespace, .. } => e.namespace = Some(namespace.clone()),
+            SignedData::SshAuth { user, service, host_key } => {
+                e.user = Some(user.clone());
+                e.service = Some(service.clone());
+                e.host_key.clone_from(host_key);
+            }
+            SignedData::Other { bytes } => e.bytes = Some(*bytes),
+        }
+        e
+    }
+
+    fn new(vm: &str, request: &str, decision: Decision) -> Self {
+        Self {
+            time: crate::servers::timestamp::rfc3339(SystemTime::now()),
+            vm: vm.to_string(),
+            request: request.to_string(),
+            decision,
+            key: None,
+            comment: None,
+            kind: None,
+            namespace: None,
+            user: None,
+            service: None,
+            host_key: None,
+            bytes: None,
+            confirmed: false,
+            reason: None,
+        }
+    }
+
+    #[must_use]
+    pub fn decided(mut self, decision: Decision, reason: Option<String>) -> Self {
+        self.decision = decision;
+        self.reason = reason;
+        self
+    }
+
+    /// What was signed, for people: `git signature`, `ssh login as git`, …
+    pub fn what(&self) -> String {
+        match (self.kind.as_deref(), self.namespace.as_deref()) {
+            (Some("sshsig"), Some("git")) => "git signature (commit or tag; namespace git)".into(),
+            (Some("sshsig"), Some("file")) => "file signature (ssh-keygen -Y sign; namespace file)".into(),
+            (Some("sshsig"), ns) => format!("SSH signature, namespace {}", ns.unwrap_or("?")),
+            (Some("ssh-auth"), _) => {
+                let mut s = format!("ssh login as {}", self.user.as_deref().unwrap_or("?"));
+                if let Some(host) = &self.host_key {
+                    s.push_str(&format!(" to host key {host}"));
+                }
+                s
+            }
+            (Some(_), _) => format!("other data ({} bytes)", self.bytes.unwrap_or(0)),
+            (None, _) => format!("{} request", self.request),
+        }
+    }
+}
+
+/// Where the log lives, and appending to it.
+#[derive(Debug, Clone)]
+pub struct SignatureLog {
+    path: PathBuf,
+}
+
+impl SignatureLog {
+    pub fn new(path: PathBuf) -> Self {
+        Self { path }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Appends one line with a single write, so concurrent connections never interleave.
+    pub fn append(&self, entry: &Entry) -> Result<()> {
+        self.rotate();
+        let mut line = serde_json::to_string(entry).expect("a log entry serialises");
+        line.push('\n');
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.path)
+            .map_err(|e| io_error("open", &self.path, &e))?;
+        file.write_all(line.as_bytes()).map_err(|e| io_error("write", &self.path, &e))
+    }
+
+    fn rotate(&self) {
+        if std::fs::metadata(&self.path).is_ok_and(|m| m.len() >= ROTATE_AT) {
+            let _ = std::fs::rename(&self.path, self.path.with_extension("jsonl.1"));
+        }
+    }
+
+    /// The rotated file's entries, then the current file's, oldest first. Lines that are not
+    /// entries (a crash mid-write) are counted, not shown.
+    pub fn read(&self) -> Result<(Vec<Entry>, usize)> {
+        let mut entries = Vec::new();
+        let mut unreadable = 0;
+        for path in [self.path.with_extension("jsonl.1"), self.path.clone()] {
+            let text = match std::fs::read_to_string(&path) {
+                Ok(t) => t,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(io_error("read", &path, &e)),
+            };
+            for line in text.lines().filter(|l| !l.trim().is_empty()) {
+                match serde_json::from_str(line) {
+                    Ok(entry) => entries.push(entry),
+                    Err(_) => unreadable += 1,
+                }
+            }
+        }
+        Ok((entries, unreadable))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entries_say_what_was_signed() {
+        let git = Entry::signature(
+            "blog",
+            "SHA256:x",
+            &SignedData::Sshsig { namespace: "git".into(), hash: "sha512".into() },
+        );
+        assert_eq!(git.what(), "git signature (commit or tag; namespace git)");
+        let login = SignedData::SshAuth { user: "git".into(), service: "ssh-connection".into(), host_key: None };
+        assert_eq!(Entry::signature("blog", "SHA256:x", &login).what(), "ssh login as git");
+        assert_eq!(
+            Entry::signature("blog", "SHA256:x", &SignedData::Other { bytes: 3 }).what(),
+            "other data (3 bytes)"
+        );
+        assert_eq!(Entry::refused_request("blog", "lock").what(), "lock request");
+    }
+
+    #[test]
+    fn lines_round_trip_and_broken_ones_are_counted() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = SignatureLog::new(dir.path().join("signatures.jsonl"));
+        let entry = Entry::signature(
+            "blog",
+            "SHA256:x",
+            &SignedData::Sshsig { namespace: "git".into(), hash: "sha512".into() },
+        )
+        .decided(Decision::Signed, None);
+        log.append(&entry).unwrap();
+        log.append(&Entry::refused_request("blog", "add-identity")).unwrap();
+        let mut file = std::fs::OpenOptions::new().append(true).open(log.path()).unwrap();
+        file.write_all(b"{\"cut off\n").unwrap();
+        let (entries, unreadable) = log.read().unwrap();
+        assert_eq!(entries.len(), 2);
+        assert_eq!(entries[0], entry);
+        assert_eq!(entries[1].decision, Decision::Refused);
+        assert_eq!(unreadable, 1);
+        let line = std::fs::read_to_string(log.path()).unwrap();
+        assert!(line.starts_with("{\"time\":"), "{line}");
+        assert!(line.contains("\"request\":\"sign\",\"decision\":\"signed\",\"key\":\"SHA256:x\""), "{line}");
+        assert!(line.contains("\"namespace\":\"git\""), "{line}");
+    }
+}

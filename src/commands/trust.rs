@@ -8,11 +8,23 @@ use super::Ctx;
 use crate::compiler::config::{self, trust};
 use crate::error::{Error, Result};
 
+/// What `--help` says an untrusted file may set (a test holds it to `trust::UNTRUSTED_KEYS`).
+pub const UNTRUSTED_HELP: &str =
+    "Until trusted, a .machine.toml may set only name, repos, profiles (built-in ones), without,
+shell, cpus, memory, disk, a named image and ssh_keys (which only narrows yours), and
+forward_agent = false, confirm_signatures = true, credential_proxy = false. Naming a project of
+your projects.toml, it may not add repos that entry does not list or drop its profiles. Trusting
+records the file's sha256 in the state dir; any later change to the file makes it untrusted
+again. A .machine.toml that is a symbolic link is refused.
+
+Examples:
+  machine trust                      # the .machine.toml of this folder (or a parent)
+  machine trust ~/src/app/.machine.toml
+  machine trust --revoke";
+
 /// Trust a repository's .machine.toml (its current content), or stop trusting it.
 #[derive(Debug, clap::Args)]
-#[command(
-    after_long_help = "Until trusted, a .machine.toml may set only repos, profiles (built-in ones), without, shell,\ncpus, memory, disk and a named image. Trusting records the file's sha256 in the state dir;\nany later change to the file makes it untrusted again.\n\nExamples:\n  machine trust                      # the .machine.toml of this folder (or a parent)\n  machine trust ~/src/app/.machine.toml\n  machine trust --revoke"
-)]
+#[command(after_long_help = UNTRUSTED_HELP)]
 pub struct Args {
     /// The file (default: the .machine.toml of this folder or a parent, up to the git root).
     pub path: Option<PathBuf>,
@@ -60,4 +72,16 @@ pub fn run(args: &Args, ctx: &mut Ctx<'_>) -> Result<i32> {
         &sum[..16]
     ));
     Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::compiler::config::trust::{ONE_WAY, UNTRUSTED_KEYS};
+
+    #[test]
+    fn the_help_names_every_key_an_untrusted_file_may_set() {
+        for key in UNTRUSTED_KEYS.iter().chain(&ONE_WAY) {
+            assert!(super::UNTRUSTED_HELP.contains(key), "`machine trust --help` does not name {key}");
+        }
+    }
 }

@@ -109,7 +109,10 @@ fn an_untrusted_file_cannot_name_image_paths_own_profiles_or_turn_forwarding_on(
 /// `forward_agent = false`, turning forwarding back on. It may only tighten the user's settings.
 #[test]
 fn a_local_file_never_loosens_the_users_own_settings() {
-    let world = World::new("repos = [\"https://github.com/x/app.git\"]\n", "[app]\nforward_agent = false\ncpus = 3\n");
+    let world = World::new(
+        "repos = [\"https://github.com/x/app.git\"]\n",
+        "[app]\nrepos = [\"https://github.com/x/app.git\"]\nforward_agent = false\ncpus = 3\n",
+    );
     let (code, out, err) = world.render();
     assert_eq!(code, Some(0), "{err}");
     let instance = out.rsplit("<==\n").next().unwrap();
@@ -122,6 +125,82 @@ fn a_local_file_never_loosens_the_users_own_settings() {
     let (code, out, err) = world.render();
     assert_eq!(code, Some(0), "{err}");
     assert!(out.rsplit("<==\n").next().unwrap().contains("forwardAgent: false"), "{out}");
+}
+
+/// Naming a project of projects.toml gives the file that project's VM and all the user gave it
+/// (here a writable host mount and a user profile): untrusted, it may not add code to it, through
+/// `repos` or its folder's `origin`, nor drop the user's profiles. Trusted, it may.
+#[test]
+fn an_untrusted_file_cannot_take_over_the_users_own_project() {
+    let own = "[work]\nrepos = [\"https://github.com/me/work.git\"]\nprofiles = [\"rust\"]\n\
+               [work.lima]\nmounts = [{ location = \"/srv/work-data\", writable = true }]\n";
+    for (case, local, expected) in [
+        (
+            "other repo",
+            "name = \"work\"\nrepos = [\"git@github.com:attacker/payload.git\"]\n",
+            ".machine.toml:2:10: a repo that [work] of your projects.toml does not list (git@github.com:attacker/payload.git) needs a trusted .machine.toml",
+        ),
+        (
+            "one more repo",
+            "name = \"work\"\nrepos = [\n  \"https://github.com/me/work.git\",\n  \"https://github.com/x/y.git\",\n]\n",
+            ".machine.toml:4:3",
+        ),
+        ("dropped profile", "name = \"work\"\nprofiles = [\"python\"]\n", "dropping profile `rust` of [work]"),
+    ] {
+        let world = World::new(local, own);
+        let (code, out, err) = world.render();
+        assert_eq!(code, Some(2), "{case}: {err}");
+        assert!(out.is_empty(), "{case}: nothing is rendered: {out}");
+        assert!(err.contains(expected), "{case}: {err}");
+        assert!(err.contains("then run `machine trust "), "{case}: {err}");
+        assert!(world.machine(&["trust"]).status.success());
+        let (code, _, err) = world.render();
+        assert_eq!(code, Some(0), "{case}, trusted: {err}");
+    }
+    // The same repo, narrower settings: allowed untrusted.
+    let world = World::new("name = \"work\"\nrepos = [\"https://github.com/me/work.git\"]\ncpus = 2\n", own);
+    let (code, _, err) = world.render();
+    assert_eq!(code, Some(0), "{err}");
+}
+
+/// With no `repos` in the file or the user's entry, the folder's `origin` would become the code
+/// of the user's project.
+#[test]
+fn an_untrusted_file_cannot_bring_its_origin_into_the_users_own_project() {
+    let world = World::new("name = \"work\"\ncpus = 2\n", "[work]\ncpus = 4\n");
+    let runner =
+        crate::support::ScriptedRunner::default().answer(&["git", "-C"], 0, "git@github.com:attacker/payload.git\n");
+    let err = load_with(&world, &runner).unwrap_err().to_string();
+    assert!(
+        err.contains("adding its folder's `origin` remote (git@github.com:attacker/payload.git) to [work]"),
+        "{err}"
+    );
+}
+
+/// A trusted file in one repo must not vouch for a link to it in another: the link's folder would
+/// supply the relative image path and the `origin`.
+#[test]
+fn a_linked_local_file_is_refused_even_when_its_target_is_trusted() {
+    let world = World::new("image = \"vm.qcow2\"\n[lima]\nmounts = [{ location = \"/srv/aws\" }]\n", "");
+    std::fs::write(world.repo.join("vm.qcow2"), "disk").unwrap();
+    assert!(world.machine(&["trust"]).status.success());
+    let evil = world.env.path().join("src/evil");
+    std::fs::create_dir_all(evil.join(".git")).unwrap();
+    std::os::unix::fs::symlink("../app/.machine.toml", evil.join(".machine.toml")).unwrap();
+    for args in [&["render"][..], &["trust"], &["up"]] {
+        let mut cmd = world.env.machine();
+        let out = cmd
+            .current_dir(&evil)
+            .env("GIT_NAME", "Ada")
+            .env("GIT_EMAIL", "ada@example.com")
+            .args(args)
+            .output()
+            .unwrap();
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains("evil/.machine.toml is a symbolic link"), "{args:?}: {err}");
+        assert!(err.contains("replace the link with a copy"), "{args:?}: {err}");
+    }
 }
 
 #[test]
@@ -200,8 +279,21 @@ fn load(world: &World) -> Result<machine::compiler::config::Config, machine::err
         state_dir: root.join("state"),
         cache_dir: root.join("cache"),
     };
-    let runner = crate::support::ScriptedRunner::default();
-    machine::compiler::config::load(&paths, &crate::support::synthetic_catalog(), &world.repo, &runner)
+    load_with(world, &crate::support::ScriptedRunner::default())
+}
+
+fn load_with(
+    world: &World,
+    runner: &crate::support::ScriptedRunner,
+) -> Result<machine::compiler::config::Config, machine::error::Error> {
+    let root = world.env.path();
+    let paths = machine::compiler::paths::Paths {
+        projects_file: root.join("config/projects.toml"),
+        config_dir: root.join("config"),
+        state_dir: root.join("state"),
+        cache_dir: root.join("cache"),
+    };
+    machine::compiler::config::load(&paths, &crate::support::synthetic_catalog(), &world.repo, runner)
 }
 
 const WORK: &str = "SHA256:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU";

@@ -9,6 +9,7 @@ pub mod parse;
 pub mod proxy;
 pub mod reach;
 pub mod source;
+mod takeover;
 pub mod trust;
 
 use std::path::{Path, PathBuf};
@@ -94,9 +95,10 @@ fn load_local(
     let trust = trust::status(state_dir, path, text.as_bytes())?;
     let folder = path.parent().unwrap_or(Path::new("/"));
     let slug = folder.file_name().map(|n| slugify(&n.to_string_lossy())).unwrap_or_default();
-    let local = parse_local_file(&Source::new(path, text), catalog, defaults, &slug, trust)
-        .map_err(|d| diagnostics_error(&d))?;
-    let mut project = match config.projects.get(&local.project.name) {
+    let src = Source::new(path, text);
+    let local = parse_local_file(&src, catalog, defaults, &slug, trust).map_err(|d| diagnostics_error(&d))?;
+    let own = config.projects.get(&local.project.name).cloned();
+    let mut project = match &own {
         Some(own) => {
             config.notes.push(format!(
                 "{} sets {} of [{}] over {}",
@@ -109,14 +111,24 @@ fn load_local(
         }
         None => local.project.clone(),
     };
+    let mut from_origin = false;
     if !local.has_repos && project.repos.is_empty() {
         match origin_remote(folder, runner)? {
-            Some(url) => project.repos = vec![url],
+            Some(url) => {
+                project.repos = vec![url];
+                from_origin = true;
+            }
             None => config.notes.push(format!(
                 "{} lists no repos and its folder has no `origin` remote: project `{}` gets a VM without code",
                 path.display(),
                 project.name
             )),
+        }
+    }
+    if let (Some(own), false) = (&own, trust.is_trusted()) {
+        let problems = takeover::problems(&src, own, &project, from_origin, trust);
+        if !problems.is_empty() {
+            return Err(diagnostics_error(&problems));
         }
     }
     config.local_project = Some(project.name.clone());

@@ -46,7 +46,7 @@ impl Config {
         if !trust.is_trusted() {
             note.push_str(&format!(
                 "; it may set only {}; `machine trust {}` lets it set the rest",
-                super::trust::UNTRUSTED_KEYS.join(", "),
+                super::trust::allowed_untrusted(),
                 path.display()
             ));
         }

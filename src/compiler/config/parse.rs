@@ -167,14 +167,14 @@ pub fn parse_local_file(
 }
 
 /// An untrusted `.machine.toml` setting `what`, and how to trust the file.
-fn untrusted(src: &Source, span: Option<Range<usize>>, what: &str, trust: Trust) -> Diagnostic {
+pub(super) fn untrusted(src: &Source, span: Option<Range<usize>>, what: &str, trust: Trust) -> Diagnostic {
     let why = match trust {
         Trust::Changed => "this .machine.toml changed since you trusted it",
         _ => "this .machine.toml came with the repository and is not trusted",
     };
     src.error(span, format!("{what} needs a trusted .machine.toml: {why}")).hint(format!(
         "an untrusted file may set only {}; review the file, then run `machine trust {}` (any change to it makes it untrusted again)",
-        UNTRUSTED_KEYS.join(", "),
+        super::trust::allowed_untrusted(),
         src.path.display()
     ))
 }

@@ -41,6 +41,14 @@ impl Trust {
 pub const UNTRUSTED_KEYS: [&str; 10] =
     ["name", "repos", "profiles", "without", "shell", "cpus", "memory", "disk", "image", "ssh_keys"];
 
+/// Keys an untrusted file may set in one direction only: the safe one.
+pub const ONE_WAY: [&str; 3] = ["forward_agent = false", "confirm_signatures = true", "credential_proxy = false"];
+
+/// Everything an untrusted `.machine.toml` may set, for messages.
+pub fn allowed_untrusted() -> String {
+    format!("{} (built-in profiles and a named image only), {}", UNTRUSTED_KEYS.join(", "), ONE_WAY.join(", "))
+}
+
 /// `<state>/trusted.json`: canonical path → sha256 of the content the user trusted.
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct Store {
@@ -110,7 +118,16 @@ fn update(state_dir: &Path, change: impl FnOnce(&mut Store)) -> Result<()> {
     crate::driver::stack::write_atomic(&store_path(state_dir), &bytes)
 }
 
+/// The store's key for `path`. A symbolic link is refused: trust is given to one folder's file,
+/// and a link in another folder would borrow it while its relative paths and its `origin` came
+/// from the folder the link is in.
 fn canonical(path: &Path) -> Result<PathBuf> {
+    let meta = std::fs::symlink_metadata(path).map_err(|e| io_error("find", path, &e))?;
+    if meta.file_type().is_symlink() {
+        return Err(Error::usage(format!("{} is a symbolic link", path.display())).hint(
+            "machine reads a .machine.toml only as a regular file, since a link could borrow the trust of the file it points at: replace the link with a copy of the file",
+        ));
+    }
     path.canonicalize().map_err(|e| io_error("find", path, &e))
 }
 

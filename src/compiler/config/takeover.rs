@@ -1,0 +1,47 @@
+//! An untrusted `.machine.toml` that names a project of the user's projects.toml inherits that
+//! project's VM and everything the user gave it (its `lima` table, its own profiles), so it must
+//! not put other code into it or take the user's profiles away. Other keys it may set are checked
+//! by `parse` alone.
+
+use std::ops::Range;
+
+use toml_edit::{Document, Item};
+
+use super::model::Project;
+use super::parse::untrusted;
+use super::source::{Diagnostic, Source};
+use super::trust::Trust;
+
+/// What the untrusted file (`src`) does to the user's `own` entry, as the `merged` project shows.
+pub(super) fn problems(
+    src: &Source,
+    own: &Project,
+    merged: &Project,
+    from_origin: bool,
+    trust: Trust,
+) -> Vec<Diagnostic> {
+    let doc = Document::parse(src.text.as_str()).ok();
+    let mut out = Vec::new();
+    for url in merged.repos.iter().filter(|url| !own.repos.contains(url)) {
+        let what = if from_origin {
+            format!("adding its folder's `origin` remote ({url}) to [{}] of your projects.toml", own.name)
+        } else {
+            format!("a repo that [{}] of your projects.toml does not list ({url})", own.name)
+        };
+        let span = if from_origin { None } else { doc.as_ref().and_then(|d| repo_span(d, url.as_str())) };
+        out.push(untrusted(src, span, &what, trust));
+    }
+    for name in own.profiles.iter().filter(|name| !merged.profiles.contains(name)) {
+        let what = format!("dropping profile `{name}` of [{}] in your projects.toml", own.name);
+        let span = doc.as_ref().and_then(|d| d.get("profiles")).and_then(Item::span);
+        out.push(untrusted(src, span, &what, trust));
+    }
+    out
+}
+
+/// Where `repos` lists `url` (the key itself when the entry cannot be found).
+fn repo_span(doc: &Document<&str>, url: &str) -> Option<Range<usize>> {
+    let item = doc.get("repos")?;
+    let found = item.as_array().and_then(|a| a.iter().find(|v| v.as_str() == Some(url))).and_then(|v| v.span());
+    found.or_else(|| item.span())
+}

@@ -272,13 +272,6 @@ fn the_users_own_host_reaching_keys_are_allowed_with_a_warning_each() {
 /// The configuration a command run in the repo folder would see (in-process: `ssh_keys` and
 /// `confirm_signatures` reach no file `render` writes).
 fn load(world: &World) -> Result<machine::compiler::config::Config, machine::error::Error> {
-    let root = world.env.path();
-    let paths = machine::compiler::paths::Paths {
-        projects_file: root.join("config/projects.toml"),
-        config_dir: root.join("config"),
-        state_dir: root.join("state"),
-        cache_dir: root.join("cache"),
-    };
     load_with(world, &crate::support::ScriptedRunner::default())
 }
 

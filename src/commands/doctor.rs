@@ -475,9 +475,20 @@ fn op(ctx: &Ctx<'_>) -> Check {
 
 fn config_check(ctx: &Ctx<'_>) -> Check {
     const NAME: &str = "config";
-    let loaded = ctx.catalog().and_then(|catalog| config::load(&ctx.paths, &catalog, &ctx.cwd, ctx.runner));
+    let loaded =
+        ctx.catalog().and_then(|catalog| Ok((config::load(&ctx.paths, &catalog, &ctx.cwd, ctx.runner)?, catalog)));
     match loaded {
-        Ok(config) => {
+        Ok((_, catalog)) if catalog.broken_profiles().next().is_some() => {
+            let (name, why) = catalog.broken_profiles().next().expect("checked");
+            let first = why.first().map(ToString::to_string).unwrap_or_default();
+            let first = first.lines().next().unwrap_or_default().to_string();
+            Check::fail(
+                NAME,
+                format!("profile `{name}` does not load: {first}"),
+                "fix it, or move it out of the profiles folder: a project that uses it fails until then",
+            )
+        }
+        Ok((config, _)) => {
             let file = &config.projects_file;
             let mut detail = if file.is_file() {
                 format!("{} parses ({} project(s) in all)", file.display(), config.projects.len())

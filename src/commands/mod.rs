@@ -61,16 +61,31 @@ pub struct Ctx<'a> {
     pub proxy: Option<crate::compiler::config::proxy::ProxySettings>,
 }
 
+/// Diagnostics as one block of text, for a warning.
+fn diagnostics_text(diagnostics: &[crate::compiler::config::source::Diagnostic]) -> String {
+    diagnostics.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n")
+}
+
 impl<'a> Ctx<'a> {
-    /// The built-in layers plus the user's profiles.
+    /// The built-in layers plus the user's profiles. A profile that does not load is an error only
+    /// for a project that uses it (see [`Ctx::config`]); an unreadable profiles folder is one now.
     pub fn catalog(&self) -> Result<Catalog> {
         let mut catalog = Catalog::builtin();
-        catalog.add_user_profiles(&self.paths.profiles_dir()).map_err(|d| config::diagnostics_error(&d))?;
+        if let Err(errors) = catalog.add_user_profiles(&self.paths.profiles_dir())
+            && catalog.broken_profiles().next().is_none()
+        {
+            return Err(config::diagnostics_error(&errors));
+        }
         Ok(catalog)
     }
 
     pub fn config(&mut self, catalog: &Catalog) -> Result<Config> {
         let config = config::load(&self.paths, catalog, &self.cwd, self.runner)?;
+        for (name, why) in catalog.broken_profiles() {
+            let why = diagnostics_text(why);
+            self.ui
+                .warn(&format!("profile `{name}` does not load, so no project can use it until it is fixed:\n{why}"));
+        }
         for note in &config.notes {
             self.ui.note(note);
         }

@@ -14,6 +14,10 @@ pub struct Args {
 
 pub fn run(args: &Args, ctx: &mut Ctx<'_>) -> Result<()> {
     let catalog = ctx.catalog()?;
+    for (name, why) in catalog.broken_profiles() {
+        let why = super::diagnostics_text(why);
+        ctx.ui.warn(&format!("profile `{name}` does not load, so it is not listed:\n{why}"));
+    }
     let rows: Vec<(&str, &str, String, &str)> = catalog
         .layers()
         .into_iter()

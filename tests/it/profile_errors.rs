@@ -118,3 +118,35 @@ fn a_script_profile_header_is_read() {
             .expect_err("node is left out");
     assert!(errors.iter().any(|e| e.message.contains("layer `web` needs `node` earlier in the stack")), "{errors:?}");
 }
+
+/// A broken profile no project uses must not stop every command (`list`, `down`, `destroy` …):
+/// each says so, and a project that uses it fails naming both the reference and the profile's
+/// own error.
+#[test]
+fn a_broken_profile_fails_only_the_projects_that_use_it() {
+    let env = crate::fake::FakeEnv::new();
+    let config = env.path().join("config");
+    std::fs::create_dir_all(config.join("profiles")).unwrap();
+    std::fs::write(config.join("profiles/broken.yaml"), "not: [valid\n").unwrap();
+    std::fs::write(config.join("projects.toml"), "[blog]\nrepos = []\n").unwrap();
+    for args in [&["list"][..], &["render", "blog"]] {
+        let out = env.machine().args(args).env("GIT_NAME", "Ada").env("GIT_EMAIL", "a@example.com").output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{args:?}: {err}");
+        assert!(err.contains("profile `broken` does not load, so no project can use it until it is fixed"), "{err}");
+        assert!(
+            err.contains("profiles/broken.yaml:2:1: invalid YAML"),
+            "{args:?}: the profile's own error is shown: {err}"
+        );
+    }
+    let out = env.machine().args(["doctor"]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "doctor fails its config check: {text}");
+    assert!(text.contains("profile `broken` does not load: "), "{text}");
+    std::fs::write(config.join("projects.toml"), "[blog]\nrepos = []\nprofiles = [\"broken\"]\n").unwrap();
+    let out = env.machine().args(["render", "blog"]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("projects.toml:3:13: profile `broken` in `profiles` does not load"), "{err}");
+    assert!(err.contains("profiles/broken.yaml:2:1: invalid YAML"), "{err}");
+}

@@ -455,6 +455,12 @@ impl Walker<'_> {
             if STANDARD_LAYERS.contains(name) || *name == "core" {
                 let d = self.src.error(span.clone(), format!("`{name}` is a standard layer, not a profile"));
                 self.push(d.hint("standard layers are included unless listed in `without = [...]`"));
+            } else if let Some(why) = self.catalog.broken_profile(name) {
+                let d = self.src.error(span.clone(), format!("profile `{name}` in `{key}` does not load"));
+                self.push(d.hint("fix the profile (its errors follow), or take it out of this list"));
+                for d in why {
+                    self.push(d.clone());
+                }
             } else if self.catalog.profile_origin(name).is_none() {
                 let known = self.catalog.profile_names();
                 let hint = did_you_mean(name, known.iter().copied()).map_or_else(

@@ -42,6 +42,7 @@ pub(super) fn problems(
 /// Where `repos` lists `url` (the key itself when the entry cannot be found).
 fn repo_span(doc: &Document<&str>, url: &str) -> Option<Range<usize>> {
     let item = doc.get("repos")?;
-    let found = item.as_array().and_then(|a| a.iter().find(|v| v.as_str() == Some(url))).and_then(toml_edit::Value::span);
+    let found =
+        item.as_array().and_then(|a| a.iter().find(|v| v.as_str() == Some(url))).and_then(toml_edit::Value::span);
     found.or_else(|| item.span())
 }

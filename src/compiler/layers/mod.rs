@@ -113,6 +113,8 @@ fn layer_path(path: &str) -> Option<(&str, LayerKind)> {
 pub struct Catalog {
     layers: BTreeMap<String, Slot>,
     images: BTreeMap<String, Slot>,
+    /// User profiles that failed to load, with why: an error only for a project that uses one.
+    broken: BTreeMap<String, Vec<Diagnostic>>,
 }
 
 impl Catalog {
@@ -167,10 +169,23 @@ impl Catalog {
         for name in names {
             match load_user_profile(dir, &name) {
                 Ok(layer) => self.insert(layer),
-                Err(mut e) => errors.append(&mut e),
+                Err(e) => {
+                    errors.extend(e.iter().cloned());
+                    self.broken.insert(name, e);
+                }
             }
         }
         if errors.is_empty() { Ok(()) } else { Err(errors) }
+    }
+
+    /// Why the user profile `name` did not load, when it did not.
+    pub fn broken_profile(&self, name: &str) -> Option<&[Diagnostic]> {
+        self.broken.get(name).map(Vec::as_slice)
+    }
+
+    /// The user profiles that did not load, by name.
+    pub fn broken_profiles(&self) -> impl Iterator<Item = (&str, &[Diagnostic])> {
+        self.broken.iter().map(|(name, d)| (name.as_str(), d.as_slice()))
     }
 
     fn insert(&mut self, layer: LayerDef) {

@@ -129,6 +129,12 @@ impl<'a> Ctx<'a> {
             return Ok(project);
         }
         if self.lima()?.instance(&name)?.is_some() {
+            // A branch VM's Lima name is not a project: the VM is `PROJECT@BRANCH`.
+            let shown = shown_vm(&self.paths.state_dir, &name);
+            if shown != name {
+                return Err(Error::usage(format!("`{name}` is the Lima name of the branch VM `{shown}`"))
+                    .hint(format!("name it as `{shown}`")));
+            }
             return Ok(config.implicit_project(&name));
         }
         Err(unknown_project(config, &name))
@@ -255,11 +261,24 @@ impl Target {
     }
 }
 
+/// How the user names the VM whose Lima instance is `instance`: `PROJECT@BRANCH` for a branch VM
+/// (from its record), else the instance name itself.
+pub(crate) fn shown_vm(state_dir: &std::path::Path, instance: &str) -> String {
+    match ProjectDir::new(state_dir, instance).applied() {
+        Ok(Some(applied)) if applied.branch.is_some() => {
+            format!("{}@{}", applied.project, applied.branch.unwrap_or_default())
+        }
+        _ => instance.to_string(),
+    }
+}
+
 fn unknown_project(config: &Config, name: &str) -> Error {
     let known: Vec<&str> = config.projects.keys().map(String::as_str).collect();
     let listed = if known.is_empty() { "none yet".to_string() } else { known.join(", ") };
     Error::usage(format!("no project `{name}` in {}", config.projects_file.display()))
-        .hint(format!("add a [{name}] table to that file (configured projects: {listed}; `default` always exists)"))
+        .hint(format!(
+            "create it with `machine create {name}`, or add a [{name}] table to that file (configured projects: {listed}; `default` always exists)"
+        ))
 }
 
 /// Runs a command; `Ok(code)` is the process exit code (the guest's, for `run` and `ssh`).

@@ -87,7 +87,8 @@ fn status(args: &StatusArgs, ctx: &mut Ctx<'_>) -> Result<i32> {
         value["running"] = json!(true);
         ctx.ui.data(&value.to_string());
     } else {
-        for line in status_lines(&status) {
+        let shown = |vm: &str| super::shown_vm(&ctx.paths.state_dir, vm);
+        for line in status_lines(&status, &shown) {
             ctx.ui.data(&line);
         }
     }
@@ -95,10 +96,12 @@ fn status(args: &StatusArgs, ctx: &mut Ctx<'_>) -> Result<i32> {
 }
 
 /// `machine proxy status` for people.
-fn status_lines(status: &Status) -> Vec<String> {
+/// `shown` turns a Lima instance name into the VM's name as the user writes it.
+fn status_lines(status: &Status, shown: &dyn Fn(&str) -> String) -> Vec<String> {
+    let vms: Vec<String> = status.vms.iter().map(|vm| shown(vm)).collect();
     let mut lines = vec![
         format!("running: pid {}, machine {}, on 127.0.0.1:{}", status.pid, status.version, status.port),
-        format!("VMs: {}", if status.vms.is_empty() { "none registered".to_string() } else { status.vms.join(", ") }),
+        format!("VMs: {}", if vms.is_empty() { "none registered".to_string() } else { vms.join(", ") }),
     ];
     for p in &status.providers {
         lines.push(format!("{:<10} {}  credential: {}", p.name, p.upstream, p.credential));

@@ -38,7 +38,7 @@ pub fn run(args: &Args, ctx: &mut Ctx<'_>) -> Result<i32> {
         check_repo(repo)?;
     }
     let (_, target) = ctx.target(args.project.as_deref())?;
-    let name = target.instance.clone();
+    let vm = Vm { name: &target.instance, shown: &target.shown };
     if !args.clear && find_on_path("op", ctx.env).is_none() {
         return Err(Error::failure(
             "the 1Password CLI `op` is not on PATH; `machine secrets` reads Environments with it",
@@ -46,17 +46,23 @@ pub fn run(args: &Args, ctx: &mut Ctx<'_>) -> Result<i32> {
         .hint(install_hint("op")));
     }
     // Writing into the VM while an `up` reboots or clones it would race it.
-    let _lock = ctx.lock_project(&name)?;
+    let _lock = ctx.lock_project(vm.name)?;
     let lima = ctx.lima()?;
-    lima.require_running(&name, &target.shown)?;
+    lima.require_running(vm.name, vm.shown)?;
     let repo = args.repo.as_deref();
     if args.clear {
         return match repo {
-            Some(repo) => clear_repo(ctx, &lima, &name, repo),
-            None => clear_all(ctx, &lima, &name),
+            Some(repo) => clear_repo(ctx, &lima, &vm, repo),
+            None => clear_all(ctx, &lima, &vm),
         };
     }
-    sync(ctx, &lima, &name, repo)
+    sync(ctx, &lima, &vm, repo)
+}
+
+/// The VM: its Lima name for the guest calls, and how the user names it in messages.
+struct Vm<'a> {
+    name: &'a str,
+    shown: &'a str,
 }
 
 /// A repo is named by its folder under `~/code`: a plain name, as the guest helper insists.
@@ -70,15 +76,15 @@ fn check_repo(repo: &str) -> Result<()> {
 }
 
 /// Fails, saying how to start it, unless the project's VM runs.
-fn sync(ctx: &mut Ctx<'_>, lima: &Lima<'_>, name: &str, repo: Option<&str>) -> Result<i32> {
-    let wanted = environments(ctx, lima, name, repo)?;
+fn sync(ctx: &mut Ctx<'_>, lima: &Lima<'_>, vm: &Vm<'_>, repo: Option<&str>) -> Result<i32> {
+    let wanted = environments(ctx, lima, vm, repo)?;
     let mut synced = 0;
     let mut failures = Vec::new();
     for (dir, id) in &wanted {
         ctx.ui.note(&format!("[secrets] {dir} ({id})"));
         match read_environment(ctx, id) {
             Ok(secret) => {
-                write_environment(lima, name, id, secret)?;
+                write_environment(lima, vm, id, secret)?;
                 synced += 1;
             }
             Err(e) => failures.push(e),
@@ -93,15 +99,17 @@ fn sync(ctx: &mut Ctx<'_>, lima: &Lima<'_>, name: &str, repo: Option<&str>) -> R
 }
 
 /// `(repo folder, environment id)` pairs, each id once; an error when there is nothing to do.
-fn environments(ctx: &mut Ctx<'_>, lima: &Lima<'_>, name: &str, repo: Option<&str>) -> Result<Vec<(String, String)>> {
-    let listed = envrc_ids(lima, name, repo)?;
+fn environments(ctx: &mut Ctx<'_>, lima: &Lima<'_>, vm: &Vm<'_>, repo: Option<&str>) -> Result<Vec<(String, String)>> {
+    let shown = vm.shown;
+    let listed = envrc_ids(lima, vm, repo)?;
     let mut wanted: Vec<(String, String)> = Vec::new();
     for (dir, id) in &listed {
         let Some(id) = id else { continue };
         // The guest names the ids: only what has 1Password's id shape is ever handed to `op`.
         if !is_environment_id(id) {
-            ctx.ui
-                .warn(&format!("~/code/{dir}/.envrc in VM `{name}`: not a 1Password Environment id: `{id}` (skipped)"));
+            ctx.ui.warn(&format!(
+                "~/code/{dir}/.envrc in VM `{shown}`: not a 1Password Environment id: `{id}` (skipped)"
+            ));
             continue;
         }
         if !wanted.iter().any(|(_, seen)| seen == id) {
@@ -113,25 +121,25 @@ fn environments(ctx: &mut Ctx<'_>, lima: &Lima<'_>, name: &str, repo: Option<&st
     }
     let add = "add a line `use op_env <environment id>` (the 1Password Environment's id) to the repo's .envrc";
     Err(match (repo, listed.is_empty()) {
-        (Some(repo), true) => Error::failure(format!("VM `{name}` has no ~/code/{repo}/.envrc"))
-            .hint(format!("check the repo's folder name (`machine ssh {name}`, then `ls ~/code`), or {add}")),
+        (Some(repo), true) => Error::failure(format!("VM `{shown}` has no ~/code/{repo}/.envrc"))
+            .hint(format!("check the repo's folder name (`machine ssh {shown}`, then `ls ~/code`), or {add}")),
         (Some(repo), false) => {
-            Error::failure(format!("~/code/{repo}/.envrc in VM `{name}` has no `use op_env <id>` line")).hint(add)
+            Error::failure(format!("~/code/{repo}/.envrc in VM `{shown}` has no `use op_env <id>` line")).hint(add)
         }
-        (None, true) => Error::failure(format!("no repo in VM `{name}` has an .envrc")).hint(add),
+        (None, true) => Error::failure(format!("no repo in VM `{shown}` has an .envrc")).hint(add),
         (None, false) => {
-            Error::failure(format!("no .envrc under ~/code in VM `{name}` has a `use op_env <id>` line")).hint(add)
+            Error::failure(format!("no .envrc under ~/code in VM `{shown}` has a `use op_env <id>` line")).hint(add)
         }
     })
 }
 
 /// Asks the guest: one `<dir> <id>` line per id, `<dir> -` for an .envrc without one.
-fn envrc_ids(lima: &Lima<'_>, name: &str, repo: Option<&str>) -> Result<Vec<(String, Option<String>)>> {
+fn envrc_ids(lima: &Lima<'_>, vm: &Vm<'_>, repo: Option<&str>) -> Result<Vec<(String, Option<String>)>> {
     let mut args = vec!["envrc-ids"];
     args.extend(repo);
-    let out = lima.guest(name, &args)?;
+    let out = lima.guest(vm.name, &args)?;
     if !out.success() {
-        return Err(guest_failed(name, "cannot list the repos' .envrc files", &out));
+        return Err(guest_failed(vm.shown, "cannot list the repos' .envrc files", &out));
     }
     Ok(out
         .stdout_text()
@@ -162,36 +170,37 @@ fn read_environment(ctx: &Ctx<'_>, id: &str) -> Result<Vec<u8>> {
 }
 
 /// Hands the secret to the guest helper on stdin.
-fn write_environment(lima: &Lima<'_>, name: &str, id: &str, secret: Vec<u8>) -> Result<()> {
-    let mut cmd = lima.guest_cmd(name, &["secrets-write", id]);
+fn write_environment(lima: &Lima<'_>, vm: &Vm<'_>, id: &str, secret: Vec<u8>) -> Result<()> {
+    let mut cmd = lima.guest_cmd(vm.name, &["secrets-write", id]);
     cmd.stdin = Some(secret);
     let out = lima.runner.output(&cmd)?;
     if out.success() {
         return Ok(());
     }
-    Err(guest_failed(name, &format!("cannot store environment {id}"), &out))
+    Err(guest_failed(vm.shown, &format!("cannot store environment {id}"), &out))
 }
 
-fn clear_all(ctx: &mut Ctx<'_>, lima: &Lima<'_>, name: &str) -> Result<i32> {
-    let out = lima.guest(name, &["secrets-clear"])?;
+fn clear_all(ctx: &mut Ctx<'_>, lima: &Lima<'_>, vm: &Vm<'_>) -> Result<i32> {
+    let shown = vm.shown;
+    let out = lima.guest(vm.name, &["secrets-clear"])?;
     if !out.success() {
-        return Err(guest_failed(name, "cannot clear the environments", &out));
+        return Err(guest_failed(vm.shown, "cannot clear the environments", &out));
     }
     let cleared = out.stdout_text() == "cleared all";
     ctx.ui.data(&if cleared {
-        format!("cleared every environment in VM `{name}`")
+        format!("cleared every environment in VM `{shown}`")
     } else {
-        format!("VM `{name}` holds no environments")
+        format!("VM `{shown}` holds no environments")
     });
     Ok(0)
 }
 
-fn clear_repo(ctx: &mut Ctx<'_>, lima: &Lima<'_>, name: &str, repo: &str) -> Result<i32> {
+fn clear_repo(ctx: &mut Ctx<'_>, lima: &Lima<'_>, vm: &Vm<'_>, repo: &str) -> Result<i32> {
     let mut cleared = 0;
-    for (_, id) in environments(ctx, lima, name, Some(repo))? {
-        let out = lima.guest(name, &["secrets-clear", &id])?;
+    for (_, id) in environments(ctx, lima, vm, Some(repo))? {
+        let out = lima.guest(vm.name, &["secrets-clear", &id])?;
         if !out.success() {
-            return Err(guest_failed(name, &format!("cannot clear environment {id}"), &out));
+            return Err(guest_failed(vm.shown, &format!("cannot clear environment {id}"), &out));
         }
         if out.stdout_text() == format!("cleared {id}") {
             cleared += 1;
@@ -204,9 +213,9 @@ fn clear_repo(ctx: &mut Ctx<'_>, lima: &Lima<'_>, name: &str, repo: &str) -> Res
     Ok(0)
 }
 
-fn guest_failed(name: &str, what: &str, out: &Output) -> Error {
+fn guest_failed(shown: &str, what: &str, out: &Output) -> Error {
     let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
-    Error::failure(format!("{what} in VM `{name}`"))
+    Error::failure(format!("{what} in VM `{shown}`"))
         .caused_by(if stderr.is_empty() { "(no output)".to_string() } else { stderr })
-        .hint(format!("check the VM with `machine up {name}`"))
+        .hint(format!("check the VM with `machine up {shown}`"))
 }

@@ -536,3 +536,25 @@ fn a_snapshot_whose_restart_fails_provisioning_says_so_and_up_checks_again() {
     ok(&env, &["down", "blog"]);
     ok(&env, &["up", "blog"]);
 }
+
+/// A branch VM's Lima name is not a project: typed back, it is refused with the name to use, and
+/// the messages machine prints name the VM as the user does.
+#[test]
+fn a_branch_vms_lima_name_is_refused_and_never_shown() {
+    let env = with_golden();
+    ok(&env, &["up", "blog@feature/login"]);
+    let lima_name = instance("feature/login");
+    for args in [&["up", lima_name.as_str()][..], &["ssh", &lima_name], &["down", &lima_name]] {
+        let (code, _, err) = run(&env, args);
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert!(
+            err.contains(&format!("`{lima_name}` is the Lima name of the branch VM `blog@feature/login`")),
+            "{err}"
+        );
+        assert!(err.contains("name it as `blog@feature/login`"), "{err}");
+    }
+    let (code, _, err) = run(&env, &["secrets", "blog@feature/login", "--repo", "nope", "--clear"]);
+    assert_ne!(code, 0, "{err}");
+    assert!(!err.contains(&lima_name), "{err}");
+    assert!(err.contains("VM `blog@feature/login`"), "{err}");
+}

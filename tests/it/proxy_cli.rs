@@ -302,7 +302,7 @@ fn down_and_destroy_take_the_token_away_and_a_new_boot_gets_a_new_one() {
     assert_ne!(branch, second);
     assert_eq!(world.ask(&branch).status, 200);
     let (_, out, _) = world.run(&["proxy", "status"]);
-    assert!(out.contains(&format!("VMs: blog, {}", instances[0])), "{out}");
+    assert!(out.contains("VMs: blog, blog@feature/login"), "a branch VM is named as the user names it: {out}");
 
     assert_eq!(world.run(&["destroy", "blog@feature/login", "-y"]).0, Some(0));
     assert_eq!(world.ask(&branch).status, 401);

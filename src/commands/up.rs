@@ -88,6 +88,14 @@ pub fn up(args: &Args, ctx: &mut Ctx<'_>) -> Result<Outcome> {
 pub(super) fn bring_up(ctx: &mut Ctx<'_>, catalog: &Catalog, target: &Target, options: Options) -> Result<Outcome> {
     let project = &target.project;
     let (name, shown) = (target.instance.as_str(), target.shown.as_str());
+    if target.branch.is_some() && project.repos.is_empty() {
+        // Refused before a VM is created for nothing (a boot is a minute or more).
+        return Err(Error::usage(format!(
+            "project `{}` has no repos, so `{shown}` has no branch to check out",
+            project.name
+        ))
+        .hint(format!("list the project's repos, or use the project's own VM: `machine up {}`", project.name)));
+    }
     let dir = target.dir(&ctx.paths.state_dir);
     let _lock = ctx.lock_project(name)?;
     let identity = ctx.identity(true)?;
@@ -148,7 +156,13 @@ pub(super) fn bring_up(ctx: &mut Ctx<'_>, catalog: &Catalog, target: &Target, op
         .filter(|_| golden.is_none())
         .filter(|r| fresh || !applied.as_ref().is_some_and(|a| a.cloned.iter().any(|c| c == r.dir_name())))
         .collect();
-    check_reachable(ctx, &pending)?;
+    if let Err(e) = check_reachable(ctx, &pending) {
+        // Nothing was created: the agent started for the new VM would wait ten minutes for it.
+        if fresh_agent && instance.is_none() {
+            super::scoped_agent::stop(ctx, name)?;
+        }
+        return Err(e);
+    }
     // Right after a boot the ssh master is fresh (opened with this process's agent).
     let booted = !instance.as_ref().is_some_and(lima::Instance::is_running);
     let mut applied = match (instance, golden) {

@@ -558,3 +558,17 @@ fn a_branch_vms_lima_name_is_refused_and_never_shown() {
     assert!(!err.contains(&lima_name), "{err}");
     assert!(err.contains("VM `blog@feature/login`"), "{err}");
 }
+
+/// A branch of a project without repos is refused before any VM is created.
+#[test]
+fn a_branch_vm_of_a_project_without_repos_is_refused_before_it_is_created() {
+    let env = env_with("[notes]\nrepos = []\n");
+    let (code, _, err) = run(&env, &["up", "notes@idea"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("project `notes` has no repos, so `notes@idea` has no branch to check out"), "{err}");
+    assert!(err.contains("`machine up notes`"), "{err}");
+    assert!(
+        calls_of(&env, "limactl").iter().all(|c| c.get(1).map(String::as_str) != Some("create")),
+        "no VM is created"
+    );
+}

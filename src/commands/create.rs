@@ -81,9 +81,18 @@ fn parse_size(s: &str) -> Result<Size, String> {
 }
 
 impl Args {
-    fn given(&self) -> Given {
+    fn given(&self) -> Result<Given> {
+        if self.ssh_keys.len() > 1
+            && let Some(word) = self.ssh_keys.iter().find(|k| *k == "all" || *k == "none")
+        {
+            return Err(Error::usage(format!(
+                "`--ssh-key {word}` cannot go with other keys ({})",
+                self.ssh_keys.join(", ")
+            ))
+            .hint(format!("give `--ssh-key {word}` alone, or name only the keys the VM may use")));
+        }
         let some = |v: &Vec<String>| (!v.is_empty()).then(|| v.clone());
-        Given {
+        Ok(Given {
             name: self.project.clone(),
             repos: (!self.repos.is_empty()).then(|| self.repos.clone()),
             profiles: some(&self.profiles),
@@ -105,13 +114,13 @@ impl Args {
             memory: self.memory.clone(),
             disk: self.disk.clone(),
             yes: self.yes,
-        }
+        })
     }
 }
 
 pub fn run(args: &Args, ctx: &mut Ctx<'_>) -> Result<i32> {
     let catalog = ctx.catalog()?;
-    let name = write_entry(ctx, &catalog, &args.given(), None)?;
+    let name = write_entry(ctx, &catalog, &args.given()?, None)?;
     match ProjectDir::new(&ctx.paths.state_dir, &name).applied()? {
         // The VM exists: an edit reaches it only through a new VM.
         Some(applied) => {

@@ -98,3 +98,29 @@ fn create_after_init_appends_below_the_example() {
     let text = std::fs::read_to_string(projects_toml(&env)).unwrap();
     assert_eq!(text, format!("{EXAMPLE}\n[blog]\nrepos = [\"git@github.com:you/blog.git\"]\n"));
 }
+
+/// `none` and `all` are whole answers: mixed with names they used to be dropped or written as a
+/// key called "all".
+#[test]
+fn create_refuses_none_or_all_mixed_with_names() {
+    let env = FakeEnv::new();
+    for (args, expected) in [
+        (&["--profile", "none,modern"][..], "`--profile none` cannot go with other profiles (none,modern)"),
+        (
+            &["--ssh-key", "all", "--ssh-key", "you@laptop"],
+            "`--ssh-key all` cannot go with other keys (all, you@laptop)",
+        ),
+        (&["--ssh-key", "you@laptop", "--ssh-key", "none"], "`--ssh-key none` cannot go with other keys"),
+    ] {
+        let out = env
+            .machine()
+            .args(["create", "blog", "--repo", "git@github.com:you/blog.git", "--yes"])
+            .args(args)
+            .output()
+            .unwrap();
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(expected), "{args:?}: {err}");
+        assert!(!projects_toml(&env).exists(), "{args:?}: nothing is written");
+    }
+}

@@ -109,6 +109,10 @@ fn missing_requirement(catalog: &Catalog, profiles: &[String], without: &[String
 /// `--profile` values: known profiles, each once; `none` means no profiles.
 fn check_profiles(catalog: &Catalog, list: &[String]) -> Result<Vec<String>> {
     if list.iter().any(|n| n == "none") {
+        if list.len() > 1 {
+            return Err(Error::usage(format!("`--profile none` cannot go with other profiles ({})", list.join(",")))
+                .hint("give `--profile none` alone for no profiles, or list the profiles you want"));
+        }
         return Ok(Vec::new());
     }
     let mut out: Vec<String> = Vec::new();
@@ -135,6 +139,10 @@ fn check_profiles(catalog: &Catalog, list: &[String]) -> Result<Vec<String>> {
 /// `--without` values: standard layers (`standard` for all of them, `none` for none).
 fn check_without(list: &[String]) -> Result<Vec<String>> {
     if list.iter().any(|n| n == "none") {
+        if list.len() > 1 {
+            return Err(Error::usage(format!("`--profile none` cannot go with other profiles ({})", list.join(",")))
+                .hint("give `--profile none` alone for no profiles, or list the profiles you want"));
+        }
         return Ok(Vec::new());
     }
     let mut out: Vec<String> = Vec::new();

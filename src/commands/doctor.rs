@@ -489,6 +489,10 @@ fn config_check(ctx: &Ctx<'_>) -> Check {
             )
         }
         Ok((config, _)) => {
+            if let Err(e) = crate::servers::proxy::daemon::check_ca_file(&config.proxy) {
+                let hint = "point `ca_file` at a PEM file of CA certificates, or remove it";
+                return Check::fail(NAME, e.message().to_string(), hint);
+            }
             let file = &config.projects_file;
             let mut detail = if file.is_file() {
                 format!("{} parses ({} project(s) in all)", file.display(), config.projects.len())

@@ -609,7 +609,8 @@ pub fn summary(outcome: &Outcome) -> String {
     }
     let mut text = format!("⚠ {name} is ready, with warnings:");
     for w in &outcome.warnings {
-        text.push_str(&format!("\n  - {w}"));
+        // A warning that quotes an error keeps its lines under its bullet.
+        text.push_str(&format!("\n  - {}", w.replace('\n', "\n    ")));
     }
     text
 }

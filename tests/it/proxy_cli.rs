@@ -482,3 +482,19 @@ fn proxy_commands_without_a_daemon_and_a_log_from_the_guest_shown_escaped() {
     let (_, out, _) = world.run(&["proxy", "log", "--json"]);
     assert!(!out.contains('\u{1b}'), "JSON escapes it too: {out:?}");
 }
+
+/// A `ca_file` that cannot be read is found by `doctor`, and `up` says so once (the VM still
+/// comes up, without the proxy), instead of a daemon that fails to start.
+#[test]
+fn an_unreadable_ca_file_is_named_by_doctor_and_once_by_up() {
+    let world = World::new("");
+    std::fs::remove_file(world.env.path().join("config/ca.pem")).unwrap();
+    let (code, out, _) = world.run(&["doctor"]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("ca.pem cannot be read"), "{out}");
+    let (code, _, err) = world.run(&["up", "blog"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(err.matches("ca.pem cannot be read").count(), 1, "{err}");
+    assert!(err.contains("\n    error: [proxy] ca_file"), "a warning's lines are indented under it: {err}");
+    assert!(world.pid().is_none(), "no daemon was started");
+}

@@ -233,7 +233,22 @@ pub fn register(paths: &Paths, settings: &ProxySettings, runner: &dyn Runner, in
 
 /// A daemon running with these settings: the one there, else a new one (a daemon with other
 /// settings, or of another machine version, is stopped first).
+/// `[proxy] ca_file`, when set, must be a file this user can read: found out here, not as a
+/// daemon that fails to start.
+pub fn check_ca_file(settings: &ProxySettings) -> Result<()> {
+    let Some(path) = &settings.ca_file else { return Ok(()) };
+    match std::fs::File::open(path).and_then(|f| f.metadata()) {
+        Ok(meta) if meta.is_file() => Ok(()),
+        Ok(_) => Err(Error::usage(format!("[proxy] ca_file {} is not a file", path.display()))
+            .hint("point `ca_file` in projects.toml's [proxy] table at a PEM file of CA certificates, or remove it")),
+        Err(e) => Err(Error::usage(format!("[proxy] ca_file {} cannot be read", path.display()))
+            .caused_by(e)
+            .hint("point `ca_file` in projects.toml's [proxy] table at a PEM file of CA certificates, or remove it")),
+    }
+}
+
 pub fn ensure(paths: &Paths, settings: &ProxySettings, runner: &dyn Runner) -> Result<Status> {
+    check_ca_file(settings)?;
     let files = Files::new(&paths.state_dir);
     let want = fingerprint(settings);
     if let Some(status) = ping(&files)? {

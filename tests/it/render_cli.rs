@@ -156,6 +156,37 @@ fn a_binary_projects_file_is_a_configuration_error() {
     assert!(stderr.contains("projects.toml:2:11: not UTF-8 text (byte 17 of the file)"), "{stderr}");
 }
 
+/// `PROJECTS_FILE` pointing at a folder is the user's to fix (exit 2, with what to point it at).
+#[test]
+fn a_projects_file_that_is_a_folder_is_a_configuration_error() {
+    let home = tempfile::tempdir().unwrap();
+    let out = machine(home.path()).arg("list").env("PROJECTS_FILE", home.path()).output().unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("is a folder, not a configuration file"), "{stderr}");
+    assert!(stderr.contains("hint: point PROJECTS_FILE"), "{stderr}");
+}
+
+/// What only the host can judge names the file to fix.
+#[cfg(target_os = "linux")]
+#[test]
+fn vz_on_linux_names_the_file_that_asks_for_it() {
+    let home = tempfile::tempdir().unwrap();
+    let config = home.path().join(".config/machine");
+    std::fs::create_dir_all(&config).unwrap();
+    std::fs::write(config.join("projects.toml"), "[blog]\nrepos = []\nvm_type = \"vz\"\n").unwrap();
+    let out = machine(home.path()).args(["render", "blog"]).output().unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "project `blog` (in {}) sets vm_type = \"vz\", which needs a macOS host",
+            config.join("projects.toml").display()
+        )),
+        "{stderr}"
+    );
+}
+
 /// A relative `MACHINE_STATE_DIR` is made absolute at startup: Lima resolves `base:` paths
 /// itself, from wherever it runs.
 #[test]

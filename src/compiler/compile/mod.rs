@@ -204,21 +204,28 @@ fn machine_type(project: &Project, host: &HostFacts) -> Result<(VmType, Arch)> {
     let vm_type = project.vm_type.unwrap_or(default);
     if vm_type == VmType::Vz && host.os != HostOs::Macos {
         return Err(Error::usage(format!(
-            "project `{}` sets vm_type = \"vz\", which needs a macOS host",
-            project.name
+            "project `{}`{} sets vm_type = \"vz\", which needs a macOS host",
+            project.name,
+            defined_in(project)
         ))
         .hint("remove `vm_type` to use qemu on this host"));
     }
     if vm_type == VmType::Vz && arch != host.arch {
         return Err(Error::usage(format!(
-            "project `{}` asks for arch {} with vm_type = \"vz\", which only runs the host's arch ({})",
+            "project `{}`{} asks for arch {} with vm_type = \"vz\", which only runs the host's arch ({})",
             project.name,
+            defined_in(project),
             arch.as_str(),
             host.arch.as_str()
         ))
         .hint("use vm_type = \"qemu\" for a foreign architecture"));
     }
     Ok((vm_type, arch))
+}
+
+/// ` (in FILE)`: where to fix a project's key that only the host can judge.
+fn defined_in(project: &Project) -> String {
+    project.defined_in.as_ref().map(|f| format!(" (in {})", f.display())).unwrap_or_default()
 }
 
 /// Lima refuses params with unprintable characters, and git config must never see a newline.

@@ -200,6 +200,14 @@ pub fn read_text(path: &Path) -> Result<Option<String>> {
     match std::fs::read(path) {
         Ok(bytes) => text_of(path, bytes).map(Some),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        // The path the user pointed machine at is wrong: theirs to fix, so a usage error.
+        Err(e) if e.kind() == std::io::ErrorKind::IsADirectory => Err(Error::usage(format!(
+            "{} is a folder, not a configuration file",
+            path.display()
+        ))
+        .hint(
+            "point PROJECTS_FILE (or MACHINE_CONFIG_DIR) at the file itself, e.g. `~/.config/machine/projects.toml`",
+        )),
         Err(e) => Err(io_error("read", path, &e)),
     }
 }

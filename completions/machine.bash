@@ -582,7 +582,7 @@ _machine() {
                     return 0
                     ;;
                 --shell)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "zsh bash" -- "${cur}"))
                     return 0
                     ;;
                 --ssh-key)
@@ -1652,8 +1652,11 @@ _machine_with_config() {
     esac
     if [[ $cur != -* ]] && ((positionals == 0)); then
         case $path in
-        "create" | "up" | "down" | "ssh" | "run" | "claude" | "codex" | "status" | "reset" | "pr" | "destroy" | "render" | "bake" | "secrets" | "agent log" | "proxy log" | "snapshot" | "code")
+        "create" | "render" | "bake" | "snapshot")
             _machine_config_values projects "$cur"; return 0
+            ;;
+        "up" | "down" | "ssh" | "run" | "claude" | "codex" | "status" | "reset" | "pr" | "destroy" | "secrets" | "agent log" | "proxy log" | "code")
+            _machine_config_values vms "$cur"; return 0
             ;;
         esac
     fi

@@ -61,7 +61,8 @@ complete -c machine -n "__fish_machine_using_subcommand init" -s v -l verbose -d
 complete -c machine -n "__fish_machine_using_subcommand init" -s h -l help -d 'Print help'
 complete -c machine -n "__fish_machine_using_subcommand create" -l repo -d 'A repo to clone into ~/code (repeat for several; the first is the primary)' -r
 complete -c machine -n "__fish_machine_using_subcommand create" -l without -d 'A standard layer to leave out (repeat, or separate with commas; `standard` for all, `none` to keep all)' -r
-complete -c machine -n "__fish_machine_using_subcommand create" -l shell -d 'The guest user\'s login shell' -r
+complete -c machine -n "__fish_machine_using_subcommand create" -l shell -d 'The guest user\'s login shell' -r -f -a "zsh\t''
+bash\t''"
 complete -c machine -n "__fish_machine_using_subcommand create" -l ssh-key -d 'A key of your agent the VM may use: its fingerprint (`SHA256:…`) or comment (repeat for several; `all` for every key, `none` for none)' -r
 complete -c machine -n "__fish_machine_using_subcommand create" -l cpus -d 'CPUs for the VM (1–1024)' -r
 complete -c machine -n "__fish_machine_using_subcommand create" -l memory -d 'Memory: GiB (16) or a size (16GiB, 512MiB)' -r
@@ -239,20 +240,20 @@ complete -c machine -n "__fish_machine_using_subcommand help; and __fish_seen_su
 
 # machine: project and profile names come from your configuration, through `machine __complete`.
 complete -c machine -n "__fish_machine_using_subcommand create" -f -a "(machine __complete projects)"
-complete -c machine -n "__fish_machine_using_subcommand up" -f -a "(machine __complete projects)"
-complete -c machine -n "__fish_machine_using_subcommand down" -f -a "(machine __complete projects)"
-complete -c machine -n "__fish_machine_using_subcommand ssh" -f -a "(machine __complete projects)"
-complete -c machine -n "__fish_machine_using_subcommand run" -f -a "(machine __complete projects)"
-complete -c machine -n "__fish_machine_using_subcommand claude" -f -a "(machine __complete projects)"
-complete -c machine -n "__fish_machine_using_subcommand codex" -f -a "(machine __complete projects)"
-complete -c machine -n "__fish_machine_using_subcommand status" -f -a "(machine __complete projects)"
-complete -c machine -n "__fish_machine_using_subcommand reset" -f -a "(machine __complete projects)"
-complete -c machine -n "__fish_machine_using_subcommand pr" -f -a "(machine __complete projects)"
-complete -c machine -n "__fish_machine_using_subcommand destroy" -f -a "(machine __complete projects)"
 complete -c machine -n "__fish_machine_using_subcommand render" -f -a "(machine __complete projects)"
 complete -c machine -n "__fish_machine_using_subcommand bake" -f -a "(machine __complete projects)"
-complete -c machine -n "__fish_machine_using_subcommand secrets" -f -a "(machine __complete projects)"
-complete -c machine -n "__fish_machine_using_subcommand agent; and __fish_seen_subcommand_from log" -f -a "(machine __complete projects)"
-complete -c machine -n "__fish_machine_using_subcommand proxy; and __fish_seen_subcommand_from log" -f -a "(machine __complete projects)"
 complete -c machine -n "__fish_machine_using_subcommand snapshot" -f -a "(machine __complete projects)"
-complete -c machine -n "__fish_machine_using_subcommand code" -f -a "(machine __complete projects)"
+complete -c machine -n "__fish_machine_using_subcommand up" -f -a "(machine __complete vms)"
+complete -c machine -n "__fish_machine_using_subcommand down" -f -a "(machine __complete vms)"
+complete -c machine -n "__fish_machine_using_subcommand ssh" -f -a "(machine __complete vms)"
+complete -c machine -n "__fish_machine_using_subcommand run" -f -a "(machine __complete vms)"
+complete -c machine -n "__fish_machine_using_subcommand claude" -f -a "(machine __complete vms)"
+complete -c machine -n "__fish_machine_using_subcommand codex" -f -a "(machine __complete vms)"
+complete -c machine -n "__fish_machine_using_subcommand status" -f -a "(machine __complete vms)"
+complete -c machine -n "__fish_machine_using_subcommand reset" -f -a "(machine __complete vms)"
+complete -c machine -n "__fish_machine_using_subcommand pr" -f -a "(machine __complete vms)"
+complete -c machine -n "__fish_machine_using_subcommand destroy" -f -a "(machine __complete vms)"
+complete -c machine -n "__fish_machine_using_subcommand secrets" -f -a "(machine __complete vms)"
+complete -c machine -n "__fish_machine_using_subcommand agent; and __fish_seen_subcommand_from log" -f -a "(machine __complete vms)"
+complete -c machine -n "__fish_machine_using_subcommand proxy; and __fish_seen_subcommand_from log" -f -a "(machine __complete vms)"
+complete -c machine -n "__fish_machine_using_subcommand code" -f -a "(machine __complete vms)"

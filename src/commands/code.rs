@@ -16,6 +16,7 @@ use crate::error::{Error, Result};
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The project, or PROJECT@BRANCH (default: the .machine.toml project here, else `default`).
+    #[arg(value_name = "PROJECT[@BRANCH]")]
     pub project: Option<String>,
 }
 
@@ -47,7 +48,7 @@ pub fn run(args: &Args, ctx: &mut Ctx<'_>) -> Result<i32> {
             .hint("`machine ssh-config --install` replaces the line older versions of machine added"));
     }
     let home = super::session::guest_home(ctx, &lima, &name)?.ok_or_else(|| {
-        Error::failure(format!("cannot find the guest user's home in VM `{name}`"))
+        Error::failure(format!("cannot find the guest user's home in VM `{}`", target.shown))
             .hint(format!("run `machine up {}`, which records it", target.shown))
     })?;
     let folder = project.primary_dir().map_or_else(|| home.clone(), |dir| format!("{home}/code/{dir}"));

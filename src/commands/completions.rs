@@ -4,8 +4,8 @@
 //! `clap_complete` writes the static part (subcommands, flags) from the CLI definition. Project and
 //! profile names change with `projects.toml` and `.machine.toml`, so each script also gets a small
 //! hook that asks `machine __complete …` at completion time. The hook's targets are found by
-//! walking the same definition: every subcommand whose first positional is `project`, and every
-//! `--profile` option. The files under `completions/` are this output; a test keeps them current.
+//! walking the same definition: every subcommand whose first positional is `project` (offering
+//! branch VMs too where its value name is `PROJECT[@BRANCH]`), and every `--profile` option. The files under `completions/` are this output; a test keeps them current.
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
@@ -70,6 +70,8 @@ pub struct CompleteArgs {
 pub enum Values {
     /// Configured projects (`.machine.toml` included) and `default`.
     Projects,
+    /// The projects, and the branch VMs that exist as PROJECT@BRANCH.
+    Vms,
     /// Built-in and user profiles.
     Profiles,
     /// The standard layers `without` can leave out, and `standard` for all of them.
@@ -92,17 +94,18 @@ pub fn complete(args: &CompleteArgs, ctx: &mut Ctx<'_>) -> Result<i32> {
             .map(ToString::to_string)
             .chain(std::iter::once("standard".to_string()))
             .collect(),
-        Values::Projects => {
+        Values::Projects | Values::Vms => {
             let mut names: BTreeSet<String> = config::load(&ctx.paths, &catalog, &ctx.cwd, ctx.runner)
                 .map(|c| c.projects.into_keys().collect())
                 .unwrap_or_default();
             names.insert(DEFAULT_PROJECT.to_string());
-            // The branch VMs that exist, as PROJECT@BRANCH.
-            names.extend(
-                crate::driver::project_state::records(&ctx.paths.state_dir)
-                    .into_iter()
-                    .filter_map(|(_, applied)| applied.branch.map(|b| format!("{}@{b}", applied.project))),
-            );
+            if args.what == Values::Vms {
+                names.extend(
+                    crate::driver::project_state::records(&ctx.paths.state_dir)
+                        .into_iter()
+                        .filter_map(|(_, applied)| applied.branch.map(|b| format!("{}@{b}", applied.project))),
+                );
+            }
             names
         }
     };
@@ -139,8 +142,10 @@ pub fn script_for(cmd: &Command, shell: Shell) -> String {
 /// What the hooks complete from the configuration, found by walking the CLI definition.
 #[derive(Debug, Default)]
 struct Targets {
-    /// Subcommand paths (`up`, `cache prune`) whose first positional is a project.
+    /// Subcommand paths (`render`, `bake`) whose first positional is a project.
     projects: Vec<String>,
+    /// Subcommand paths (`up`, `ssh`) whose first positional is a project or `PROJECT@BRANCH`.
+    vms: Vec<String>,
     /// `(subcommand path, long option)` pairs that take a profile name.
     profiles: Vec<(String, String)>,
     /// `(subcommand path, long option)` pairs that take a standard layer's name (`--without`).
@@ -154,7 +159,11 @@ struct Targets {
 /// Marks project positionals and `--profile` values with value hints nothing else uses, so the
 /// generated zsh and fish text can be pointed at `machine __complete` without guessing.
 const PROJECT_HINT: ValueHint = ValueHint::Hostname;
+const VM_HINT: ValueHint = ValueHint::EmailAddress;
 const PROFILE_HINT: ValueHint = ValueHint::Username;
+
+/// The value name of a positional that takes a branch VM too.
+const VM_VALUE_NAME: &str = "PROJECT[@BRANCH]";
 
 fn mark(cmd: Command, path: &str, targets: &mut Targets) -> Command {
     let first_positional = cmd.get_positionals().next().map(|a| a.get_id().to_string());
@@ -163,15 +172,18 @@ fn mark(cmd: Command, path: &str, targets: &mut Targets) -> Command {
     for id in ids {
         let arg = cmd.get_arguments().find(|a| a.get_id() == id.as_str()).expect("listed above");
         assert!(
-            ![PROJECT_HINT, PROFILE_HINT].contains(&arg.get_value_hint()),
+            ![PROJECT_HINT, VM_HINT, PROFILE_HINT].contains(&arg.get_value_hint()),
             "`{id}` uses a value hint the completion hooks reserve"
         );
         if !arg.is_positional() && arg.get_action().takes_values() {
             targets.valued.extend(option_words(arg));
         }
         if !path.is_empty() && first_positional.as_deref() == Some(id.as_str()) && id == "project" {
-            targets.projects.push(path.to_string());
-            cmd = cmd.mut_arg(&id, |a| a.value_hint(PROJECT_HINT));
+            let takes_branch = arg.get_value_names().is_some_and(|n| n.iter().any(|n| n == VM_VALUE_NAME));
+            let (list, hint) =
+                if takes_branch { (&mut targets.vms, VM_HINT) } else { (&mut targets.projects, PROJECT_HINT) };
+            list.push(path.to_string());
+            cmd = cmd.mut_arg(&id, |a| a.value_hint(hint));
         } else if arg.get_long() == Some("profile") && arg.get_action().takes_values() {
             targets.profiles.push((path.to_string(), "--profile".into()));
             cmd = cmd.mut_arg(&id, |a| a.value_hint(PROFILE_HINT));
@@ -273,13 +285,18 @@ fn bash(mut text: String, t: &Targets) -> String {
     let profiles = t.profiles.iter().map(|(p, o)| format!("\"{p}:{o}\"")).collect();
     let layers = t.layers.iter().map(|(p, o)| format!("\"{p}:{o}\"")).collect();
     let projects = t.projects.iter().map(|p| format!("\"{p}\"")).collect();
+    let vms = t.vms.iter().map(|p| format!("\"{p}\"")).collect();
     let hook = BASH_HOOK
         .replace("@PARENTS@", &t.parents.join("|"))
         .replace("@VALUED@", &valued)
         .replace("@PROFILES@", &arm(profiles, "    ", "_machine_config_values profiles \"$cur\"; return 0"))
         .replace("@LAYERS@", &arm(layers, "    ", "_machine_config_values layers \"$cur\"; return 0"))
         .replace("@VALUE_OF@", &value_of)
-        .replace("@PROJECTS@", &arm(projects, "        ", "_machine_config_values projects \"$cur\"; return 0"));
+        .replace(
+            "@PROJECTS@",
+            &(arm(projects, "        ", "_machine_config_values projects \"$cur\"; return 0")
+                + &arm(vms, "        ", "_machine_config_values vms \"$cur\"; return 0")),
+        );
     let _ = write!(text, "\n# {HOOK_NOTE}.{hook}");
     text
 }
@@ -287,11 +304,14 @@ fn bash(mut text: String, t: &Targets) -> String {
 fn zsh(text: &str, t: &Targets) -> String {
     let tail = "if [ \"$funcstack[1]\" = \"_machine\" ]; then";
     let at = text.rfind(tail).expect("clap_complete's zsh script ends by registering _machine");
-    let body =
-        text[..at].replace(":_hosts' \\", ":_machine_projects' \\").replace(":_users' \\", ":_machine_profiles' \\");
+    let body = text[..at]
+        .replace(":_hosts' \\", ":_machine_projects' \\")
+        .replace(":_email_addresses' \\", ":_machine_vms' \\")
+        .replace(":_users' \\", ":_machine_profiles' \\");
     debug_assert_eq!(body.matches(":_machine_projects'").count(), t.projects.len());
+    debug_assert_eq!(body.matches(":_machine_vms'").count(), t.vms.len());
     let mut hooks = format!("# {HOOK_NOTE}.\n");
-    for (what, tag) in [("projects", "project"), ("profiles", "profile")] {
+    for (what, tag) in [("projects", "project"), ("vms", "VM"), ("profiles", "profile")] {
         let _ = write!(
             hooks,
             "(( $+functions[_machine_{what}] )) ||\n_machine_{what}() {{\n    local -a names\n    \
@@ -305,14 +325,15 @@ fn zsh(text: &str, t: &Targets) -> String {
 fn fish(text: &str, t: &Targets) -> String {
     let mut out = text.replace("(__fish_complete_users)", "(machine __complete profiles)");
     let _ = writeln!(out, "\n# {HOOK_NOTE}.");
-    for path in &t.projects {
+    let paths = t.projects.iter().map(|p| (p, "projects")).chain(t.vms.iter().map(|p| (p, "vms")));
+    for (path, what) in paths {
         let mut words = path.split(' ');
         let top = words.next().unwrap_or_default();
         let mut condition = format!("__fish_machine_using_subcommand {top}");
         for word in words {
             let _ = write!(condition, "; and __fish_seen_subcommand_from {word}");
         }
-        let _ = writeln!(out, "complete -c machine -n \"{condition}\" -f -a \"(machine __complete projects)\"");
+        let _ = writeln!(out, "complete -c machine -n \"{condition}\" -f -a \"(machine __complete {what})\"");
     }
     out
 }

@@ -36,7 +36,7 @@ pub struct Args {
     #[arg(long, value_name = "LAYER", value_delimiter = ',')]
     pub without: Vec<String>,
     /// The guest user's login shell.
-    #[arg(long, value_name = "zsh|bash", value_parser = parse_shell)]
+    #[arg(long, value_parser = shell_parser())]
     pub shell: Option<Shell>,
     /// Forward the host's SSH agent into the VM (the default).
     #[arg(long, overrides_with = "no_forward_agent")]
@@ -72,8 +72,10 @@ fn parse_repo(s: &str) -> Result<RepoUrl, String> {
     RepoUrl::parse(s).map_err(|why| format!("`{s}` {why}"))
 }
 
-fn parse_shell(s: &str) -> Result<Shell, String> {
-    Shell::parse(s).ok_or_else(|| format!("`{s}` is not zsh or bash"))
+/// zsh or bash, as possible values so that completion and `--help` offer them.
+fn shell_parser() -> impl clap::builder::TypedValueParser<Value = Shell> {
+    use clap::builder::TypedValueParser as _;
+    clap::builder::PossibleValuesParser::new(["zsh", "bash"]).map(|s| Shell::parse(&s).expect("a possible value"))
 }
 
 fn parse_size(s: &str) -> Result<Size, String> {

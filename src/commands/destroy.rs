@@ -9,6 +9,7 @@ use crate::error::{Error, Result};
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The project, or PROJECT@BRANCH (default: the .machine.toml project here, else `default`).
+    #[arg(value_name = "PROJECT[@BRANCH]")]
     pub project: Option<String>,
     /// Do not ask for confirmation.
     #[arg(short = 'y', long = "yes")]

@@ -21,6 +21,7 @@ use crate::guest::report::Facts;
 )]
 pub struct Args {
     /// The VM: PROJECT@BRANCH, or PROJECT for the branch its own VM is on.
+    #[arg(value_name = "PROJECT[@BRANCH]")]
     pub project: Option<String>,
     /// Flags for `gh pr create` (instead of `--fill`).
     #[arg(last = true, value_name = "GH FLAGS")]

@@ -43,6 +43,7 @@ pub struct StatusArgs {
 #[derive(Debug, clap::Args)]
 pub struct LogArgs {
     /// Only this VM's requests: PROJECT or PROJECT@BRANCH.
+    #[arg(value_name = "PROJECT[@BRANCH]")]
     pub project: Option<String>,
     /// How many of the latest requests.
     #[arg(short = 'n', long, default_value_t = 50)]

@@ -54,7 +54,10 @@ pub fn parse_age(text: &str) -> std::result::Result<Duration, String> {
         "h" => 3600,
         "d" => 86_400,
         "w" => 604_800,
-        _ => return Err(format!("`{text}` has no unit: write a number and s, m, h, d or w (30d)")),
+        "" => return Err(format!("`{text}` has no unit: write a number and s, m, h, d or w (30d)")),
+        _ => {
+            return Err(format!("`{text}`: `{unit}` is not a unit machine knows; use s, m, h, d or w (a year is 52w)"));
+        }
     };
     n.checked_mul(secs).map(Duration::from_secs).ok_or_else(|| format!("`{text}` is too long an age"))
 }
@@ -294,5 +297,6 @@ mod tests {
             assert!(parse_age(bad).is_err(), "{bad}");
         }
         assert!(parse_age("30").unwrap_err().contains("no unit"));
+        assert!(parse_age("1y").unwrap_err().contains("`y` is not a unit machine knows; use s, m, h, d or w"));
     }
 }

@@ -13,6 +13,7 @@ use crate::error::{Error, Result};
 )]
 pub struct Args {
     /// The VM: PROJECT or PROJECT@BRANCH (default: the .machine.toml project here, else `default`).
+    #[arg(value_name = "PROJECT[@BRANCH]")]
     pub project: Option<String>,
     /// Do not ask before replacing the VM's disk.
     #[arg(short = 'y', long = "yes")]

@@ -15,6 +15,7 @@ use crate::error::{Error, Result};
 #[command(after_long_help = "Examples:\n  machine run blog -- npm test\n  machine run blog -- hx src/main.ts")]
 pub struct Args {
     /// The project, or PROJECT@BRANCH for a branch VM.
+    #[arg(value_name = "PROJECT[@BRANCH]")]
     pub project: String,
     /// The command and its arguments, passed as they are (no shell in between).
     #[arg(last = true, required = true, num_args = 1..)]

@@ -32,6 +32,7 @@ pub enum AgentCommand {
 #[derive(Debug, clap::Args)]
 pub struct LogArgs {
     /// The project, or PROJECT@BRANCH (default: the .machine.toml project here, else `default`).
+    #[arg(value_name = "PROJECT[@BRANCH]")]
     pub project: Option<String>,
     /// Print the log's JSON lines as they are.
     #[arg(long)]

@@ -21,6 +21,7 @@ use crate::error::{Error, Result};
 )]
 pub struct Args {
     /// The project, or PROJECT@BRANCH (default: the .machine.toml project here, else `default`).
+    #[arg(value_name = "PROJECT[@BRANCH]")]
     pub project: Option<String>,
     /// Only this repo: its folder name under ~/code in the VM.
     #[arg(long, value_name = "REPO")]

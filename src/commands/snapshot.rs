@@ -45,7 +45,10 @@ pub fn run(args: &Args, ctx: &mut Ctx<'_>) -> Result<i32> {
     let sidecar = sidecar(&target, &applied);
     if let Some(existing) = golden::find(&ctx.paths.cache_dir, &sidecar.key) {
         if !args.force {
-            ctx.ui.note(&format!("`{name}` already has a golden disk for this configuration: {}", existing.display()));
+            ctx.ui.note(&format!(
+                "`{name}` already has a golden disk for this configuration: {} (`machine snapshot {name} --force` replaces it)",
+                existing.display()
+            ));
             return Ok(0);
         }
         if let Some(entry) = golden::entries(&ctx.paths.cache_dir).into_iter().find(|e| e.key == sidecar.key) {

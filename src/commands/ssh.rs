@@ -7,6 +7,7 @@ use crate::error::Result;
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The project, or PROJECT@BRANCH for a branch VM (default: the .machine.toml project here, else `default`).
+    #[arg(value_name = "PROJECT[@BRANCH]")]
     pub project: Option<String>,
 }
 

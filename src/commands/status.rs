@@ -26,6 +26,7 @@ pub const FORMAT: &str = "machine-status/1";
 )]
 pub struct Args {
     /// The VM: PROJECT or PROJECT@BRANCH (default: every VM machine made).
+    #[arg(value_name = "PROJECT[@BRANCH]")]
     pub project: Option<String>,
     /// Print one JSON object instead of text.
     #[arg(long)]

@@ -17,6 +17,7 @@ use crate::error::{Error, Result};
 )]
 pub struct Args {
     /// The project, or PROJECT@BRANCH for a branch VM (default: the .machine.toml project here, else `default`).
+    #[arg(value_name = "PROJECT[@BRANCH]")]
     pub project: Option<String>,
     /// A VM of its own for this branch of the project's primary repo (as PROJECT@BRANCH).
     #[arg(long, value_name = "BRANCH")]

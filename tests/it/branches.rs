@@ -480,8 +480,11 @@ fn list_groups_branch_vms_under_their_project_and_completions_know_them() {
     assert_eq!(login["project"], "blog");
     assert_eq!(login["instance"], instance("feature/login"));
     assert_eq!(login["configured"], true);
-    let words = ok(&env, &["__complete", "projects"]);
+    let words = ok(&env, &["__complete", "vms"]);
     assert_eq!(words.lines().collect::<Vec<_>>(), ["blog", "blog@a-fix", "blog@feature/login", "default"], "{words}");
+    // Where no branch VM is taken (render, bake, snapshot, create), only projects.
+    let words = ok(&env, &["__complete", "projects"]);
+    assert_eq!(words.lines().collect::<Vec<_>>(), ["blog", "default"], "{words}");
 }
 
 #[test]

@@ -60,7 +60,10 @@ fn scripts_wire_project_names_for_every_project_command() {
         assert!(bash.contains(&format!("\"{command}\"")), "{command} completes project names");
     }
     let fish = std::fs::read_to_string(committed(Shell::Fish)).unwrap();
-    assert!(fish.contains("-n \"__fish_machine_using_subcommand secrets\" -f -a \"(machine __complete projects)\""));
+    assert!(fish.contains("-n \"__fish_machine_using_subcommand secrets\" -f -a \"(machine __complete vms)\""));
+    assert!(fish.contains("-n \"__fish_machine_using_subcommand render\" -f -a \"(machine __complete projects)\""));
+    let zsh = std::fs::read_to_string(committed(Shell::Zsh)).unwrap();
+    assert!(zsh.contains(":_machine_vms'") && zsh.contains(":_machine_projects'"), "zsh knows both lists");
 }
 
 #[test]
@@ -140,6 +143,7 @@ fn bash_completes_project_names_from_the_configuration() {
     {
         assert!(!bash_offers(&env, &app, line).contains(&"blog".to_string()), "{line}");
     }
+    assert_eq!(bash_offers(&env, &app, "machine create --shell "), ["zsh", "bash"], "the shells, not files");
     assert_eq!(
         bash_offers(&env, &app, "machine create --without "),
         ["claude", "codex", "docker", "gh", "node", "standard"]

@@ -16,7 +16,9 @@ pub enum Client {
 
 /// The variables machine reads. Codex passes a server only a few of its own (HOME, PATH, …):
 /// these must be named for it to pass them on, the SSH agent's socket above all.
-const VARIABLES: [&str; 16] = [
+/// The credential proxy's daemon, started by a tool call, inherits them: the built-in
+/// providers' keys and `DISPLAY` for the scoped agent's confirmation questions among them.
+const VARIABLES: [&str; 22] = [
     "SSH_AUTH_SOCK",
     "ONEPASS_SOCK",
     "LIMA_HOME",
@@ -33,6 +35,12 @@ const VARIABLES: [&str; 16] = [
     "GIT_SIGNING_PUBKEY_FILE",
     "OP_SIGNING_KEY_REF",
     "GIT_SSH_COMMAND",
+    "GIT_CONFIG_GLOBAL",
+    "MACHINE_CREDENTIAL_PROXY",
+    "ANTHROPIC_API_KEY",
+    "OPENAI_API_KEY",
+    "DISPLAY",
+    "WAYLAND_DISPLAY",
 ];
 
 /// Seconds Codex waits for a tool call by default is 60: far less than a first `up`.
@@ -83,7 +91,8 @@ fn codex(args: &[&str]) -> String {
          [mcp_servers.machine]\n\
          command = \"machine\"\n\
          args = [{}]\n\
-         # Codex passes a server only a few variables of its own: these are the ones machine reads.\n\
+         # Codex passes a server only a few variables of its own: these are the ones machine reads\n\
+         # (add the `credential_env` of any [proxy.<name>] provider of yours).\n\
          env_vars = [{}\n]\n\
          # A first `up` takes minutes; Codex stops waiting for a tool after 60 s by default.\n\
          tool_timeout_sec = {CODEX_TOOL_TIMEOUT_SECS}",
@@ -101,6 +110,14 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    #[test]
+    fn the_variables_include_the_built_in_providers_credentials() {
+        for provider in crate::compiler::config::proxy::ProxySettings::default().providers {
+            let env = provider.sources.env.expect("built-in providers read a variable");
+            assert!(VARIABLES.contains(&env.as_str()), "{env}");
+        }
+    }
 
     /// The JSON and TOML parts of each snippet, the comments taken out.
     fn body(text: &str, comment: &str) -> String {

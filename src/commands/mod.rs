@@ -124,6 +124,7 @@ impl<'a> Ctx<'a> {
         }
         let name =
             name.map(str::to_string).or_else(|| config.local_project.clone()).unwrap_or_else(|| DEFAULT_PROJECT.into());
+        not_a_branch(&name)?;
         check_project_name(&name).map_err(|why| Error::usage(format!("invalid project name `{name}`: it {why}")))?;
         if let Some(project) = config.project(&name) {
             return Ok(project);
@@ -272,7 +273,16 @@ pub(crate) fn shown_vm(state_dir: &std::path::Path, instance: &str) -> String {
     }
 }
 
-fn unknown_project(config: &Config, name: &str) -> Error {
+/// Refuses `PROJECT@BRANCH` where only a project makes sense (`render`, `bake`, `snapshot`).
+pub(super) fn not_a_branch(name: &str) -> Result<()> {
+    match name.split_once('@') {
+        Some((project, _)) => Err(Error::usage(format!("`{name}` is a branch VM: this command takes a project"))
+            .hint(format!("name the project: `{project}`"))),
+        None => Ok(()),
+    }
+}
+
+pub(super) fn unknown_project(config: &Config, name: &str) -> Error {
     let known: Vec<&str> = config.projects.keys().map(String::as_str).collect();
     let listed = if known.is_empty() { "none yet".to_string() } else { known.join(", ") };
     Error::usage(format!("no project `{name}` in {}", config.projects_file.display()))

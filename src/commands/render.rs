@@ -11,7 +11,7 @@ use super::Ctx;
 use crate::compiler::compile::{self, Stack};
 use crate::compiler::config::model::DEFAULT_PROJECT;
 use crate::driver::{host, identity, stack};
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 /// Print the Lima template stack `up` would create, without touching Lima.
 ///
@@ -68,12 +68,8 @@ pub fn stacks(args: &Args, ctx: &mut Ctx<'_>) -> Result<Vec<Stack>> {
     let projects = names
         .iter()
         .map(|name| {
-            config.project(name).ok_or_else(|| {
-                let known: Vec<&str> = config.projects.keys().map(String::as_str).collect();
-                let listed = if known.is_empty() { "none yet".to_string() } else { known.join(", ") };
-                Error::usage(format!("no project `{name}` in {}", config.projects_file.display()))
-                    .hint(format!("configured projects: {listed}; `default` always exists"))
-            })
+            super::not_a_branch(name)?;
+            config.project(name).ok_or_else(|| super::unknown_project(&config, name))
         })
         .collect::<Result<Vec<_>>>()?;
     // One identity and one look at the cache for every project.

@@ -72,7 +72,7 @@ fn unknown_project_is_a_usage_error() {
     let out = machine(home.path()).args(["render", "nope"]).assert().code(2).get_output().clone();
     let stderr = String::from_utf8(out.stderr).unwrap();
     assert!(stderr.starts_with("error: no project `nope` in "), "{stderr}");
-    assert!(stderr.contains("hint: configured projects: none yet"), "{stderr}");
+    assert!(stderr.contains("hint: create it with `machine create nope`, or add a [nope] table to that file (configured projects: none yet"), "{stderr}");
 }
 
 #[test]
@@ -165,6 +165,22 @@ fn a_projects_file_that_is_a_folder_is_a_configuration_error() {
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("is a folder, not a configuration file"), "{stderr}");
     assert!(stderr.contains("hint: point PROJECTS_FILE"), "{stderr}");
+}
+
+/// `render` and `bake` take a project: a branch VM is refused with the project to name.
+#[test]
+fn render_and_bake_refuse_a_branch_vm_naming_the_project() {
+    let home = tempfile::tempdir().unwrap();
+    for command in ["render", "bake"] {
+        let out = machine(home.path()).args([command, "blog@feature/x"]).output().unwrap();
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(out.status.code(), Some(2), "{command}: {stderr}");
+        assert!(
+            stderr.contains("`blog@feature/x` is a branch VM: this command takes a project"),
+            "{command}: {stderr}"
+        );
+        assert!(stderr.contains("hint: name the project: `blog`"), "{command}: {stderr}");
+    }
 }
 
 /// What only the host can judge names the file to fix.

@@ -106,6 +106,7 @@ fn create_refuses_none_or_all_mixed_with_names() {
     let env = FakeEnv::new();
     for (args, expected) in [
         (&["--profile", "none,modern"][..], "`--profile none` cannot go with other profiles (none,modern)"),
+        (&["--without", "docker,none"], "`--without none` cannot go with other layers (docker,none)"),
         (
             &["--ssh-key", "all", "--ssh-key", "you@laptop"],
             "`--ssh-key all` cannot go with other keys (all, you@laptop)",

@@ -106,14 +106,19 @@ fn missing_requirement(catalog: &Catalog, profiles: &[String], without: &[String
     None
 }
 
+/// `none` is a whole answer: no profiles (or layers), never one among names.
+fn none_alone(flag: &str, what: &str, list: &[String]) -> Result<Vec<String>> {
+    if list.len() > 1 {
+        return Err(Error::usage(format!("`{flag} none` cannot go with other {what} ({})", list.join(",")))
+            .hint(format!("give `{flag} none` alone for no {what}, or list the {what} you want")));
+    }
+    Ok(Vec::new())
+}
+
 /// `--profile` values: known profiles, each once; `none` means no profiles.
 fn check_profiles(catalog: &Catalog, list: &[String]) -> Result<Vec<String>> {
     if list.iter().any(|n| n == "none") {
-        if list.len() > 1 {
-            return Err(Error::usage(format!("`--profile none` cannot go with other profiles ({})", list.join(",")))
-                .hint("give `--profile none` alone for no profiles, or list the profiles you want"));
-        }
-        return Ok(Vec::new());
+        return none_alone("--profile", "profiles", list);
     }
     let mut out: Vec<String> = Vec::new();
     for name in list {
@@ -139,11 +144,7 @@ fn check_profiles(catalog: &Catalog, list: &[String]) -> Result<Vec<String>> {
 /// `--without` values: standard layers (`standard` for all of them, `none` for none).
 fn check_without(list: &[String]) -> Result<Vec<String>> {
     if list.iter().any(|n| n == "none") {
-        if list.len() > 1 {
-            return Err(Error::usage(format!("`--profile none` cannot go with other profiles ({})", list.join(",")))
-                .hint("give `--profile none` alone for no profiles, or list the profiles you want"));
-        }
-        return Ok(Vec::new());
+        return none_alone("--without", "layers", list);
     }
     let mut out: Vec<String> = Vec::new();
     for name in list {

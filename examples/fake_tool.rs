@@ -46,7 +46,8 @@
 //!   "clone":          {"<url>": "fail:<stderr>"},
 //!   "origin":         {"<dir as given to -C>": "<url>"},
 //!   "dirty":          {"<dir>": "<status --porcelain output>"},
-//!   "unpushed":       {"<dir>": "<log --branches --not --remotes --oneline output>"},
+//!   "unpushed":       {"<dir>": "<log --branches [HEAD] --not --remotes --oneline output>"},
+//!   "stashed":        {"<dir>": "<stash list output>"},
 //!   "remote_branches": {"<url>": ["main", "<branch>", …]},  (default: main + what was pushed)
 //!   "fetch":          {"<url>": "fail:<stderr>"},
 //!   "push":           {"<url>": "fail:<stderr>"},
@@ -2312,9 +2313,11 @@ mod git {
             ["remote", "get-url", "origin"] => Some(in_repo(ctx, dir.as_deref(), |d| origin(ctx, d))),
             ["clone", rest @ ..] => clone(ctx, dir.as_deref(), rest),
             ["status", "--porcelain"] => Some(in_repo(ctx, dir.as_deref(), |d| answer(ctx, "dirty", d))),
-            ["log", "--branches", "--not", "--remotes", "--oneline"] => {
+            ["log", "--branches", "--not", "--remotes", "--oneline"]
+            | ["log", "--branches", "HEAD", "--not", "--remotes", "--oneline"] => {
                 Some(in_repo(ctx, dir.as_deref(), |d| answer(ctx, "unpushed", d)))
             }
+            ["stash", "list"] => Some(in_repo(ctx, dir.as_deref(), |d| answer(ctx, "stashed", d))),
             ["check-ref-format", "--branch", name] => Some(branches::check_ref_format(name)),
             rest => return in_repo_dir(ctx, dir.as_deref(), rest).unwrap_or_else(|| unsupported("git", args)),
         };
@@ -2397,7 +2400,7 @@ mod git {
     fn in_repo(ctx: &Ctx, dir: Option<&str>, then: impl FnOnce(&str) -> i32) -> i32 {
         let cwd = std::env::current_dir().unwrap_or_default().display().to_string();
         let dir = dir.unwrap_or(&cwd);
-        let named = ["origin", "dirty", "unpushed"].iter().any(|s| ctx.fault(s, dir).is_some());
+        let named = ["origin", "dirty", "unpushed", "stashed"].iter().any(|s| ctx.fault(s, dir).is_some());
         if named {
             return then(dir);
         }

@@ -51,6 +51,13 @@ pub fn run(args: &Args, ctx: &mut Ctx<'_>) -> Result<i32> {
     let step = ctx.ui.step(&format!("pushing {branch} from ~/code/{dir} of `{}`", target.shown));
     let out = lima.guest(&target.instance, &["push", dir, &branch])?;
     ctx.ui.end_step(step, out.success());
+    if out.code == Some(3) && out.stdout_text().starts_with("default ") {
+        return Err(Error::failure(format!("{branch} is the default branch of {url}: nothing was pushed"))
+            .hint(format!(
+                "a pull request comes from a branch of its own: work on one in a branch VM (`machine up {}@my-change`, then `machine pr {}@my-change`), or `git switch -c my-change` in the VM",
+                target.project.name, target.project.name
+            )));
+    }
     if !out.success() {
         return Err(Error::failure(format!("cannot push {branch} from VM `{}`", target.shown))
             .caused_by(String::from_utf8_lossy(&out.stderr).trim().to_string())
@@ -76,17 +83,17 @@ fn branch(lima: &Lima<'_>, target: &Target, dir: &str) -> Result<String> {
             .hint(format!("run `machine up {}` to clone it", target.shown)));
     };
     if repo.dirty {
-        return Err(Error::usage(format!("~/code/{dir} in VM `{}` has uncommitted changes", target.shown))
+        return Err(Error::failure(format!("~/code/{dir} in VM `{}` has uncommitted changes", target.shown))
             .hint("commit them (or stash them) in the VM first: a pull request holds only commits"));
     }
     let current = repo.branch.clone();
     match (&target.branch, current) {
         (Some(wanted), Some(on)) if *wanted != on => {
-            Err(Error::usage(format!("~/code/{dir} in VM `{}` is on {on}, not {wanted}", target.shown))
+            Err(Error::failure(format!("~/code/{dir} in VM `{}` is on {on}, not {wanted}", target.shown))
                 .hint(format!("switch back in the VM (`machine ssh {}`), then run `machine pr` again", target.shown)))
         }
         (Some(wanted), Some(_)) => Ok(wanted.clone()),
-        (_, None) => Err(Error::usage(format!("~/code/{dir} in VM `{}` is not on a branch", target.shown))
+        (_, None) => Err(Error::failure(format!("~/code/{dir} in VM `{}` is not on a branch", target.shown))
             .hint("check out a branch in the VM first")),
         (None, Some(on)) => {
             check_branch(&on).map_err(|why| Error::failure(format!("the VM reports an unusable branch: {why}")))?;

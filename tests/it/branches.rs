@@ -259,6 +259,12 @@ fn reset_brings_a_branch_vm_back_from_the_golden_disk_after_listing_its_work() {
     assert!(err.contains("work in VM `blog@feature/login` that exists nowhere else"), "{err}");
     assert!(err.contains("unpushed blog 1"), "{err}");
     assert!(env.guest_home(&name).join("code/blog/scratch.txt").exists(), "nothing was changed");
+    // A stash is work of its own too.
+    let dir = env.guest_home(&name).join("code/blog").display().to_string();
+    env.faults(json!({ "stashed": { dir: "stash@{0}: WIP on feature/login: abc1234 x" } }));
+    let (code, _, err) = run(&env, &["reset", "blog@feature/login"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("stashed blog 1"), "{err}");
     env.faults(json!({}));
     env.clear_calls();
     let said = ok(&env, &["reset", "blog@feature/login", "-y"]);
@@ -441,7 +447,7 @@ fn pr_refuses_uncommitted_work_a_failed_push_and_forwarding_off() {
     let dir = env.guest_home(&name).join("code/blog").display().to_string();
     env.faults(json!({"dirty": {dir: " M README.md"}}));
     let (code, _, err) = run(&env, &["pr", "blog@feature/login"]);
-    assert_eq!(code, 2, "{err}");
+    assert_eq!(code, 1, "the VM's state, not a usage error: {err}");
     assert!(err.contains("has uncommitted changes"), "{err}");
     env.faults(json!({"push": {URL: "fail:ERROR: Permission to you/blog.git denied"}}));
     let (code, _, err) = run(&env, &["pr", "blog@feature/login"]);
@@ -453,6 +459,22 @@ fn pr_refuses_uncommitted_work_a_failed_push_and_forwarding_off() {
     let (code, _, err) = run(&env, &["pr", "blog@feature/login"]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("agent forwarding is off"), "{err}");
+}
+
+/// The project's own VM is on the default branch: `pr` never pushes straight onto it.
+#[test]
+fn pr_refuses_to_push_the_default_branch() {
+    let env = with_golden();
+    ok(&env, &["up", "blog"]);
+    gh_stub(&env, "exit 0\n");
+    env.clear_calls();
+    let (code, _, err) = run(&env, &["pr", "blog"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains(&format!("main is the default branch of {URL}: nothing was pushed")), "{err}");
+    assert!(err.contains("`machine up blog@my-change`, then `machine pr blog@my-change`"), "{err}");
+    let pushes = calls_of(&env, "git").into_iter().filter(|c| c.iter().any(|a| a == "push")).count();
+    assert_eq!(pushes, 0, "nothing reached git push");
+    assert_eq!(gh_log(&env), "", "no pull request");
 }
 
 #[test]

@@ -456,10 +456,12 @@ repo broken
 touch "$MG_HOME/code/broken/.git/stub-broken"
 mg unpushed clean
 expect "unpushed: a clean, pushed repo prints nothing (exit 0)" 0 ""
-mcheck "unpushed: uses git status --porcelain and git log --branches --not --remotes --oneline" \
+mcheck "unpushed: uses git status --porcelain" \
 	logged "git -C $(printf '%q' "$MG_HOME/code/clean") status --porcelain"
-mcheck "unpushed: ...and git log --branches --not --remotes --oneline" \
-	logged "git -C $(printf '%q' "$MG_HOME/code/clean") log --branches --not --remotes --oneline"
+mcheck "unpushed: ...and git log --branches HEAD --not --remotes --oneline" \
+	logged "git -C $(printf '%q' "$MG_HOME/code/clean") log --branches HEAD --not --remotes --oneline"
+mcheck "unpushed: ...and git stash list" \
+	logged "git -C $(printf '%q' "$MG_HOME/code/clean") stash list"
 mg unpushed dirty
 expect "unpushed: uncommitted changes print dirty (exit 1)" 1 "dirty dirty"
 mg unpushed ahead
@@ -497,6 +499,17 @@ if ((MG_HAVE_GIT)); then
 	mg unpushed real
 	expect "unpushed (real git): untracked file and commits on two local branches" 1 "dirty real
 unpushed real 2"
+	# A stash and a commit on a detached HEAD exist only here too.
+	rgit -C "$MG_HOME/code/real" add untracked.txt
+	rgit -C "$MG_HOME/code/real" stash -q
+	mg unpushed real
+	expect "unpushed (real git): a stash counts" 1 "unpushed real 2
+stashed real 1"
+	rgit -C "$MG_HOME/code/real" stash drop -q
+	rgit -C "$MG_HOME/code/real" switch -q --detach origin/main
+	rgit -C "$MG_HOME/code/real" commit -q --allow-empty -m detached
+	mg unpushed real
+	expect "unpushed (real git): a commit on a detached HEAD counts" 1 "unpushed real 3"
 	MG_PATH=$MG_PATH_DEFAULT
 else
 	skip "machine-guest unpushed with real git (git not installed)"
@@ -562,6 +575,14 @@ if ((MG_HAVE_GIT)); then
 	mg facts app
 	mcheck "facts: a new branch with a commit: no upstream, one unpushed" \
 		grep -qxF "repo app feature/new - - - clean 1" <<<"$MG_OUT"
+	rgit -C "$app" switch -q main
+	rgit -C "$app" commit -q --allow-empty -m straight-to-main
+	mg push app main
+	expect "push: refuses origin's default branch (exit 3)" 3 "default main"
+	mcheck "push: ...and origin's main is unchanged" \
+		test "$(git -C "$origin" rev-parse main)" != "$(git -C "$app" rev-parse HEAD)"
+	rgit -C "$app" reset -q --hard origin/main
+	rgit -C "$app" switch -q feature/new
 	mg push app feature/new
 	expect "push: pushes and sets the upstream" 0 "pushed feature/new"
 	mcheck "push: ...origin has the commit" \

@@ -51,9 +51,6 @@ pub fn run(args: &Args, ctx: &mut Ctx<'_>) -> Result<i32> {
             ));
             return Ok(0);
         }
-        if let Some(entry) = golden::entries(&ctx.paths.cache_dir).into_iter().find(|e| e.key == sidecar.key) {
-            golden::remove(&ctx.paths.cache_dir, &entry)?;
-        }
     }
     let running = lima.instance(&name)?.is_some_and(|i| i.is_running());
     if running {
@@ -70,7 +67,7 @@ pub fn run(args: &Args, ctx: &mut Ctx<'_>) -> Result<i32> {
             ctx.ui.warn(&format!("the credential proxy may still accept the old token of VM `{name}`: {e}"));
         }
     }
-    let kept = keep(ctx, &lima, &target, sidecar);
+    let kept = keep(ctx, &lima, &target, sidecar, args.force);
     if running {
         // Running again even when the copy failed: it was running before.
         restart(ctx, &catalog, &lima, &target)?;
@@ -135,15 +132,16 @@ pub(super) fn golden_candidate(ctx: &mut Ctx<'_>, lima: &Lima<'_>, target: &Targ
 
 /// For `down`, once the VM is stopped. A failure is a warning: the VM is down either way.
 pub(super) fn keep_golden(ctx: &mut Ctx<'_>, lima: &Lima<'_>, target: &Target, candidate: Candidate) {
-    if let Err(e) = keep(ctx, lima, target, candidate.sidecar) {
+    if let Err(e) = keep(ctx, lima, target, candidate.sidecar, false) {
         ctx.ui.warn(&format!("the golden disk of `{}` was not kept:\n{e}", target.instance));
     }
 }
 
-fn keep(ctx: &mut Ctx<'_>, lima: &Lima<'_>, target: &Target, sidecar: Sidecar) -> Result<()> {
+/// Publishes the stopped VM's disk; `replace` replaces one published for the same key.
+fn keep(ctx: &mut Ctx<'_>, lima: &Lima<'_>, target: &Target, sidecar: Sidecar, replace: bool) -> Result<()> {
     let disk = lima::instance_dir(&lima.home, &target.instance).join("disk");
     let step = ctx.ui.step(&format!("keeping a golden disk of `{}`", target.instance));
-    let kept = golden::publish(lima, &ctx.paths.cache_dir, &disk, sidecar);
+    let kept = golden::publish(lima, &ctx.paths.cache_dir, &disk, sidecar, replace);
     ctx.ui.end_step(step, kept.is_ok());
     let path = kept?;
     ctx.ui.note(&format!(

@@ -69,9 +69,12 @@ pub fn check_branch(branch: &str) -> Result<(), String> {
     if branch.contains("..") || branch.contains("@{") || branch.contains("//") {
         return bad("it contains `..`, `@{` or `//`");
     }
-    let ends_lock = branch.to_ascii_lowercase().ends_with(".lock");
+    if branch == "HEAD" {
+        return bad("`HEAD` names whatever is checked out");
+    }
+    let ends_lock = branch.split('/').any(|part| part.to_ascii_lowercase().ends_with(".lock"));
     if branch.starts_with('/') || branch.ends_with('/') || branch.ends_with('.') || ends_lock {
-        return bad("it starts or ends with `/`, or ends with `.` or `.lock`");
+        return bad("it starts or ends with `/`, ends with `.`, or a part of it ends with `.lock`");
     }
     if branch.split('/').any(|part| part.starts_with('.')) || branch == "@" {
         return bad("a part of it starts with `.`, or it is `@`");

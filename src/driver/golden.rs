@@ -76,12 +76,20 @@ pub fn find(cache_dir: &Path, key: &str) -> Option<PathBuf> {
 
 /// Copies a stopped VM's disk into the cache as the golden disk `sidecar.key`. Another machine
 /// keeping the same key waits for the first; a disk that is already there is kept.
-pub fn publish(lima: &Lima<'_>, cache_dir: &Path, vm_disk: &Path, mut sidecar: Sidecar) -> Result<PathBuf> {
+/// With `replace`, a disk already published for the key is replaced by the rename, so it stays
+/// usable until the new copy is complete (a failed or interrupted copy leaves it as it was).
+pub fn publish(
+    lima: &Lima<'_>,
+    cache_dir: &Path,
+    vm_disk: &Path,
+    mut sidecar: Sidecar,
+    replace: bool,
+) -> Result<PathBuf> {
     let golden = dir(cache_dir);
     std::fs::create_dir_all(&golden).map_err(|e| io_error("create", &golden, &e))?;
     let _lock = crate::driver::lock::exclusive(&lock_path(cache_dir, &sidecar.key), &mut || {})?;
     let published = disk_path(cache_dir, &sidecar.key);
-    if published.is_file() {
+    if published.is_file() && !replace {
         return Ok(published);
     }
     if !vm_disk.is_file() {

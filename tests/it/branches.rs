@@ -160,7 +160,7 @@ fn an_interrupted_golden_copy_is_never_used_and_cache_prune_removes_it() {
 #[test]
 fn a_bad_branch_name_is_a_usage_error() {
     let env = with_golden();
-    for bad in ["blog@", "blog@-x", "blog@a..b", "blog@a b", "blog@x.lock"] {
+    for bad in ["blog@", "blog@-x", "blog@a..b", "blog@a b", "blog@x.lock", "blog@HEAD", "blog@a.lock/b"] {
         let (code, _, err) = run(&env, &["up", bad]);
         assert_eq!(code, 2, "{bad}: {err}");
         assert!(err.contains("is not a branch name"), "{bad}: {err}");
@@ -539,6 +539,22 @@ fn snapshot_of_a_running_vm_keeps_its_disk_and_starts_it_again() {
     let listed = ok(&env, &["list"]);
     assert!(listed.lines().any(|l| l.starts_with("blog") && l.contains("Running")), "{listed}");
     assert_eq!(ok(&env, &["snapshot", "blog"]).lines().count(), 1, "one golden disk per configuration");
+}
+
+/// `--force` replaces the golden disk only once the new copy is complete: a copy that fails
+/// leaves the old one in place.
+#[test]
+fn a_forced_snapshot_that_fails_keeps_the_golden_disk_it_would_replace() {
+    let env = env_with(BLOG);
+    ok(&env, &["up", "blog"]);
+    ok(&env, &["snapshot", "blog"]);
+    let before = golden_disks(&env);
+    assert_eq!(before.len(), 1);
+    std::fs::remove_file(env.lima_home().join("blog/disk")).unwrap();
+    let (code, _, err) = run(&env, &["snapshot", "blog", "--force"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("the VM has no disk"), "{err}");
+    assert_eq!(golden_disks(&env), before, "the old golden disk is still there");
 }
 
 /// The restart after the copy is a boot like any other: a provisioning failure is an error

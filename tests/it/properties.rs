@@ -348,3 +348,38 @@ proptest! {
         prop_assert_ne!(ssh_forward_agent(&file, "github.com"), Ok(socket.display().to_string()));
     }
 }
+
+/// Branch-name text near git's rules: its special characters, parts that start or end badly.
+fn branch_text() -> impl Strategy<Value = String> {
+    let piece = prop_oneof![
+        "[a-zA-Z0-9_-]{1,5}",
+        Just("/".to_string()),
+        Just(".".to_string()),
+        Just("..".to_string()),
+        Just(".lock".to_string()),
+        Just("HEAD".to_string()),
+        Just("@".to_string()),
+        Just("@{".to_string()),
+        Just("{".to_string()),
+        Just("~".to_string()),
+        Just("^".to_string()),
+        Just(":".to_string()),
+        Just("é".to_string()),
+    ];
+    prop::collection::vec(piece, 1..5).prop_map(|v| v.concat())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+    /// Every branch name machine accepts, git accepts too (`git check-ref-format --branch`), so a
+    /// branch VM is never created for a name the guest's `git switch` refuses.
+    #[test]
+    #[cfg_attr(not(machine_openssh), ignore = "needs git on this host")]
+    fn every_branch_name_machine_accepts_git_accepts(branch in branch_text()) {
+        if machine::compiler::instance::check_branch(&branch).is_ok() {
+            let out = std::process::Command::new("git").args(["check-ref-format", "--branch", &branch]).output().unwrap();
+            prop_assert!(out.status.success(), "machine accepts {:?}, git refuses it", branch);
+        }
+    }
+}

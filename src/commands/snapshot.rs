@@ -43,14 +43,14 @@ pub fn run(args: &Args, ctx: &mut Ctx<'_>) -> Result<i32> {
             .hint(format!("run `machine up {name}` first")));
     };
     let sidecar = sidecar(&target, &applied);
-    if let Some(existing) = golden::find(&ctx.paths.cache_dir, &sidecar.key) {
-        if !args.force {
-            ctx.ui.note(&format!(
-                "`{name}` already has a golden disk for this configuration: {} (`machine snapshot {name} --force` replaces it)",
-                existing.display()
-            ));
-            return Ok(0);
-        }
+    if let Some(existing) = golden::find(&ctx.paths.cache_dir, &sidecar.key)
+        && !args.force
+    {
+        ctx.ui.note(&format!(
+            "`{name}` already has a golden disk for this configuration: {} (`machine snapshot {name} --force` replaces it)",
+            existing.display()
+        ));
+        return Ok(0);
     }
     let running = lima.instance(&name)?.is_some_and(|i| i.is_running());
     if running {

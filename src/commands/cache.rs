@@ -154,10 +154,22 @@ pub(super) fn debris(ctx: &Ctx<'_>) -> Vec<Removed> {
         .map(|(path, bytes)| Removed { what: format!("{}, left by an interrupted copy", path.display()), bytes })
         .collect();
     let layers = ctx.paths.state_dir.join("layers");
-    for (dir, bytes) in crate::driver::stack::remove_debris(&layers, std::time::Duration::from_mins(1)) {
-        removed.push(Removed { what: format!("{}, left by an interrupted render", dir.display()), bytes });
-    }
+    let render = crate::driver::stack::remove_debris(&layers, RENDER_DEBRIS_AGE);
+    removed.extend(render.into_iter().map(render_debris));
     removed
+}
+
+/// A temp layer folder this old is no render's that still runs.
+const RENDER_DEBRIS_AGE: std::time::Duration = std::time::Duration::from_mins(1);
+
+/// What [`debris`] would remove from the layer folders, for `--dry-run`.
+pub(super) fn render_debris_preview(ctx: &Ctx<'_>) -> Vec<Removed> {
+    let layers = ctx.paths.state_dir.join("layers");
+    crate::driver::stack::debris(&layers, RENDER_DEBRIS_AGE).into_iter().map(render_debris).collect()
+}
+
+fn render_debris((dir, bytes): (std::path::PathBuf, u64)) -> Removed {
+    Removed { what: format!("{}, left by an interrupted render", dir.display()), bytes }
 }
 
 pub(super) fn report(ctx: &mut Ctx<'_>, removed: &[Removed]) {

@@ -115,6 +115,7 @@ pub fn run(args: &Args, ctx: &mut Ctx<'_>) -> Result<i32> {
             .into_iter()
             .map(|(p, bytes)| Removed { what: format!("{}, left by an interrupted copy", p.display()), bytes }),
     );
+    plan.debris.extend(cache::render_debris_preview(ctx));
     let lines = plan.lines();
     if lines.is_empty() {
         ctx.ui.data("nothing to prune");

@@ -62,7 +62,12 @@ pub const TMP_PREFIX: &str = ".tmp-";
 /// (a render in progress owns a young one). Best effort: debris never fails a render.
 /// Returns what was removed, with its size in bytes.
 pub fn remove_debris(layers: &Path, age: std::time::Duration) -> Vec<(std::path::PathBuf, u64)> {
-    remove_all(layer_folders(layers, age, |name| name.starts_with(TMP_PREFIX)))
+    remove_all(debris(layers, age))
+}
+
+/// What [`remove_debris`] would remove.
+pub fn debris(layers: &Path, age: std::time::Duration) -> Vec<(std::path::PathBuf, u64)> {
+    layer_folders(layers, age, |name| name.starts_with(TMP_PREFIX))
 }
 
 /// Published layer folders older than `age` that are not in `used`, with their sizes. Lima

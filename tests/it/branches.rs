@@ -393,6 +393,17 @@ fn prune_removes_unused_disks_and_layer_folders_and_debris() {
     // The layers the configured projects use stay: a new VM still comes up.
     ok(&env, &["up", "blog@after"]);
     assert_eq!(ok(&env, &["prune", "-y"]).trim(), "nothing to prune");
+    // An interrupted render's folder alone: previewed, then removed.
+    let tmp = env.path().join("state/layers/.tmp-abc");
+    std::fs::create_dir_all(&tmp).unwrap();
+    std::fs::write(tmp.join("lima.yaml"), "{}\n").unwrap();
+    std::fs::File::open(&tmp).unwrap().set_modified(old).unwrap();
+    let preview = ok(&env, &["prune", "--dry-run"]);
+    assert!(preview.contains(".tmp-abc, left by an interrupted render"), "{preview}");
+    assert!(tmp.exists(), "a dry run removes nothing");
+    let said = ok(&env, &["prune", "-y"]);
+    assert!(said.contains(".tmp-abc, left by an interrupted render"), "{said}");
+    assert!(!tmp.exists());
 }
 
 #[test]

@@ -177,7 +177,8 @@ impl<'a> Ctx<'a> {
     /// command on the same project holds it. Every command that changes a VM or its record
     /// takes it; read-only ones never wait for it.
     pub fn lock_project(&mut self, name: &str) -> Result<crate::driver::lock::Lock> {
-        let waiting = format!("waiting for another machine command on project `{name}` to finish…");
+        let shown = shown_vm(&self.paths.state_dir, name);
+        let waiting = format!("waiting for another machine command on `{shown}` to finish…");
         ProjectDir::new(&self.paths.state_dir, name).lock(|| self.ui.note(&waiting))
     }
 

@@ -134,7 +134,19 @@ fn of(
     facts: &std::result::Result<HostFacts, String>,
 ) -> VmStatus {
     let found = instances.iter().find(|i| i.name == target.instance);
-    let (stack, drift) = drift(catalog, target, applied.as_ref(), facts);
+    // A record without its Lima VM: deleted outside machine (`limactl delete`).
+    let gone = found.is_none() && applied.is_some();
+    let (stack, drift) = if gone {
+        (
+            "unknown",
+            Some(format!(
+                "the Lima VM is gone (deleted outside machine): `machine up {}` creates it again",
+                target.shown
+            )),
+        )
+    } else {
+        drift(catalog, target, applied.as_ref(), facts)
+    };
     VmStatus {
         name: target.shown.clone(),
         project: target.project.name.clone(),
@@ -144,7 +156,7 @@ fn of(
         driver: found.map(|i| i.vm_type.clone()),
         stack,
         drift,
-        provisioned: applied.as_ref().map(|a| a.provisioned),
+        provisioned: applied.as_ref().filter(|_| !gone).map(|a| a.provisioned),
         last_used: ProjectDir::new(&ctx.paths.state_dir, &target.instance).last_used(),
         disk_allocated: found.map(|i| bake::allocated(&i.dir.join("disk"))),
         golden: applied.and_then(|a| a.golden),

@@ -112,16 +112,7 @@ pub(super) fn bring_up(ctx: &mut Ctx<'_>, catalog: &Catalog, target: &Target, op
     };
     let lima = ctx.lima()?;
     let mut instance = lima.instance(name)?;
-    if applied.as_ref().is_some_and(|a| a.creating) {
-        // An interrupted create: nothing ever ran in that VM, so it is made again.
-        if instance.is_some() {
-            ctx.ui.note(&format!("removing VM `{shown}`, left by an interrupted create"));
-            lima.delete(name, true)?;
-        }
-        ctx.release_host_channels(name);
-        dir.forget_applied()?;
-        (instance, applied) = (None, None);
-    }
+    settle_record(ctx, &lima, &dir, target, &mut instance, &mut applied)?;
     if instance.is_some() && applied.is_none() && !options.replace {
         // Maybe Lima's own `default` VM, or one machine's record of which is gone: never adopt it.
         return Err(Error::usage(format!(
@@ -519,6 +510,38 @@ pub(super) fn warn_unpushed(
         ctx.ui.warn(&format!("work in VM `{shown}` that exists nowhere else:\n{}", out.stdout_text()));
     }
     Ok(Some(!out.success()))
+}
+
+/// A record whose VM never finished `limactl create`, or whose VM was deleted outside machine:
+/// forgotten (the half-made VM deleted), so the VM is made again.
+fn settle_record(
+    ctx: &mut Ctx<'_>,
+    lima: &Lima<'_>,
+    dir: &ProjectDir,
+    target: &Target,
+    instance: &mut Option<lima::Instance>,
+    applied: &mut Option<Applied>,
+) -> Result<()> {
+    let (name, shown) = (target.instance.as_str(), target.shown.as_str());
+    if applied.as_ref().is_some_and(|a| a.creating) {
+        // An interrupted create: nothing ever ran in that VM, so it is made again.
+        if instance.is_some() {
+            ctx.ui.note(&format!("removing VM `{shown}`, left by an interrupted create"));
+            lima.delete(name, true)?;
+        }
+        *instance = None;
+    } else if instance.is_none() && applied.is_some() {
+        // Deleted outside machine (`limactl delete`): whatever was only in it is gone.
+        ctx.ui.warn(&format!(
+            "the VM `{shown}` machine made is gone (deleted outside machine), with any work that was only in it: creating it again"
+        ));
+    } else {
+        return Ok(());
+    }
+    ctx.release_host_channels(name);
+    dir.forget_applied()?;
+    *applied = None;
+    Ok(())
 }
 
 /// `git ls-remote` every repo from the host in parallel, and list every failure at once.

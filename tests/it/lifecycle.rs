@@ -577,11 +577,7 @@ fn down_waits_for_an_up_of_the_same_project() {
         let up = up.join().unwrap();
         assert!(up.status.success(), "up: {}", stderr(&up));
         assert!(down.status.success(), "down: {}", stderr(&down));
-        assert!(
-            stderr(&down).contains("waiting for another machine command on project `blog` to finish"),
-            "{}",
-            stderr(&down)
-        );
+        assert!(stderr(&down).contains("waiting for another machine command on `blog` to finish"), "{}", stderr(&down));
     });
     assert!(env.guest_home("blog").join("code/blog/.git").is_dir(), "the clone finished");
     assert_eq!(env.instance_status("blog").as_deref(), Some("Stopped"), "then down stopped it");
@@ -754,4 +750,25 @@ fn a_current_vm_s_warnings_are_shown_on_every_up() {
     let out = machine(&env).args(["up", "blog", "--recreate", "-y"]).output().unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(stderr(&out).matches("lets its VM reach the host").count(), 1, "{}", stderr(&out));
+}
+
+/// A VM deleted behind machine's back (`limactl delete`): `status` says so instead of calling
+/// its stack current, and `up` says the VM and its work are gone before making it again.
+#[test]
+fn a_vm_deleted_outside_machine_is_reported_and_made_again() {
+    let env = env_with(BLOG);
+    machine(&env).args(["up", "blog"]).assert().success();
+    env.command("limactl").args(["delete", "-f", "blog"]).assert().success();
+    let out = machine(&env).args(["status", "blog", "--json"]).output().unwrap();
+    let all: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let json = &all["vms"][0];
+    assert_eq!(json["state"], "not created", "{json}");
+    assert_eq!(json["stack"], "unknown", "{json}");
+    assert!(json["drift"].as_str().unwrap().contains("the Lima VM is gone (deleted outside machine)"), "{json}");
+    assert!(json["provisioned"].is_null(), "{json}");
+    let out = machine(&env).args(["up", "blog"]).output().unwrap();
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("the VM `blog` machine made is gone (deleted outside machine)"), "{err}");
+    assert_eq!(env.instance_status("blog").as_deref(), Some("Running"));
 }

@@ -361,7 +361,7 @@ fn concurrent_up_and_down_of_one_project_take_turns() {
         let (up, down) = tokio::join!(up, down);
         assert!(up["summary"].as_str().unwrap().starts_with("✓ blog is ready"), "the up was not cut short: {up}");
         let notes = down["notes"].as_str().unwrap();
-        assert!(notes.contains("waiting for another machine command on project `blog` to finish…"), "{notes}");
+        assert!(notes.contains("waiting for another machine command on `blog` to finish…"), "{notes}");
         assert_eq!(down["stopped"], true, "the down came after the up, and stopped the VM it left: {down}");
         assert_eq!(env.instance_status("blog").as_deref(), Some("Stopped"));
         session.close().await;

@@ -158,17 +158,11 @@ pub(super) fn bring_up(ctx: &mut Ctx<'_>, catalog: &Catalog, target: &Target, op
     // Right after a boot the ssh master is fresh (opened with this process's agent).
     let booted = !instance.as_ref().is_some_and(lima::Instance::is_running);
     let mut applied = match (instance, golden) {
-        (None, Some((stack, key))) => {
-            let mut applied = create(ctx, &lima, &stack, &dir, target)?;
-            applied.cloned = project.repos.iter().map(|r| r.dir_name().to_string()).collect();
-            applied.golden = Some(key);
-            dir.record(&applied)?;
-            applied
-        }
+        (None, Some((stack, key))) => create(ctx, &lima, &stack, &dir, target, Some(key))?,
         (None, None) => {
             let stack = stack.expect("compiled for a VM to create");
             let stack = super::bake::before_create(ctx, &lima, project, catalog, identity, stack)?;
-            create(ctx, &lima, &branch_named(ctx, target, stack), &dir, target)?
+            create(ctx, &lima, &branch_named(ctx, target, stack), &dir, target, None)?
         }
         (Some(found), _) => {
             let applied = applied.expect("a VM without a record was refused above");
@@ -316,7 +310,16 @@ fn checkout(
         .hint("check that the host's SSH agent holds a key with access (`ssh-add -l`), then run `machine up` again"))
 }
 
-fn create(ctx: &mut Ctx<'_>, lima: &Lima<'_>, stack: &Stack, dir: &ProjectDir, target: &Target) -> Result<Applied> {
+/// `golden`: the key of the golden disk the stack starts from (its repos are cloned already).
+/// Both are in the record from the start, so a boot that is interrupted loses neither.
+fn create(
+    ctx: &mut Ctx<'_>,
+    lima: &Lima<'_>,
+    stack: &Stack,
+    dir: &ProjectDir,
+    target: &Target,
+    golden: Option<String>,
+) -> Result<Applied> {
     stack::write(stack)?;
     let leftover = lima::instance_dir(&lima.home, &stack.project);
     if leftover.exists() {
@@ -334,6 +337,12 @@ fn create(ctx: &mut Ctx<'_>, lima: &Lima<'_>, stack: &Stack, dir: &ProjectDir, t
         creating: true,
         project: target.project.name.clone(),
         branch: target.branch.clone(),
+        cloned: if golden.is_some() {
+            target.project.repos.iter().map(|r| r.dir_name().to_string()).collect()
+        } else {
+            Vec::new()
+        },
+        golden,
         ..Applied::default()
     };
     dir.record(&intent)?;

@@ -624,3 +624,20 @@ fn a_branch_vm_of_a_project_without_repos_is_refused_before_it_is_created() {
         "no VM is created"
     );
 }
+
+/// A branch VM whose first boot fails still records the golden disk it came from and that its
+/// repos are cloned (they were on that disk).
+#[test]
+fn a_branch_vm_whose_boot_fails_keeps_its_golden_provenance() {
+    let env = with_golden();
+    let name = instance("feature/boom");
+    env.faults(json!({"start": {name.as_str(): "provision-fail:docker:apt-get exited 100"}}));
+    let (code, _, err) = run(&env, &["up", "blog@feature/boom"]);
+    assert_eq!(code, 1, "{err}");
+    let status: Value = serde_json::from_str(&ok(&env, &["status", "blog@feature/boom", "--json"])).unwrap();
+    assert!(status["vms"][0]["golden"].is_string(), "{status}");
+    let record: Value =
+        serde_json::from_slice(&std::fs::read(env.path().join("state").join(&name).join("applied.json")).unwrap())
+            .unwrap();
+    assert_eq!(record["cloned"], json!(["blog"]), "{record}");
+}

@@ -83,8 +83,12 @@ impl<'a> Ctx<'a> {
         let config = config::load(&self.paths, catalog, &self.cwd, self.runner)?;
         for (name, why) in catalog.broken_profiles() {
             let why = diagnostics_text(why);
-            self.ui
-                .warn(&format!("profile `{name}` does not load, so no project can use it until it is fixed:\n{why}"));
+            let effect = if catalog.layer(name).is_some() || catalog.image(name).is_some() {
+                format!("every project that uses the `{name}` layer it replaces fails")
+            } else {
+                "no project can use it".to_string()
+            };
+            self.ui.warn(&format!("profile `{name}` does not load, so {effect} until it is fixed:\n{why}"));
         }
         for note in &config.notes {
             self.ui.note(note);
@@ -267,7 +271,7 @@ impl Target {
 /// (from its record), else the instance name itself.
 pub(crate) fn shown_vm(state_dir: &std::path::Path, instance: &str) -> String {
     match ProjectDir::new(state_dir, instance).applied() {
-        Ok(Some(applied)) if applied.branch.is_some() => {
+        Ok(Some(applied)) if applied.branch.is_some() && !applied.project.is_empty() => {
             format!("{}@{}", applied.project, applied.branch.unwrap_or_default())
         }
         _ => instance.to_string(),

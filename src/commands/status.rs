@@ -135,7 +135,7 @@ fn of(
 ) -> VmStatus {
     let found = instances.iter().find(|i| i.name == target.instance);
     // A record without its Lima VM: deleted outside machine (`limactl delete`).
-    let gone = found.is_none() && applied.is_some();
+    let gone = found.is_none() && applied.as_ref().is_some_and(|a| !a.creating);
     let (stack, drift) = if gone {
         (
             "unknown",

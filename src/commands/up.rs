@@ -150,8 +150,11 @@ pub(super) fn bring_up(ctx: &mut Ctx<'_>, catalog: &Catalog, target: &Target, op
         .collect();
     if let Err(e) = check_reachable(ctx, &pending) {
         // Nothing was created: the agent started for the new VM would wait ten minutes for it.
-        if fresh_agent && instance.is_none() {
-            super::scoped_agent::stop(ctx, name)?;
+        if fresh_agent
+            && instance.is_none()
+            && let Err(stop) = super::scoped_agent::stop(ctx, name)
+        {
+            ctx.ui.warn(&stop.to_string());
         }
         return Err(e);
     }
@@ -343,6 +346,7 @@ fn create(
             Vec::new()
         },
         golden,
+        made_from: target.project.defined_in.clone(),
         ..Applied::default()
     };
     dir.record(&intent)?;

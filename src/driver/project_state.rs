@@ -63,6 +63,11 @@ pub struct Applied {
     /// The golden disk the VM was made from, if any (its key).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub golden: Option<String>,
+    /// The file that defined the project when the VM was made (projects.toml or a repo's
+    /// `.machine.toml`; none for the zero-config `default`), so an untrusted `.machine.toml`
+    /// elsewhere cannot take the VM over by naming its project. Absent in older records.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub made_from: Option<std::path::PathBuf>,
     /// The last compile that found this record's stack current: `up` with the same inputs
     /// need not compile again.
     #[serde(default, skip_serializing_if = "Option::is_none")]

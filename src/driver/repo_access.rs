@@ -11,9 +11,9 @@ pub const TIMEOUT: Duration = Duration::from_secs(20);
 
 /// `git ls-remote URL HEAD` with prompts off. A `GIT_SSH_COMMAND` the user set (a wrapper, an
 /// `-F` config) is kept and only extended, since git reads it as a shell command line anyway.
-/// The URL may come from a repository's `.machine.toml`, so the server it names gets no agent
-/// or port forwarding, whatever the user's ssh config says for it (options given on the command
-/// line win over the config).
+/// The URL may come from a repository's `.machine.toml`, so the server it names gets no agent,
+/// X11 or port forwarding, whatever the user's ssh config says for it (options given on the
+/// command line win over the config; the user's own `GIT_SSH_COMMAND` options come first).
 pub fn ls_remote(url: &RepoUrl, user_ssh: Option<&OsString>) -> Cmd {
     ls_remote_ref(url, "HEAD", user_ssh)
 }
@@ -22,7 +22,7 @@ pub fn ls_remote(url: &RepoUrl, user_ssh: Option<&OsString>) -> Cmd {
 fn ls_remote_ref(url: &RepoUrl, reference: &str, user_ssh: Option<&OsString>) -> Cmd {
     let base = user_ssh.map(|s| s.to_string_lossy().into_owned()).filter(|s| !s.trim().is_empty());
     let ssh = format!(
-        "{} -o BatchMode=yes -o ConnectTimeout=10 -o ForwardAgent=no -o ClearAllForwardings=yes",
+        "{} -o BatchMode=yes -o ConnectTimeout=10 -o ForwardAgent=no -o ForwardX11=no -o ClearAllForwardings=yes",
         base.as_deref().unwrap_or("ssh")
     );
     Cmd::new("git")
@@ -80,11 +80,11 @@ mod tests {
         let plain = ls_remote(&url, None);
         assert_eq!(
             plain.to_string(),
-            "GIT_TERMINAL_PROMPT=0 'GIT_SSH_COMMAND=ssh -o BatchMode=yes -o ConnectTimeout=10 -o ForwardAgent=no -o ClearAllForwardings=yes' git ls-remote git@github.com:you/app.git HEAD"
+            "GIT_TERMINAL_PROMPT=0 'GIT_SSH_COMMAND=ssh -o BatchMode=yes -o ConnectTimeout=10 -o ForwardAgent=no -o ForwardX11=no -o ClearAllForwardings=yes' git ls-remote git@github.com:you/app.git HEAD"
         );
         let custom = ls_remote(&url, Some(&OsString::from("ssh -F /tmp/cfg")));
         assert!(
-            custom.to_string().contains("'GIT_SSH_COMMAND=ssh -F /tmp/cfg -o BatchMode=yes -o ConnectTimeout=10 -o ForwardAgent=no -o ClearAllForwardings=yes'"),
+            custom.to_string().contains("'GIT_SSH_COMMAND=ssh -F /tmp/cfg -o BatchMode=yes -o ConnectTimeout=10 -o ForwardAgent=no -o ForwardX11=no -o ClearAllForwardings=yes'"),
             "{custom}"
         );
         assert_eq!(ls_remote(&url, Some(&OsString::from("  "))).to_string(), plain.to_string());

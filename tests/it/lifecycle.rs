@@ -181,8 +181,10 @@ fn unreachable_repos_are_all_listed_before_anything_is_created() {
     assert!(!err.contains("you/ok.git"), "reachable repos are not listed: {err}");
     assert!(err.contains("Permission denied (publickey)."), "{err}");
     assert!(!calls(&env).contains("create"), "nothing is created: {}", calls(&env));
-    let socket = env.path().join("state/app/agent/agent.sock");
-    assert!(std::os::unix::net::UnixStream::connect(&socket).is_err(), "the VM's scoped agent was stopped again");
+    let agent = env.path().join("state/app/agent");
+    assert!(agent.join("policy.json").is_file(), "the VM's scoped agent had been set up");
+    assert!(!agent.join("daemon.pid").exists(), "and was stopped again");
+    assert!(std::os::unix::net::UnixStream::connect(agent.join("agent.sock")).is_err(), "nothing serves its socket");
 }
 
 #[test]

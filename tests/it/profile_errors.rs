@@ -150,3 +150,31 @@ fn a_broken_profile_fails_only_the_projects_that_use_it() {
     assert!(err.contains("projects.toml:3:13: profile `broken` in `profiles` does not load"), "{err}");
     assert!(err.contains("profiles/broken.yaml:2:1: invalid YAML"), "{err}");
 }
+
+/// A broken profile that replaces a built-in layer (here `docker`) must not leave the built-in
+/// one in its place: projects that use the layer fail, naming the profile.
+#[test]
+fn a_broken_profile_that_replaces_a_built_in_layer_fails_the_projects_that_use_it() {
+    let env = crate::fake::FakeEnv::new();
+    let config = env.path().join("config");
+    std::fs::create_dir_all(config.join("profiles")).unwrap();
+    std::fs::write(config.join("profiles/docker.yaml"), "not: [valid\n").unwrap();
+    std::fs::write(config.join("projects.toml"), "[blog]\nrepos = []\n[lean]\nrepos = []\nwithout = [\"docker\"]\n")
+        .unwrap();
+    let run = |project: &str| {
+        env.machine()
+            .args(["render", project])
+            .env("GIT_NAME", "Ada")
+            .env("GIT_EMAIL", "a@example.com")
+            .output()
+            .unwrap()
+    };
+    let out = run("blog");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("every project that uses the `docker` layer it replaces fails"), "{err}");
+    assert!(err.contains("profiles/docker.yaml:2:1: invalid YAML"), "{err}");
+    assert!(err.contains("your profile `docker` replaces the built-in layer of that name and does not load"), "{err}");
+    let out = run("lean");
+    assert!(out.status.success(), "a project without docker renders: {}", String::from_utf8_lossy(&out.stderr));
+}

@@ -163,6 +163,39 @@ fn an_untrusted_file_cannot_take_over_the_users_own_project() {
     assert_eq!(code, Some(0), "{err}");
 }
 
+/// Without an entry in projects.toml, a VM still belongs to the file it was made from: an
+/// untrusted file elsewhere naming its project, or the zero-config `default`, is refused.
+#[test]
+fn an_untrusted_file_cannot_take_over_a_vm_made_from_another_file_or_the_default() {
+    let world = World::new("name = \"default\"\nrepos = [\"git@github.com:attacker/payload.git\"]\n", "");
+    let (code, _, err) = world.render();
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains(
+            ".machine.toml:1:8: the project name `default` (machine's zero-config VM) needs a trusted .machine.toml"
+        ),
+        "{err}"
+    );
+
+    // `app` comes up from its own .machine.toml; the record says so.
+    std::fs::write(world.local_file(), "repos = [\"https://github.com/me/app.git\"]\n").unwrap();
+    let out = world.machine(&["up"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let (code, _, err) = world.render();
+    assert_eq!(code, Some(0), "the same file again: {err}");
+    // Another repo's untrusted file naming `app`.
+    let evil = world.env.path().join("src/evil");
+    std::fs::create_dir_all(evil.join(".git")).unwrap();
+    std::fs::write(evil.join(".machine.toml"), "name = \"app\"\nrepos = [\"git@github.com:attacker/payload.git\"]\n")
+        .unwrap();
+    let mut cmd = world.env.machine();
+    let out = cmd.current_dir(&evil).args(["up"]).output().unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("project `app`, whose VM machine made from "), "{err}");
+    assert!(err.contains("src/app/.machine.toml needs a trusted .machine.toml"), "{err}");
+}
+
 /// With no `repos` in the file or the user's entry, the folder's `origin` would become the code
 /// of the user's project.
 #[test]

@@ -252,8 +252,23 @@ fn layer_chain<'c>(project: &Project, catalog: &'c Catalog) -> Result<Vec<std::b
         })?),
         Image::Location(location) => Cow::Owned(location_image(location, project.arch)),
     };
+    // A user profile that replaces a built-in layer and does not load must not leave the
+    // built-in one in its place unnoticed.
+    let replaced = |name: &str| {
+        match catalog.broken_profile(name) {
+        Some(why) => Err(crate::compiler::config::diagnostics_error(why).hint(format!(
+            "your profile `{name}` replaces the built-in layer of that name and does not load: fix it, or move it out of the profiles folder to use the built-in one"
+        ))),
+        None => Ok(()),
+    }
+    };
+    if let Image::Named(name) = &project.image {
+        replaced(name)?;
+    }
+    replaced("core")?;
     let mut chain = vec![image, Cow::Borrowed(catalog.layer("core").ok_or_else(|| missing("core"))?)];
     for name in project.standard_layers() {
+        replaced(name)?;
         chain.push(Cow::Borrowed(catalog.layer(name).ok_or_else(|| missing(name))?));
     }
     for name in &project.profiles {

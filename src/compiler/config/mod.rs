@@ -125,8 +125,11 @@ fn load_local(
             )),
         }
     }
-    if let (Some(own), false) = (&own, trust.is_trusted()) {
-        let problems = takeover::problems(&src, own, &project, from_origin, trust);
+    if !trust.is_trusted() {
+        let problems = match &own {
+            Some(own) => takeover::problems(&src, own, &project, from_origin, trust),
+            None => takeover::vm_problems(&src, &project.name, made_from(state_dir, &project.name).as_deref(), trust),
+        };
         if !problems.is_empty() {
             return Err(diagnostics_error(&problems));
         }
@@ -135,6 +138,12 @@ fn load_local(
     config.local_file = Some((path.to_path_buf(), trust));
     config.projects.insert(project.name.clone(), project);
     Ok(())
+}
+
+/// Which file the VM of project `name` was made from, when machine's record of it says.
+fn made_from(state_dir: &Path, name: &str) -> Option<PathBuf> {
+    let applied = crate::driver::project_state::ProjectDir::new(state_dir, name).applied().ok()??;
+    applied.made_from
 }
 
 /// The user's own entry with the keys a `.machine.toml` sets laid over it. The file may only
@@ -206,7 +215,7 @@ pub fn read_text(path: &Path) -> Result<Option<String>> {
             path.display()
         ))
         .hint(
-            "point PROJECTS_FILE (or MACHINE_CONFIG_DIR) at the file itself, e.g. `~/.config/machine/projects.toml`",
+            "point PROJECTS_FILE at the file itself (e.g. `~/.config/machine/projects.toml`), or MACHINE_CONFIG_DIR at the folder that holds it",
         )),
         Err(e) => Err(io_error("read", path, &e)),
     }

@@ -1,13 +1,15 @@
 //! An untrusted `.machine.toml` that names a project of the user's projects.toml inherits that
 //! project's VM and everything the user gave it (its `lima` table, its own profiles), so it must
-//! not put other code into it or take the user's profiles away. Other keys it may set are checked
-//! by `parse` alone.
+//! not put other code into it or take the user's profiles away. Naming a project with no entry,
+//! it must not take over the zero-config `default` VM or one made from another file. Other keys
+//! it may set are checked by `parse` alone.
 
 use std::ops::Range;
+use std::path::Path;
 
 use toml_edit::{Document, Item};
 
-use super::model::Project;
+use super::model::{DEFAULT_PROJECT, Project};
 use super::parse::untrusted;
 use super::source::{Diagnostic, Source};
 use super::trust::Trust;
@@ -37,6 +39,28 @@ pub(super) fn problems(
         out.push(untrusted(src, span, &what, trust));
     }
     out
+}
+
+/// For a project without an entry in projects.toml: `made_from` is the file its existing VM was
+/// made from (machine's record; none without a VM or in a record older than the field).
+pub(super) fn vm_problems(src: &Source, name: &str, made_from: Option<&Path>, trust: Trust) -> Vec<Diagnostic> {
+    let span = || Document::parse(src.text.as_str()).ok().and_then(|d| d.get("name").and_then(Item::span));
+    if name == DEFAULT_PROJECT {
+        return vec![untrusted(src, span(), "the project name `default` (machine's zero-config VM)", trust)];
+    }
+    match made_from {
+        Some(other) if !same_file(other, &src.path) => vec![untrusted(
+            src,
+            span(),
+            &format!("project `{name}`, whose VM machine made from {}", other.display()),
+            trust,
+        )],
+        _ => Vec::new(),
+    }
+}
+
+fn same_file(a: &Path, b: &Path) -> bool {
+    a == b || matches!((a.canonicalize(), b.canonicalize()), (Ok(a), Ok(b)) if a == b)
 }
 
 /// Where `repos` lists `url` (the key itself when the entry cannot be found).

@@ -231,8 +231,6 @@ pub fn register(paths: &Paths, settings: &ProxySettings, runner: &dyn Runner, in
     ask(&files, &request).map(drop)
 }
 
-/// A daemon running with these settings: the one there, else a new one (a daemon with other
-/// settings, or of another machine version, is stopped first).
 /// `[proxy] ca_file`, when set, must be a file this user can read: found out here, not as a
 /// daemon that fails to start.
 pub fn check_ca_file(settings: &ProxySettings) -> Result<()> {
@@ -247,6 +245,8 @@ pub fn check_ca_file(settings: &ProxySettings) -> Result<()> {
     }
 }
 
+/// A daemon running with these settings: the one there, else a new one (a daemon with other
+/// settings, or of another machine version, is stopped first).
 pub fn ensure(paths: &Paths, settings: &ProxySettings, runner: &dyn Runner) -> Result<Status> {
     check_ca_file(settings)?;
     let files = Files::new(&paths.state_dir);

@@ -13,7 +13,8 @@ pub const UNTRUSTED_HELP: &str =
     "Until trusted, a .machine.toml may set only name, repos, profiles (built-in ones), without,
 shell, cpus, memory, disk, a named image and ssh_keys (which only narrows yours), and
 forward_agent = false, confirm_signatures = true, credential_proxy = false. Naming a project of
-your projects.toml, it may not add repos that entry does not list or drop its profiles. Trusting
+your projects.toml, it may not add repos that entry does not list or drop its profiles; it may not
+be `default` or name a project whose VM was made from another file. Trusting
 records the file's sha256 in the state dir; any later change to the file makes it untrusted
 again. A .machine.toml that is a symbolic link is refused.
 

@@ -181,9 +181,13 @@ impl<'a> Ctx<'a> {
     /// command on the same project holds it. Every command that changes a VM or its record
     /// takes it; read-only ones never wait for it.
     pub fn lock_project(&mut self, name: &str) -> Result<crate::driver::lock::Lock> {
-        let shown = shown_vm(&self.paths.state_dir, name);
-        let waiting = format!("waiting for another machine command on `{shown}` to finish…");
-        ProjectDir::new(&self.paths.state_dir, name).lock(|| self.ui.note(&waiting))
+        let state_dir = &self.paths.state_dir;
+        let ui = &mut *self.ui;
+        // The VM's name as the user writes it costs a read of its record: only when waiting.
+        ProjectDir::new(state_dir, name).lock(|| {
+            let shown = shown_vm(state_dir, name);
+            ui.note(&format!("waiting for another machine command on `{shown}` to finish…"));
+        })
     }
 
     /// Lima, through this context's runner (borrowing the runner, not the context).

@@ -22,7 +22,9 @@ pub(super) fn problems(
     from_origin: bool,
     trust: Trust,
 ) -> Vec<Diagnostic> {
-    let doc = Document::parse(src.text.as_str()).ok();
+    // Parsed again only for the spans of what it refuses: a file that refuses nothing costs nothing.
+    let doc = std::cell::OnceCell::new();
+    let doc = || doc.get_or_init(|| Document::parse(src.text.as_str()).ok()).as_ref();
     let mut out = Vec::new();
     for url in merged.repos.iter().filter(|url| !own.repos.contains(url)) {
         let what = if from_origin {
@@ -30,12 +32,12 @@ pub(super) fn problems(
         } else {
             format!("a repo that [{}] of your projects.toml does not list ({url})", own.name)
         };
-        let span = if from_origin { None } else { doc.as_ref().and_then(|d| repo_span(d, url.as_str())) };
+        let span = if from_origin { None } else { doc().and_then(|d| repo_span(d, url.as_str())) };
         out.push(untrusted(src, span, &what, trust));
     }
     for name in own.profiles.iter().filter(|name| !merged.profiles.contains(name)) {
         let what = format!("dropping profile `{name}` of [{}] in your projects.toml", own.name);
-        let span = doc.as_ref().and_then(|d| d.get("profiles")).and_then(Item::span);
+        let span = doc().and_then(|d| d.get("profiles")).and_then(Item::span);
         out.push(untrusted(src, span, &what, trust));
     }
     out

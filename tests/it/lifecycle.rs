@@ -774,3 +774,21 @@ fn a_vm_deleted_outside_machine_is_reported_and_made_again() {
     assert!(err.contains("the VM `blog` machine made is gone (deleted outside machine)"), "{err}");
     assert_eq!(env.instance_status("blog").as_deref(), Some("Running"));
 }
+
+/// A record still marked `creating` (an `up` running `limactl create`, or one interrupted there)
+/// is no VM deleted outside machine.
+#[test]
+fn status_leaves_an_interrupted_create_alone() {
+    let env = env_with(BLOG);
+    let dir = env.path().join("state/blog");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("applied.json"),
+        r#"{"key":"k","layers":[],"instance_yaml":"","creating":true,"project":"blog"}"#,
+    )
+    .unwrap();
+    let out = machine(&env).args(["status", "blog", "--json"]).output().unwrap();
+    let all: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{}", stderr(&out)));
+    let drift = all["vms"][0]["drift"].to_string();
+    assert!(!drift.contains("deleted outside machine"), "{all}");
+}

@@ -302,6 +302,35 @@ fn ssh_forward_agent(config: &std::path::Path, host: &str) -> Result<String, Str
     text.lines().find_map(|l| l.strip_prefix("forwardagent ")).map(str::to_string).ok_or(text)
 }
 
+/// The host's repo check talks to a server a repository may name: the options machine adds win
+/// over an ssh config that forwards everything (as the README says), as the installed ssh reads them.
+#[test]
+#[cfg_attr(not(machine_openssh), ignore = "needs OpenSSH's client on this host")]
+fn the_repo_checks_ssh_forwards_nothing_whatever_the_config_says() {
+    let url = RepoUrl::parse("git@attacker.example:x/y.git").unwrap();
+    let cmd = machine::driver::repo_access::ls_remote(&url, None);
+    let ssh = cmd.env.iter().find(|(k, _)| k == "GIT_SSH_COMMAND").expect("the check sets GIT_SSH_COMMAND").1.clone();
+    let words: Vec<String> = ssh.to_string_lossy().split_whitespace().map(String::from).collect();
+    assert_eq!(words[0], "ssh");
+    let tmp = tempfile::tempdir().unwrap();
+    let config = tmp.path().join("config");
+    std::fs::write(&config, "Host *\n  ForwardAgent yes\n  ForwardX11 yes\n  LocalForward 9000 localhost:9000\n")
+        .unwrap();
+    let out = std::process::Command::new("ssh")
+        .arg("-G")
+        .arg("-F")
+        .arg(&config)
+        .args(&words[1..])
+        .arg("git@attacker.example")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    for line in ["forwardagent no", "forwardx11 no", "clearallforwardings yes", "batchmode yes"] {
+        assert!(text.lines().any(|l| l == line), "ssh -G lacks `{line}`:\n{text}");
+    }
+}
+
 /// Path text heavy in what ssh config arguments treat specially.
 fn ssh_path_text() -> impl Strategy<Value = String> {
     let piece = prop_oneof![

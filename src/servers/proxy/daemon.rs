@@ -332,6 +332,20 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_ca_file_that_is_missing_or_a_folder_is_a_usage_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let with = |path: std::path::PathBuf| ProxySettings { ca_file: Some(path), ..ProxySettings::default() };
+        assert!(check_ca_file(&ProxySettings::default()).is_ok());
+        let folder = check_ca_file(&with(dir.path().to_path_buf())).unwrap_err();
+        assert!(folder.message().ends_with("is not a file"), "{folder}");
+        let missing = check_ca_file(&with(dir.path().join("ca.pem"))).unwrap_err();
+        assert!(missing.message().ends_with("cannot be read"), "{missing}");
+        assert_eq!(missing.exit_code(), 2);
+        std::fs::write(dir.path().join("ca.pem"), "pem").unwrap();
+        assert!(check_ca_file(&with(dir.path().join("ca.pem"))).is_ok());
+    }
+
+    #[test]
     fn the_fingerprint_follows_the_settings() {
         let a = ProxySettings::default();
         let b = ProxySettings { port: 9999, ..ProxySettings::default() };

@@ -364,10 +364,15 @@ impl Walker<'_> {
                 "lima" => p.lima = self.lima(item),
                 _ => {
                     let span = span_of_key(table.key(key));
-                    let hint = did_you_mean(key, PROJECT_KEYS).map_or_else(
-                        || format!("known keys: {}", PROJECT_KEYS.join(", ")),
-                        |k| format!("did you mean `{k}`?"),
-                    );
+                    let hint = if item.is_table_like() && matches!(name, "projects" | "project") {
+                        // `[projects.blog]` is the shape other tools use; here a project is the table.
+                        format!("a project is a top-level table: write `[{key}]`, not `[{name}.{key}]`")
+                    } else {
+                        did_you_mean(key, PROJECT_KEYS).map_or_else(
+                            || format!("known keys: {}", PROJECT_KEYS.join(", ")),
+                            |k| format!("did you mean `{k}`?"),
+                        )
+                    };
                     self.push(self.src.error(span, format!("unknown key `{key}` in project `{name}`")).hint(hint));
                 }
             }

@@ -31,7 +31,13 @@ pub fn run(args: &Args, ctx: &mut Ctx<'_>) -> Result<i32> {
     // VS Code's ssh shares Lima's master when one is open: open it with the scoped agent.
     super::session::agent(ctx, &lima, &target)?;
     if project.forward_agent {
-        let _ = ctx.runner.output(&lima.shell_cmd(&name, &[std::ffi::OsStr::new("true")]));
+        let opened = ctx.runner.output(&lima.shell_cmd(&name, &[std::ffi::OsStr::new("true")]));
+        if !opened.as_ref().is_ok_and(crate::driver::exec::Output::success) {
+            ctx.ui.warn(&format!(
+                "could not open Lima's ssh master of `{}` first: VS Code's ssh opens one itself (it forwards the scoped agent, as machine's ssh config says)",
+                target.shown
+            ));
+        }
     }
     let host = lima::ssh_host(&name);
     // VS Code runs its own ssh, which opens a master when none is open: it must read

@@ -9,9 +9,61 @@
 
 use toml_edit::{Array, DocumentMut, InlineTable, Item, Table, TableLike, Value};
 
-use crate::compiler::config::model::{RepoUrl, STANDARD_LAYERS, Size};
+use crate::compiler::config::model::{Project, RepoUrl, STANDARD_LAYERS, Shell, Size};
+use crate::compiler::config::parse::Defaults;
 use crate::error::{Error, Result};
-use crate::ui::wizard::Answers;
+
+/// The keys the wizard decides for one project.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answers {
+    pub name: String,
+    pub repos: Vec<RepoUrl>,
+    pub profiles: Vec<String>,
+    /// Standard layers left out, in chain order.
+    pub without: Vec<String>,
+    pub shell: Shell,
+    pub forward_agent: bool,
+    /// `ssh_keys` as written (`None`: not set, every key of the agent).
+    pub ssh_keys: Option<Vec<String>>,
+    pub confirm_signatures: bool,
+    pub cpus: Option<u32>,
+    pub memory: Option<Size>,
+    pub disk: Option<Size>,
+}
+
+impl Answers {
+    /// What the file means today for `name`: its entry, or what a new entry gets by default.
+    pub fn current(name: &str, entry: Option<&Project>, defaults: &Defaults) -> Self {
+        match entry {
+            Some(p) => Self {
+                name: name.to_string(),
+                repos: p.repos.clone(),
+                profiles: p.profiles.clone(),
+                without: p.without.clone(),
+                shell: p.shell,
+                forward_agent: p.forward_agent,
+                ssh_keys: p.ssh_keys.own().map(|l| l.iter().map(|k| k.as_str().to_string()).collect()),
+                confirm_signatures: p.confirm_signatures,
+                cpus: p.cpus,
+                memory: p.memory.clone(),
+                disk: p.disk.clone(),
+            },
+            None => Self {
+                name: name.to_string(),
+                repos: Vec::new(),
+                profiles: defaults.profiles.clone(),
+                without: Vec::new(),
+                shell: defaults.shell,
+                forward_agent: true,
+                ssh_keys: None,
+                confirm_signatures: false,
+                cpus: None,
+                memory: None,
+                disk: None,
+            },
+        }
+    }
+}
 
 /// One key's edit.
 #[derive(Debug, Clone)]

@@ -701,6 +701,20 @@ fn code_opens_the_primary_repo_over_remote_ssh() {
 }
 
 #[test]
+fn code_says_when_it_could_not_open_the_master_first() {
+    let env = running_blog("[blog]\nrepos = [\"git@github.com:you/blog.git\"]\n");
+    env.machine().args(["ssh-config", "--install"]).assert().success();
+    let failing_true = env.guest_bin().join("true");
+    std::fs::write(&failing_true, "#!/bin/sh\nexit 1\n").unwrap();
+    std::fs::set_permissions(&failing_true, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let out = run_code(&env);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("could not open Lima's ssh master of `blog` first"), "{err}");
+    assert!(env.path().join("code-args").exists(), "VS Code still opens");
+}
+
+#[test]
 fn code_says_what_is_missing() {
     let env = FakeEnv::new();
     write(&env.path().join("config/projects.toml"), "[blog]\nrepos = [\"git@github.com:you/blog.git\"]\n");

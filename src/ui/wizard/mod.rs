@@ -4,7 +4,7 @@
 //! the repo check it is handed, and it reads nothing and writes nothing itself. Each answer can
 //! also arrive as a command-line flag ([`Given`]), which skips its question; with `yes` nothing
 //! is asked and what is not given keeps its current value (or the default, for a new project).
-//! `crate::compiler::edit` turns the answers into an edit of projects.toml.
+//! [`Answers`] live in `crate::compiler::edit`, which turns them into an edit of projects.toml.
 
 mod keys;
 mod layers;
@@ -15,62 +15,11 @@ use std::path::Path;
 
 pub use prompt::{Choice, Prompter, stdin_closed};
 
+pub use crate::compiler::edit::Answers;
 use crate::compiler::config::model::{Project, RepoUrl, Shell, Size, check_project_name};
 use crate::compiler::config::parse::Defaults;
 use crate::compiler::layers::Catalog;
 use crate::error::{Error, Result};
-
-/// The keys the wizard decides for one project.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Answers {
-    pub name: String,
-    pub repos: Vec<RepoUrl>,
-    pub profiles: Vec<String>,
-    /// Standard layers left out, in chain order.
-    pub without: Vec<String>,
-    pub shell: Shell,
-    pub forward_agent: bool,
-    /// `ssh_keys` as written (`None`: not set, every key of the agent).
-    pub ssh_keys: Option<Vec<String>>,
-    pub confirm_signatures: bool,
-    pub cpus: Option<u32>,
-    pub memory: Option<Size>,
-    pub disk: Option<Size>,
-}
-
-impl Answers {
-    /// What the file means today for `name`: its entry, or what a new entry gets by default.
-    pub fn current(name: &str, entry: Option<&Project>, defaults: &Defaults) -> Self {
-        match entry {
-            Some(p) => Self {
-                name: name.to_string(),
-                repos: p.repos.clone(),
-                profiles: p.profiles.clone(),
-                without: p.without.clone(),
-                shell: p.shell,
-                forward_agent: p.forward_agent,
-                ssh_keys: p.ssh_keys.own().map(|l| l.iter().map(|k| k.as_str().to_string()).collect()),
-                confirm_signatures: p.confirm_signatures,
-                cpus: p.cpus,
-                memory: p.memory.clone(),
-                disk: p.disk.clone(),
-            },
-            None => Self {
-                name: name.to_string(),
-                repos: Vec::new(),
-                profiles: defaults.profiles.clone(),
-                without: Vec::new(),
-                shell: defaults.shell,
-                forward_agent: true,
-                ssh_keys: None,
-                confirm_signatures: false,
-                cpus: None,
-                memory: None,
-                disk: None,
-            },
-        }
-    }
-}
 
 /// Answers given on the command line; each one skips its question.
 #[derive(Debug, Clone, Default)]

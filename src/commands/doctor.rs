@@ -489,7 +489,8 @@ fn config_check(ctx: &Ctx<'_>) -> Check {
             )
         }
         Ok((config, _)) => {
-            if let Err(e) = crate::servers::proxy::daemon::check_ca_file(&config.proxy) {
+            let home = (ctx.env)("HOME").map(std::path::PathBuf::from);
+            if let Err(e) = crate::servers::proxy::daemon::check_ca_file(&config.proxy, home.as_deref()) {
                 let hint = "point `ca_file` at a PEM file of CA certificates, or remove it";
                 return Check::fail(NAME, e.message().to_string(), hint);
             }

@@ -70,7 +70,8 @@ fn link(ctx: &mut Ctx<'_>, catalog: &Catalog, lima: &Lima<'_>, target: &Target, 
     let current = TokenFile { token: token.clone(), guest_env: sha256_hex(given.as_bytes()) };
     let written = old.as_ref().filter(|o| o.token == token).map(|o| o.guest_env.clone()).unwrap_or_default();
     token::write(&path, &TokenFile { token, guest_env: written.clone() })?;
-    daemon::register(&ctx.paths, &settings, ctx.runner, &target.instance)?;
+    let home = (ctx.env)("HOME").map(std::path::PathBuf::from);
+    daemon::register(&ctx.paths, &settings, ctx.runner, home.as_deref(), &target.instance)?;
     if when == When::Changed && written == current.guest_env {
         return Ok(None);
     }

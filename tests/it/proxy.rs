@@ -3,7 +3,7 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use http_body_util::BodyExt as _;
@@ -28,11 +28,19 @@ struct Proxy {
     port: u16,
     dir: tempfile::TempDir,
     resolved: Arc<AtomicUsize>,
+    /// Set when the server stopped taking connections (its `release`).
+    released: Arc<AtomicBool>,
+    /// Set when `server::run` returned (the daemon then drops its runtime, and every connection).
+    ended: Arc<AtomicBool>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
 impl Proxy {
     async fn start(upstream: &Upstream, resolver: Option<Resolver>) -> Self {
+        Self::start_with(upstream, resolver, server::HEADER_TIMEOUT).await
+    }
+
+    async fn start_with(upstream: &Upstream, resolver: Option<Resolver>, header_timeout: Duration) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let state = dir.path().join("state");
         token::write(&token::path(&state, "blog"), &TokenFile { token: TOKEN.into(), guest_env: String::new() })
@@ -61,16 +69,22 @@ impl Proxy {
             fingerprint: "test".into(),
             home: None,
             idle_exit: None,
+            header_timeout,
         };
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let released = Arc::new(AtomicBool::new(false));
+        let ended = Arc::new(AtomicBool::new(false));
+        let (flag, end) = (Arc::clone(&released), Arc::clone(&ended));
         tokio::spawn(async move {
-            server::run(options, listener, Some(control), async {
+            let stopped = async {
                 let _ = stopped.await;
-            })
-            .await
-            .unwrap();
+            };
+            server::run(options, listener, Some(control), stopped, move || flag.store(true, Ordering::SeqCst))
+                .await
+                .unwrap();
+            end.store(true, Ordering::SeqCst);
         });
-        Self { port, dir, resolved, stop: Some(stop) }
+        Self { port, dir, resolved, released, ended, stop: Some(stop) }
     }
 
     fn log(&self) -> Vec<log::Record> {
@@ -299,7 +313,117 @@ async fn restart(dir: &Path, upstream: &Upstream) -> u16 {
         fingerprint: "test".into(),
         home: None,
         idle_exit: None,
+        header_timeout: server::HEADER_TIMEOUT,
     };
-    tokio::spawn(server::run(options, listener, None, std::future::pending()));
+    tokio::spawn(server::run(options, listener, None, std::future::pending(), || {}));
     port
+}
+
+/// Polls `done` until it holds, failing after [`HANG`].
+async fn eventually(what: &str, done: impl Fn() -> bool) {
+    let deadline = tokio::time::Instant::now() + HANG;
+    while !done() {
+        assert!(tokio::time::Instant::now() < deadline, "never happened: {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_stop_takes_no_new_connections_and_lets_a_stream_in_flight_finish() {
+    let upstream = Upstream::start();
+    let proxy = Proxy::start(&upstream, None).await;
+    let auth = bearer();
+    let response =
+        upstream::send(proxy.port, "POST", "/anthropic/v1/sse", &[("authorization", auth.as_str())], "{}").await;
+    let mut body = response.into_body();
+    let first = tokio::time::timeout(HANG, body.frame()).await.unwrap().unwrap().unwrap();
+    assert_eq!(first.data_ref().unwrap().as_ref(), EVENT_1.as_bytes());
+
+    assert!(proxy.control(Request::Stop).await.ok);
+    eventually("the stopping server lets go of its port and lock", || proxy.released.load(Ordering::SeqCst)).await;
+    assert!(tokio::net::TcpStream::connect(("127.0.0.1", proxy.port)).await.is_err(), "no new connection");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(!proxy.ended.load(Ordering::SeqCst), "the server waits for the stream in flight");
+
+    upstream.release();
+    let rest = tokio::time::timeout(HANG, body.collect()).await.unwrap().expect("the stream is not cut").to_bytes();
+    assert_eq!(String::from_utf8_lossy(&rest), EVENT_2);
+    eventually("the finished stream is logged", || proxy.log().iter().any(|r| r.status == 200)).await;
+    eventually("the server ends once nothing is in flight", || proxy.ended.load(Ordering::SeqCst)).await;
+}
+
+#[tokio::test]
+async fn a_guest_that_hangs_up_before_the_answer_is_logged() {
+    use tokio::io::AsyncWriteExt as _;
+    let upstream = Upstream::start();
+    let proxy = Proxy::start(&upstream, None).await;
+    let mut raw = tokio::net::TcpStream::connect(("127.0.0.1", proxy.port)).await.unwrap();
+    let head = format!(
+        "POST /anthropic/v1/slow HTTP/1.1\r\nhost: h\r\nauthorization: {}\r\ncontent-length: 2\r\n\r\n{{}}",
+        bearer()
+    );
+    raw.write_all(head.as_bytes()).await.unwrap();
+    eventually("the request reaches the upstream", || upstream.seen().len() == 1).await;
+    drop(raw);
+    eventually("the abandoned request is logged", || !proxy.log().is_empty()).await;
+    let record = proxy.log().pop().unwrap();
+    assert_eq!(
+        (record.vm.as_deref(), record.status, record.path.as_str()),
+        (Some("blog"), server::GONE, "/anthropic/v1/slow")
+    );
+    upstream.release();
+}
+
+#[tokio::test]
+async fn a_ping_does_not_wait_for_a_credential_being_read() {
+    let upstream = Upstream::start();
+    let (go, wait) = std::sync::mpsc::channel::<()>();
+    let wait = std::sync::Mutex::new(wait);
+    let entered = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&entered);
+    // A credential command waiting for its user (a 1Password prompt, say).
+    let slow: Resolver = Arc::new(move |_| {
+        flag.store(true, Ordering::SeqCst);
+        let _ = wait.lock().unwrap().recv_timeout(HANG);
+        Ok(Credential::new(REAL, "a test"))
+    });
+    let proxy = Proxy::start(&upstream, Some(slow)).await;
+    let port = proxy.port;
+    let guest = tokio::spawn(async move {
+        let auth = bearer();
+        request(port, "GET", "/anthropic/v1/models", &[("authorization", auth.as_str())], "").await
+    });
+    eventually("the credential is being read", || entered.load(Ordering::SeqCst)).await;
+    let status = tokio::time::timeout(HANG, proxy.control(Request::Ping)).await.expect("the ping is answered");
+    let anthropic = status.status.unwrap().providers.into_iter().find(|p| p.name == "anthropic").unwrap();
+    assert_eq!(anthropic.credential, "being read now");
+    go.send(()).unwrap();
+    assert_eq!(tokio::time::timeout(HANG, guest).await.unwrap().unwrap().status, 200);
+}
+
+#[tokio::test]
+async fn idle_connections_are_closed_and_never_hold_every_slot() {
+    use tokio::io::AsyncReadExt as _;
+    let upstream = Upstream::start();
+    let timeout = Duration::from_secs(1);
+    let proxy = Proxy::start_with(&upstream, None, timeout).await;
+    let mut idle = Vec::new();
+    for _ in 0..server::MAX_CONNECTIONS {
+        idle.push(tokio::net::TcpStream::connect(("127.0.0.1", proxy.port)).await.unwrap());
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // Every slot is taken: this one waits until the silent connections are closed.
+    let started = std::time::Instant::now();
+    let auth = bearer();
+    let answer = tokio::time::timeout(
+        HANG,
+        request(proxy.port, "GET", "/anthropic/v1/models", &[("authorization", auth.as_str())], ""),
+    )
+    .await
+    .expect("answered once the idle connections are gone");
+    assert_eq!(answer.status, 200);
+    assert!(started.elapsed() >= timeout / 2, "it waited for a slot ({:?})", started.elapsed());
+    let mut byte = [0u8; 1];
+    let read = tokio::time::timeout(HANG, idle[0].read(&mut byte)).await.unwrap();
+    assert!(matches!(read, Ok(0) | Err(_)), "a connection that sent nothing is closed: {read:?}");
 }

@@ -80,7 +80,7 @@ impl Upstream {
         self.seen.lock().unwrap().clone()
     }
 
-    /// Lets the SSE route send its second event.
+    /// Lets the SSE route send its second event, or the slow route answer.
     pub(crate) fn release(&self) {
         self.release.add_permits(1);
     }
@@ -170,6 +170,10 @@ async fn answer(
         let mut reply = Response::new(ChannelBody(rx).boxed());
         reply.headers_mut().insert("content-type", "text/event-stream".parse().unwrap());
         return Ok(reply);
+    }
+    if path.ends_with("/slow") {
+        // No answer until the test lets it.
+        let _permit = release.acquire().await;
     }
     let (status, text) = if path.ends_with("/unauthorized") {
         (401, r#"{"type":"error","error":{"type":"authentication_error","message":"invalid x-api-key"}}"#.to_string())

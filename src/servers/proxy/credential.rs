@@ -76,7 +76,7 @@ pub fn resolve(provider: &Provider, host: &Host<'_>) -> Result<Credential> {
     let mut tried = Vec::new();
     let mut attempts: Vec<Box<dyn Fn() -> Result<Found> + '_>> = Vec::new();
     if let Some(var) = &sources.env {
-        attempts.push(Box::new(move || Ok(from_env(var, host))));
+        attempts.push(Box::new(move || from_env(provider, var, host)));
     }
     if let Some(argv) = &sources.command {
         attempts.push(Box::new(move || from_command(provider, argv, host)));
@@ -85,7 +85,7 @@ pub fn resolve(provider: &Provider, host: &Host<'_>) -> Result<Credential> {
         attempts.push(Box::new(move || from_keychain(provider, service, host)));
     }
     if let Some(file) = &sources.file {
-        attempts.push(Box::new(move || from_file(file, host)));
+        attempts.push(Box::new(move || from_file(provider, file, host)));
     }
     for attempt in attempts {
         match attempt()? {
@@ -105,11 +105,19 @@ pub fn resolve(provider: &Provider, host: &Host<'_>) -> Result<Credential> {
         )))
 }
 
-fn from_env(var: &str, host: &Host<'_>) -> Found {
+fn from_env(provider: &Provider, var: &str, host: &Host<'_>) -> Result<Found> {
     match (host.env)(var).map(|v| v.to_string_lossy().trim().to_string()).filter(|v| !v.is_empty()) {
-        Some(value) => interpret(&value, &format!("${var}")).unwrap_or_else(Found::No),
-        None => Found::No(format!("${var} is not set")),
+        Some(value) => interpret(&value, &format!("${var}")).map_err(|why| unusable(provider, why)),
+        None => Ok(Found::No(format!("${var} is not set"))),
     }
+}
+
+/// A source that is there but holds nothing usable: an error, so a later source is never used
+/// in its place without the user knowing.
+fn unusable(provider: &Provider, why: String) -> Error {
+    Error::failure(format!("the credential for provider `{}` cannot be used", provider.name))
+        .caused_by(why)
+        .hint("fix or remove that source (the sources are tried in the order the README gives)")
 }
 
 fn from_command(provider: &Provider, argv: &[String], host: &Host<'_>) -> Result<Found> {
@@ -155,15 +163,15 @@ fn from_keychain(provider: &Provider, service: &str, host: &Host<'_>) -> Result<
             .hint("allow `security` to read it when macOS asks (unlock the login keychain), or turn it off with `credential_keychain = false`"));
     }
     let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    Ok(interpret(&text, &source).unwrap_or_else(Found::No))
+    interpret(&text, &source).map_err(|why| unusable(provider, why))
 }
 
-fn from_file(file: &Path, host: &Host<'_>) -> Result<Found> {
+fn from_file(provider: &Provider, file: &Path, host: &Host<'_>) -> Result<Found> {
     let path = crate::compiler::paths::expand_tilde(file, host.home);
     let source = path.display().to_string();
     match std::fs::read_to_string(&path) {
         Ok(text) if text.trim().is_empty() => Ok(Found::No(format!("{source} is empty"))),
-        Ok(text) => Ok(interpret(text.trim(), &source).unwrap_or_else(Found::No)),
+        Ok(text) => interpret(text.trim(), &source).map_err(|why| unusable(provider, why)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Found::No(format!("{source} does not exist"))),
         Err(e) => Err(crate::error::io_error("read the credential file", &path, &e)),
     }
@@ -257,6 +265,23 @@ mod tests {
         assert_eq!((c.secret(), c.source.as_str(), c.oauth), ("sk-ant-api03-x", "$ANTHROPIC_API_KEY", false));
         assert!(runner.calls.lock().unwrap().is_empty(), "nothing else is asked");
         assert!(!format!("{c:?}").contains("sk-ant"), "Debug hides the secret");
+    }
+
+    #[test]
+    fn a_source_that_is_there_but_unusable_is_an_error_not_a_reason_to_try_the_next() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut p = anthropic();
+        p.sources.file = Some(dir.path().join("credentials.json"));
+        std::fs::write(dir.path().join("credentials.json"), "sk-ant-api03-from-the-file\n").unwrap();
+        let env = |k: &str| (k == "ANTHROPIC_API_KEY").then(|| OsString::from("sk-ant-api03-ENV KEY"));
+        let runner = Fake::default().answer("security", 44, "", "");
+        let err = resolve(&p, &host(&env, &runner, dir.path())).unwrap_err();
+        assert!(err.message().contains("the credential for provider `anthropic` cannot be used"), "{err}");
+        assert!(err.to_string().contains("$ANTHROPIC_API_KEY is not a single-line key"), "{err}");
+        let env = |_: &str| None;
+        std::fs::write(dir.path().join("credentials.json"), "{not json").unwrap();
+        let err = resolve(&p, &host(&env, &runner, dir.path())).unwrap_err().to_string();
+        assert!(err.contains("is neither a key nor JSON machine knows"), "{err}");
     }
 
     #[test]

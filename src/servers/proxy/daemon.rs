@@ -94,7 +94,7 @@ pub fn fingerprint(settings: &ProxySettings) -> String {
 pub fn serve(paths: &Paths, settings: ProxySettings, home: Option<PathBuf>) -> Result<()> {
     let files = Files::new(&paths.state_dir);
     files.create_dir()?;
-    let Some(_lock) = crate::driver::lock::try_exclusive(&files.lock())? else {
+    let Some(lock) = crate::driver::lock::try_exclusive(&files.lock())? else {
         let pid = std::fs::read_to_string(files.pid()).unwrap_or_default();
         return Err(Error::failure(format!("the credential proxy already runs (pid {})", pid.trim()))
             .hint("`machine proxy status` shows it; `machine proxy stop` stops it"));
@@ -103,16 +103,29 @@ pub fn serve(paths: &Paths, settings: ProxySettings, home: Option<PathBuf>) -> R
         .enable_all()
         .build()
         .map_err(|e| Error::failure("cannot start the proxy's runtime").caused_by(e))?;
-    let result = runtime.block_on(serve_async(paths, &files, settings, home));
-    // A displaced daemon leaves what is there alone: it is not its own.
-    if names_me(&files.pid()) {
-        let _ = std::fs::remove_file(files.socket());
-        let _ = std::fs::remove_file(files.pid());
-    }
-    result
+    // Called once the daemon takes no more connections, before it lets the requests in flight
+    // finish: a new daemon may then start (a stop, or settings that changed, must not wait for
+    // a long answer to end). A displaced daemon leaves what is there alone: it is not its own.
+    let release = {
+        let files = files.clone();
+        move || {
+            if names_me(&files.pid()) {
+                let _ = std::fs::remove_file(files.socket());
+                let _ = std::fs::remove_file(files.pid());
+            }
+            drop(lock);
+        }
+    };
+    runtime.block_on(serve_async(paths, &files, settings, home, release))
 }
 
-async fn serve_async(paths: &Paths, files: &Files, settings: ProxySettings, home: Option<PathBuf>) -> Result<()> {
+async fn serve_async(
+    paths: &Paths,
+    files: &Files,
+    settings: ProxySettings,
+    home: Option<PathBuf>,
+    release: impl FnOnce(),
+) -> Result<()> {
     use std::os::unix::fs::PermissionsExt as _;
     let port = settings.port;
     // Loopback only: the guests reach it as host.lima.internal, nothing else on the network does.
@@ -135,6 +148,7 @@ async fn serve_async(paths: &Paths, files: &Files, settings: ProxySettings, home
         resolver: system_resolver(home.clone()),
         home,
         idle_exit: Some(IDLE_GRACE),
+        header_timeout: server::HEADER_TIMEOUT,
     };
     eprintln!(
         "machine {} credential proxy on 127.0.0.1:{port} (pid {})",
@@ -149,7 +163,7 @@ async fn serve_async(paths: &Paths, files: &Files, settings: ProxySettings, home
             () = displaced => {}
         }
     };
-    server::run(options, listener, Some(control), shutdown).await
+    server::run(options, listener, Some(control), shutdown, release).await
 }
 
 /// Completes when the pid file no longer names this process: its state dir was removed, or
@@ -157,7 +171,7 @@ async fn serve_async(paths: &Paths, files: &Files, settings: ProxySettings, home
 async fn displaced(pid_file: PathBuf) {
     loop {
         tokio::time::sleep(WATCH_EVERY).await;
-        if !names_me(&pid_file) {
+        if names_another(&pid_file) {
             eprintln!("{} no longer names this daemon: stopping", pid_file.display());
             return;
         }
@@ -166,6 +180,15 @@ async fn displaced(pid_file: PathBuf) {
 
 fn names_me(pid_file: &Path) -> bool {
     std::fs::read_to_string(pid_file).is_ok_and(|text| text.trim() == std::process::id().to_string())
+}
+
+/// Whether the pid file is gone or names another process. A file that cannot be read just now
+/// (no file descriptor left, say) displaces nobody.
+fn names_another(pid_file: &Path) -> bool {
+    match std::fs::read_to_string(pid_file) {
+        Ok(text) => text.trim() != std::process::id().to_string(),
+        Err(e) => e.kind() == std::io::ErrorKind::NotFound,
+    }
 }
 
 /// Credentials from this process's environment, programs run as they are everywhere else.
@@ -217,7 +240,13 @@ pub fn ask(files: &Files, request: &Request) -> Result<Option<Status>> {
 
 /// Has a daemon with these settings accept the VM's token (its file written first): in one
 /// round trip when such a daemon runs, else after [`ensure`] started one.
-pub fn register(paths: &Paths, settings: &ProxySettings, runner: &dyn Runner, instance: &str) -> Result<()> {
+pub fn register(
+    paths: &Paths,
+    settings: &ProxySettings,
+    runner: &dyn Runner,
+    home: Option<&Path>,
+    instance: &str,
+) -> Result<()> {
     let files = Files::new(&paths.state_dir);
     let request = Request::Register { instance: instance.to_string() };
     let want = fingerprint(settings);
@@ -227,14 +256,15 @@ pub fn register(paths: &Paths, settings: &ProxySettings, runner: &dyn Runner, in
     {
         return Ok(());
     }
-    ensure(paths, settings, runner)?;
+    ensure(paths, settings, runner, home)?;
     ask(&files, &request).map(drop)
 }
 
 /// `[proxy] ca_file`, when set, must be a file this user can read: found out here, not as a
-/// daemon that fails to start.
-pub fn check_ca_file(settings: &ProxySettings) -> Result<()> {
+/// daemon that fails to start. `home` is what its `~` stands for.
+pub fn check_ca_file(settings: &ProxySettings, home: Option<&Path>) -> Result<()> {
     let Some(path) = &settings.ca_file else { return Ok(()) };
+    let path = &crate::compiler::paths::expand_tilde(path, home);
     match std::fs::File::open(path).and_then(|f| f.metadata()) {
         Ok(meta) if meta.is_file() => Ok(()),
         Ok(_) => Err(Error::usage(format!("[proxy] ca_file {} is not a file", path.display()))
@@ -247,8 +277,8 @@ pub fn check_ca_file(settings: &ProxySettings) -> Result<()> {
 
 /// A daemon running with these settings: the one there, else a new one (a daemon with other
 /// settings, or of another machine version, is stopped first).
-pub fn ensure(paths: &Paths, settings: &ProxySettings, runner: &dyn Runner) -> Result<Status> {
-    check_ca_file(settings)?;
+pub fn ensure(paths: &Paths, settings: &ProxySettings, runner: &dyn Runner, home: Option<&Path>) -> Result<Status> {
+    check_ca_file(settings, home)?;
     let files = Files::new(&paths.state_dir);
     let want = fingerprint(settings);
     if let Some(status) = ping(&files)? {
@@ -335,14 +365,30 @@ mod tests {
     fn a_ca_file_that_is_missing_or_a_folder_is_a_usage_error() {
         let dir = tempfile::tempdir().unwrap();
         let with = |path: std::path::PathBuf| ProxySettings { ca_file: Some(path), ..ProxySettings::default() };
-        assert!(check_ca_file(&ProxySettings::default()).is_ok());
-        let folder = check_ca_file(&with(dir.path().to_path_buf())).unwrap_err();
+        assert!(check_ca_file(&ProxySettings::default(), None).is_ok());
+        let folder = check_ca_file(&with(dir.path().to_path_buf()), None).unwrap_err();
         assert!(folder.message().ends_with("is not a file"), "{folder}");
-        let missing = check_ca_file(&with(dir.path().join("ca.pem"))).unwrap_err();
+        let missing = check_ca_file(&with(dir.path().join("ca.pem")), None).unwrap_err();
         assert!(missing.message().ends_with("cannot be read"), "{missing}");
         assert_eq!(missing.exit_code(), 2);
         std::fs::write(dir.path().join("ca.pem"), "pem").unwrap();
-        assert!(check_ca_file(&with(dir.path().join("ca.pem"))).is_ok());
+        assert!(check_ca_file(&with(dir.path().join("ca.pem")), None).is_ok());
+        let in_home = with(std::path::PathBuf::from("~/ca.pem"));
+        assert!(check_ca_file(&in_home, Some(dir.path())).is_ok(), "`~` is the home given");
+        assert!(check_ca_file(&in_home, None).is_err(), "without a home `~` is a folder name");
+    }
+
+    #[test]
+    fn only_a_missing_pid_file_or_another_pid_displaces_the_daemon() {
+        let dir = tempfile::tempdir().unwrap();
+        let pid = dir.path().join("daemon.pid");
+        assert!(names_another(&pid), "gone");
+        std::fs::write(&pid, format!("{}\n", std::process::id())).unwrap();
+        assert!(!names_another(&pid));
+        std::fs::write(&pid, "1\n").unwrap();
+        assert!(names_another(&pid));
+        std::fs::create_dir(dir.path().join("unreadable")).unwrap();
+        assert!(!names_another(&dir.path().join("unreadable")), "a read that fails otherwise displaces nobody");
     }
 
     #[test]

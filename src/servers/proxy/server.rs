@@ -37,6 +37,21 @@ type ResponseBody = BoxBody<Bytes, hyper::Error>;
 /// How long connecting to an upstream may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
 
+/// Guest connections served at once; more wait in the kernel's backlog, so a guest cannot take
+/// every file descriptor the daemon has.
+pub const MAX_CONNECTIONS: usize = 128;
+
+/// How long a guest may take to send a request's headers (also how long an idle keep-alive
+/// connection stays open): the daemon's [`Options::header_timeout`].
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long the pause after a failed accept is, and how often the failure is written down.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(250);
+const ACCEPT_REPORT_EVERY: Duration = Duration::from_mins(1);
+
+/// How long a stopping daemon lets the answers in flight run on (a long streamed answer).
+const DRAIN_LIMIT: Duration = Duration::from_mins(10);
+
 pub struct Options {
     pub settings: ProxySettings,
     /// Where the VMs' token files are (`<state>/<instance>/proxy-token.json`).
@@ -50,6 +65,8 @@ pub struct Options {
     /// End once no VM has been registered for this long (the daemon: `up`, `claude` and
     /// `codex` start it again); `None` serves until stopped.
     pub idle_exit: Option<Duration>,
+    /// [`HEADER_TIMEOUT`], but for tests.
+    pub header_timeout: Duration,
 }
 
 /// How often the server looks whether it still has VMs.
@@ -80,17 +97,21 @@ struct Shared {
     log: log::Writer,
     resolver: Resolver,
     fingerprint: String,
+    header_timeout: Duration,
     port: u16,
     started: u64,
     stop: tokio::sync::Notify,
 }
 
-/// Serves until `shutdown` completes or a client sends `stop` on the control socket.
+/// Serves until `shutdown` completes or a client sends `stop` on the control socket; then
+/// closes both listeners, calls `release` and lets the requests in flight finish (at most
+/// [`DRAIN_LIMIT`]).
 pub async fn run(
     options: Options,
     listener: TcpListener,
     control: Option<UnixListener>,
     shutdown: impl Future<Output = ()>,
+    release: impl FnOnce(),
 ) -> Result<()> {
     let tls = tls_config(&options)?;
     let mut http = HttpConnector::new();
@@ -112,12 +133,16 @@ pub async fn run(
         state_dir: options.state_dir,
         resolver: options.resolver,
         fingerprint: options.fingerprint,
+        header_timeout: options.header_timeout,
         port,
         started: SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()),
         stop: tokio::sync::Notify::new(),
     });
     tokio::pin!(shutdown);
     let (idle_exit, mut tick, mut empty_since) = (options.idle_exit, tokio::time::interval(CHECK_EVERY), None);
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    let (draining, drain_signal) = tokio::sync::watch::channel(false);
+    let mut failed_accepts = Failures::default();
     loop {
         tokio::select! {
             () = &mut shutdown => break,
@@ -130,27 +155,96 @@ pub async fn run(
                     break;
                 }
             }
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => {
-                    let shared = Arc::clone(&shared);
-                    tokio::spawn(async move {
-                        let service = hyper::service::service_fn(move |req| handle(Arc::clone(&shared), req));
-                        let _ = hyper::server::conn::http1::Builder::new()
-                            .serve_connection(TokioIo::new(stream), service)
-                            .await;
-                    });
+            (slot, accepted) = accept_guest(&listener, &slots) => match accepted {
+                Ok(stream) => {
+                    failed_accepts.ended();
+                    tokio::spawn(serve_guest(Arc::clone(&shared), stream, slot, drain_signal.clone()));
                 }
-                Err(e) => eprintln!("accepting a connection failed: {e}"),
+                Err(e) => failed_accepts.failed("a connection", &e).await,
             },
             accepted = accept_control(control.as_ref()) => match accepted {
                 Ok(stream) => {
                     tokio::spawn(answer_control(Arc::clone(&shared), stream));
                 }
-                Err(e) => eprintln!("accepting a control connection failed: {e}"),
+                Err(e) => failed_accepts.failed("a control connection", &e).await,
             },
         }
     }
+    drop((listener, control));
+    release();
+    let _ = draining.send(true);
+    let in_flight = MAX_CONNECTIONS - slots.available_permits();
+    if in_flight > 0 {
+        eprintln!("letting {in_flight} connection(s) finish their requests");
+        let all = u32::try_from(MAX_CONNECTIONS).expect("a small number");
+        if tokio::time::timeout(DRAIN_LIMIT, slots.acquire_many(all)).await.is_err() {
+            eprintln!("requests still running after {} s: ending them", DRAIN_LIMIT.as_secs());
+        }
+    }
     Ok(())
+}
+
+/// A guest connection, once one of [`MAX_CONNECTIONS`] slots is free.
+async fn accept_guest(
+    listener: &TcpListener,
+    slots: &Arc<tokio::sync::Semaphore>,
+) -> (tokio::sync::OwnedSemaphorePermit, std::io::Result<tokio::net::TcpStream>) {
+    let slot = Arc::clone(slots).acquire_owned().await.expect("the semaphore is never closed");
+    (slot, listener.accept().await.map(|(stream, _)| stream))
+}
+
+/// Serves one guest connection; when the daemon stops, the request in flight finishes and the
+/// connection then closes.
+async fn serve_guest(
+    shared: Arc<Shared>,
+    stream: tokio::net::TcpStream,
+    _slot: tokio::sync::OwnedSemaphorePermit,
+    mut draining: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder.timer(hyper_util::rt::TokioTimer::new()).header_read_timeout(shared.header_timeout);
+    let service = hyper::service::service_fn(move |req| handle(Arc::clone(&shared), req));
+    let connection = builder.serve_connection(TokioIo::new(stream), service);
+    tokio::pin!(connection);
+    tokio::select! {
+        _ = connection.as_mut() => {}
+        // The guard `wait_for` returns must not live across the await below.
+        () = async { drop(draining.wait_for(|stopping| *stopping).await) } => {
+            connection.as_mut().graceful_shutdown();
+            let _ = connection.await;
+        }
+    }
+}
+
+/// Failed accepts (no file descriptor left, say): each one pauses the loop for
+/// [`ACCEPT_BACKOFF`], and the daemon's log gets one line per [`ACCEPT_REPORT_EVERY`].
+#[derive(Default)]
+struct Failures {
+    reported: Option<Instant>,
+    unreported: u64,
+}
+
+impl Failures {
+    async fn failed(&mut self, what: &str, e: &std::io::Error) {
+        if self.reported.is_none_or(|at| at.elapsed() >= ACCEPT_REPORT_EVERY) {
+            let more = match self.unreported {
+                0 => String::new(),
+                n => format!(" ({n} more failures since the last report)"),
+            };
+            eprintln!("accepting {what} failed: {e}{more}");
+            (self.reported, self.unreported) = (Some(Instant::now()), 0);
+        } else {
+            self.unreported += 1;
+        }
+        tokio::time::sleep(ACCEPT_BACKOFF).await;
+    }
+
+    fn ended(&mut self) {
+        if self.unreported > 0 {
+            eprintln!("accepting works again ({} failures since the last report)", self.unreported);
+        }
+        (self.reported, self.unreported) = (None, 0);
+    }
 }
 
 async fn accept_control(control: Option<&UnixListener>) -> std::io::Result<UnixStream> {
@@ -219,9 +313,12 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<
         return Ok(shared.refuse(record, &refusal));
     };
     record.vm = Some(vm);
+    // From here on the guest may hang up while machine waits (for the credential, for the
+    // upstream's answer); the request is logged then too.
+    let mut pending = Pending { record: Some(record), shared: Arc::clone(&shared) };
     let credential = match shared.credential(index).await {
         Ok(c) => c,
-        Err(message) => return Ok(shared.refuse(record, &Refusal { status: 502, message })),
+        Err(message) => return Ok(shared.refuse(pending.take(), &Refusal { status: 502, message })),
     };
     let headers = route::request_headers(req.headers(), provider, &credential);
     let (parts, body) = req.into_parts();
@@ -230,9 +327,13 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<
     *upstream.headers_mut() = headers;
     match route::upstream_uri(provider, &rest).parse() {
         Ok(uri) => *upstream.uri_mut() = uri,
-        Err(_) => return Ok(shared.refuse(record, &Refusal { status: 400, message: "a malformed path".into() })),
+        Err(_) => {
+            return Ok(shared.refuse(pending.take(), &Refusal { status: 400, message: "a malformed path".into() }));
+        }
     }
-    match shared.client.request(upstream).await {
+    let answered = shared.client.request(upstream).await;
+    let mut record = pending.take();
+    match answered {
         Ok(response) => {
             if response.status() == StatusCode::UNAUTHORIZED {
                 // A revoked key or an expired login: read it again for the next request.
@@ -316,16 +417,25 @@ impl Shared {
         }
     }
 
-    async fn status(&self, check: bool) -> control::Status {
+    /// What the daemon knows. With `check`, every provider's credential is read first, all at
+    /// once (each source is time-boxed); without, a credential being read just now is said so
+    /// rather than waited for (a ping must not wait for a 1Password prompt).
+    async fn status(self: &Arc<Self>, check: bool) -> control::Status {
+        if check {
+            let mut reads = tokio::task::JoinSet::new();
+            for index in 0..self.settings.providers.len() {
+                let shared = Arc::clone(self);
+                reads.spawn(async move { drop(shared.credential(index).await) });
+            }
+            while reads.join_next().await.is_some() {}
+        }
         let mut providers = Vec::new();
         for (index, p) in self.settings.providers.iter().enumerate() {
-            if check {
-                let _ = self.credential(index).await;
-            }
-            let credential = match &*self.credentials[index].lock().await {
-                Cached::Unread => "not read yet".to_string(),
-                Cached::Read(c) => format!("ok ({})", c.source),
-                Cached::Failed(e) => e.strip_prefix("error: ").unwrap_or(e).to_string(),
+            let credential = match self.credentials[index].try_lock().as_deref() {
+                Err(_) => "being read now".to_string(),
+                Ok(Cached::Unread) => "not read yet".to_string(),
+                Ok(Cached::Read(c)) => format!("ok ({})", c.source),
+                Ok(Cached::Failed(e)) => e.strip_prefix("error: ").unwrap_or(e).to_string(),
             };
             let upstream = format!("https://{}{}", p.upstream.authority(), p.upstream.base_path);
             providers.push(ProviderStatus { name: p.name.clone(), upstream, credential });
@@ -341,7 +451,7 @@ impl Shared {
         }
     }
 
-    async fn answer(&self, request: control::Request) -> Reply {
+    async fn answer(self: &Arc<Self>, request: control::Request) -> Reply {
         use control::Request as R;
         match request {
             R::Ping => Reply::ok(Some(self.status(false).await)),
@@ -387,6 +497,32 @@ async fn answer_control(shared: Arc<Shared>, stream: UnixStream) {
     let _ = write.shutdown().await;
     if stop {
         shared.stop.notify_one();
+    }
+}
+
+/// A request's log record while machine waits on its behalf: written with [`GONE`] when the
+/// guest hangs up first (hyper then drops the handler).
+struct Pending {
+    record: Option<Record>,
+    shared: Arc<Shared>,
+}
+
+/// The status logged for a request whose guest went away before the answer came (nginx's
+/// "client closed request").
+pub const GONE: u16 = 499;
+
+impl Pending {
+    fn take(&mut self) -> Record {
+        self.record.take().expect("taken once")
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        if let Some(mut record) = self.record.take() {
+            record.status = GONE;
+            self.shared.log.write(&record);
+        }
     }
 }
 

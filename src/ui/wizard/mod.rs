@@ -15,9 +15,9 @@ use std::path::Path;
 
 pub use prompt::{Choice, Prompter, stdin_closed};
 
-pub use crate::compiler::edit::Answers;
 use crate::compiler::config::model::{Project, RepoUrl, Shell, Size, check_project_name};
 use crate::compiler::config::parse::Defaults;
+pub use crate::compiler::edit::Answers;
 use crate::compiler::layers::Catalog;
 use crate::error::{Error, Result};
 

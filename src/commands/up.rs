@@ -350,6 +350,8 @@ fn create(
         ..Applied::default()
     };
     dir.record(&intent)?;
+    // A bake before this can outlast what the scoped agent waits for a VM that never ran.
+    super::scoped_agent::ensure(ctx, lima, target)?;
     let step = ctx.ui.step(&format!("creating VM `{}`", target.shown));
     let created = lima.create(&stack.project, &stack.instance_path);
     ctx.ui.end_step(step, created.is_ok());

@@ -26,6 +26,19 @@ fn is_unsafe(c: char) -> bool {
     c.is_control() && c != '\n' && c != '\t'
 }
 
+/// `text` with every control character escaped, newline and tab too: for a field that came
+/// from the guest inside a line or a table, where a newline would make a row of its own.
+pub fn one_line(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return Cow::Borrowed(text);
+    }
+    Cow::Owned(
+        text.chars()
+            .map(|c| if c.is_control() { format!("\\u{{{:x}}}", u32::from(c)) } else { c.to_string() })
+            .collect(),
+    )
+}
+
 /// A writer that escapes control characters in what passes through it (for log lines, which
 /// quote commands and their output).
 pub struct Escaping<W>(pub W);
@@ -53,6 +66,13 @@ mod tests {
         assert_eq!(controls("erase\u{1b}[2K\rline"), "erase\\u{1b}[2K\\u{d}line");
         assert_eq!(controls("c1 \u{9b}31m"), "c1 \\u{9b}31m");
         assert!(matches!(controls("nothing to do"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn one_line_escapes_newlines_and_tabs_too() {
+        assert_eq!(one_line("git\n2026-01-01  signed\tx"), "git\\u{a}2026-01-01  signed\\u{9}x");
+        assert_eq!(one_line("\u{1b}[2K"), "\\u{1b}[2K");
+        assert!(matches!(one_line("plain"), Cow::Borrowed(_)));
     }
 
     #[test]

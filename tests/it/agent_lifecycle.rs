@@ -134,6 +134,9 @@ fn the_log_is_shown_escaped_and_as_json() {
                "service": "ssh-connection", "reason": "the key is not in the project's ssh_keys"}),
         json!({"time": "2026-12-01T11:51:00Z", "vm": "blog", "request": "lock", "decision": "refused",
                "reason": "the scoped agent only lists keys and signs"}),
+        json!({"time": "2026-12-01T11:52:00Z", "vm": "blog", "request": "sign", "decision": "signed",
+               "key": "SHA256:abc", "comment": "ada@laptop", "kind": "sshsig",
+               "namespace": "x\n2026-01-01T00:00:00Z  refused   SHA256:FORGED  git signature"}),
     ];
     let text: String = lines.iter().map(|l| l.to_string() + "\n").collect();
     std::fs::write(dir.join("signatures.jsonl"), text).unwrap();
@@ -142,9 +145,10 @@ fn the_log_is_shown_escaped_and_as_json() {
     let table = String::from_utf8(out.stdout).unwrap();
     insta::assert_snapshot!(table);
     assert!(!table.contains('\u{1b}'), "guest text is escaped");
+    assert_eq!(table.lines().count(), 5, "a heading and one row per entry: a guest's newline adds none");
     let out = machine(&env).args(["agent", "log", "blog", "--json"]).output().unwrap();
     let json = String::from_utf8(out.stdout).unwrap();
-    assert_eq!(json.lines().count(), 3);
+    assert_eq!(json.lines().count(), 4);
     assert!(!json.contains('\u{1b}') && json.contains("\\u001b"), "{json}");
 }
 
@@ -211,4 +215,52 @@ fn up_of_a_vm_machine_did_not_create_starts_no_agent() {
     assert!(stderr(&out).contains("machine did not create it"), "{}", stderr(&out));
     assert!(!agent_dir(&env, "blog").exists(), "no agent folder, no daemon");
     assert!(!serving(&env));
+}
+
+#[test]
+fn a_command_run_elsewhere_keeps_the_policy_of_the_file_the_vm_was_made_from() {
+    let env = env_with(BLOG);
+    let repo = env.home().join("blog");
+    std::fs::create_dir_all(repo.join(".git")).unwrap();
+    std::fs::write(repo.join(".machine.toml"), "ssh_keys = [\"two@test\"]\nconfirm_signatures = true\n").unwrap();
+    let policy = || -> Value {
+        serde_json::from_str(&std::fs::read_to_string(agent_dir(&env, "blog").join("policy.json")).unwrap()).unwrap()
+    };
+    let out = machine(&env).current_dir(&repo).args(["up", "blog"]).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let narrowed = policy();
+    assert_eq!(narrowed["confirm"], true, "{narrowed}");
+    assert_ne!(narrowed["keys"], json!([]), "{narrowed}");
+
+    // From the home folder the project is projects.toml's alone: the repo's narrowing stays.
+    machine(&env).args(["run", "blog", "--", "true"]).assert().success();
+    assert_eq!(policy(), narrowed, "a command that does not see the .machine.toml loosens nothing");
+    // In the repo the file is seen again: an edit of it applies.
+    std::fs::write(repo.join(".machine.toml"), "ssh_keys = [\"two@test\"]\n").unwrap();
+    machine(&env).current_dir(&repo).args(["run", "blog", "--", "true"]).assert().success();
+    assert_eq!(policy()["confirm"], false);
+    machine(&env).args(["down", "blog"]).assert().success();
+}
+
+#[test]
+fn an_agent_that_ended_during_the_bake_is_started_again_before_the_vm() {
+    let env = env_with(BLOG);
+    env.faults(json!({"start_delay_ms": 1500}));
+    let mut up = env.machine_process();
+    up.envs(crate::fake::IDENTITY).args(["up", "blog"]);
+    let child = up.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let baking = || env.calls_text().lines().any(|l| l.starts_with("limactl --tty=false start machine-bake-"));
+    while !(baking() && serving(&env)) {
+        assert!(std::time::Instant::now() < deadline, "the bake never started");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // What the agent does when the VM has not run for its whole grace.
+    let first = pid(&env);
+    std::process::Command::new("kill").args(["-TERM", &first]).status().unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(serving(&env), "the VM boots with a scoped agent behind its master");
+    assert_ne!(pid(&env), first);
+    machine(&env).args(["down", "blog"]).assert().success();
 }

@@ -62,7 +62,7 @@ impl Record {
             self.status,
             self.bytes
         );
-        crate::ui::escape::controls(&text).into_owned()
+        crate::ui::escape::one_line(&text).into_owned()
     }
 }
 

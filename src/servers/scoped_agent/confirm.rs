@@ -35,17 +35,22 @@ pub fn dialog(question: &str, macos: bool, env: &dyn Fn(&str) -> Option<OsString
     if !display {
         return Err("no desktop display (DISPLAY or WAYLAND_DISPLAY) to ask on".into());
     }
+    // Deny has the focus in every dialog: a guest can time a request to a key press of yours.
     if let Some(zenity) = found("zenity") {
         return Ok(Cmd::new(zenity)
             .args(["--question", "--title=machine", "--no-markup", "--ok-label=Allow", "--cancel-label=Deny"])
+            .arg("--default-cancel")
             .arg(format!("--timeout={secs}"))
             .arg(format!("--text={question}"))
             .timeout(TIMEOUT + Duration::from_secs(5)));
     }
     if let Some(kdialog) = found("kdialog") {
+        // kdialog's yes/no boxes cannot move the focus off Yes: a choice with Deny chosen can,
+        // and its answer is the chosen tag on stdout.
         return Ok(Cmd::new(kdialog)
-            .args(["--title", "machine", "--yes-label", "Allow", "--no-label", "Deny", "--yesno"])
+            .args(["--title", "machine", "--radiolist"])
             .arg(question)
+            .args(["deny", "Deny", "on", "allow", "Allow", "off"])
             .timeout(TIMEOUT));
     }
     Err("neither zenity nor kdialog is installed to ask with".into())
@@ -58,6 +63,7 @@ pub fn ask(runner: &dyn Runner, dialog: Result<Cmd, String>) -> Confirmed {
         Err(why) => return Confirmed::Denied(why),
     };
     let is_osascript = cmd.program.to_string_lossy().ends_with("osascript");
+    let is_kdialog = cmd.program.to_string_lossy().ends_with("kdialog");
     match runner.output(&cmd) {
         Err(e) => Confirmed::Denied(format!("the dialog did not run: {}", e.message())),
         Ok(out) if out.code.is_none() => Confirmed::Denied("no answer in time".into()),
@@ -67,6 +73,13 @@ pub fn ask(runner: &dyn Runner, dialog: Result<Cmd, String>) -> Confirmed {
                 Confirmed::Allowed
             } else if said.contains("gave up:true") {
                 Confirmed::Denied("no answer in time".into())
+            } else {
+                Confirmed::Denied("the user said no".into())
+            }
+        }
+        Ok(out) if is_kdialog => {
+            if out.success() && out.stdout_text() == "allow" {
+                Confirmed::Allowed
             } else {
                 Confirmed::Denied("the user said no".into())
             }
@@ -130,6 +143,7 @@ mod tests {
         let linux = dialog(question, false, &env).unwrap();
         assert!(linux.program.to_string_lossy().ends_with("zenity"));
         assert!(linux.args.iter().any(|a| a == "--no-markup"));
+        assert!(linux.args.iter().any(|a| a == "--default-cancel"), "Deny has the focus");
         assert_eq!(linux.args.last().unwrap().to_string_lossy(), format!("--text={question}"));
     }
 
@@ -145,13 +159,20 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let kdialog = dialog("q", false, &host_with(dir.path(), &["kdialog"], true)).unwrap();
         assert!(kdialog.program.to_string_lossy().ends_with("kdialog"), "kdialog when there is no zenity");
+        let words: Vec<String> = kdialog.args.iter().map(|a| a.to_string_lossy().into_owned()).collect();
+        assert!(words.ends_with(&["deny", "Deny", "on", "allow", "Allow", "off"].map(String::from)), "Deny is chosen");
     }
 
     #[test]
     fn only_an_explicit_allow_allows() {
         let zenity = Cmd::new("/usr/bin/zenity");
         let osascript = Cmd::new("/usr/bin/osascript");
-        let cases: [(&Cmd, Option<i32>, &str, bool); 7] = [
+        let kdialog = Cmd::new("/usr/bin/kdialog");
+        let cases: [(&Cmd, Option<i32>, &str, bool); 11] = [
+            (&kdialog, Some(0), "allow\n", true),
+            (&kdialog, Some(0), "deny\n", false),
+            (&kdialog, Some(0), "", false),
+            (&kdialog, Some(1), "allow\n", false),
             (&zenity, Some(0), "", true),
             (&zenity, Some(1), "", false),
             (&zenity, Some(5), "", false),

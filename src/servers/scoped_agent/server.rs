@@ -181,16 +181,17 @@ pub fn fingerprint(credential: &PublicCredential) -> String {
     credential.key_data().fingerprint(HashAlg::Sha256).to_string()
 }
 
-/// What the confirmation dialog asks; everything in it is escaped, some of it came from the guest.
+/// What the confirmation dialog asks; each field is escaped to one line (some came from the
+/// guest, which must not add lines of its own to the question).
 fn question(policy: &Policy, entry: &Entry) -> String {
-    let key = entry.key.as_deref().unwrap_or("?");
-    let comment = entry.comment.as_deref().unwrap_or("");
-    let text = format!(
+    use crate::ui::escape::one_line;
+    let key = one_line(entry.key.as_deref().unwrap_or("?")).into_owned();
+    let comment = one_line(entry.comment.as_deref().unwrap_or("")).into_owned();
+    format!(
         "VM {} asks to sign with your key {key} ({comment}):\n\n{}\n\nAllow this signature?",
-        policy.vm,
-        entry.what()
-    );
-    crate::ui::escape::controls(&text).into_owned()
+        one_line(&policy.vm),
+        one_line(&entry.what())
+    )
 }
 
 /// A session-bind's host key and purpose, for the daemon's own log.
@@ -414,5 +415,10 @@ mod tests {
         let q = question(&policy, &entry);
         assert!(q.contains("ssh login as git\\u{1b}[2J"), "{q}");
         assert!(!q.contains('\u{1b}'));
+        let forged =
+            SignedData::SshAuth { user: "git\n\nAllow this signature?".into(), service: "s".into(), host_key: None };
+        let q = question(&policy, &Entry::signature("blog", "SHA256:x", &forged));
+        assert_eq!(q.matches('\n').count(), 4, "the guest adds no line of its own: {q}");
+        assert!(q.contains("ssh login as git\\u{a}\\u{a}Allow"), "{q}");
     }
 }

@@ -264,3 +264,32 @@ fn an_agent_that_ended_during_the_bake_is_started_again_before_the_vm() {
     assert_ne!(pid(&env), first);
     machine(&env).args(["down", "blog"]).assert().success();
 }
+
+#[test]
+fn a_flood_of_refused_requests_is_counted_not_logged_one_by_one() {
+    use std::io::{Read as _, Write as _};
+    let env = env_with(BLOG);
+    machine(&env).args(["up", "blog"]).assert().success();
+    let mut agent = UnixStream::connect(agent_dir(&env, "blog").join("agent.sock")).unwrap();
+    for _ in 0..200 {
+        agent.write_all(&[0, 0, 0, 7, 22, 0, 0, 0, 2, b'p', b'w']).unwrap(); // SSH_AGENTC_LOCK "pw"
+        let mut answer = [0u8; 5];
+        agent.read_exact(&mut answer).unwrap();
+        assert_eq!(answer, [0, 0, 0, 1, 5], "SSH_AGENT_FAILURE");
+    }
+    drop(agent);
+    machine(&env).args(["down", "blog"]).assert().success();
+    let log = agent_dir(&env, "blog").join("signatures.jsonl");
+    let entries = || -> Vec<Value> {
+        std::fs::read_to_string(&log).unwrap_or_default().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !entries().iter().any(|e| e["request"] == "unlogged") {
+        assert!(std::time::Instant::now() < deadline, "the ending daemon writes the count: {:?}", entries());
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let entries = entries();
+    assert_eq!(entries.iter().filter(|e| e["request"] == "lock").count(), 60);
+    let count = entries.iter().find(|e| e["request"] == "unlogged").unwrap();
+    assert_eq!((count["unlogged"].as_u64(), count["vm"].as_str()), (Some(140), Some("blog")));
+}

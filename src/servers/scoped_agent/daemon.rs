@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use super::AgentDir;
 use super::confirm;
-use super::log::Entry;
+use super::log::{Budget, Entry};
 use super::policy::Policy;
 use super::server::{AgentSocket, Handler, serve_connection};
 use crate::driver::exec::{Cmd, Runner};
@@ -68,7 +68,7 @@ pub fn serve(dir: &AgentDir, runner: &dyn Runner, env: DialogEnv) -> Result<i32>
     crate::driver::stack::write_atomic(&dir.pid_file(), format!("{}\n", std::process::id()).as_bytes())?;
     let listener = listen(&dir.socket())?;
     tracing::info!("scoped agent for {} listening on {}", dir.instance(), dir.socket().display());
-    let shared = Shared { dir, runner, env, dialog: std::sync::Mutex::new(()) };
+    let shared = Shared { dir, runner, env, dialog: std::sync::Mutex::new(()), budget: std::sync::Mutex::default() };
     let open = std::sync::atomic::AtomicUsize::new(0);
     std::thread::scope(|s| {
         s.spawn(|| {
@@ -91,6 +91,7 @@ pub fn serve(dir: &AgentDir, runner: &dyn Runner, env: DialogEnv) -> Result<i32>
         });
         let why = watch(dir, &term);
         tracing::info!("scoped agent for {} ends: {why}", dir.instance());
+        shared.flush();
         let _ = std::fs::remove_file(dir.socket());
         let _ = std::fs::remove_file(dir.pid_file());
         std::process::exit(0)
@@ -158,6 +159,8 @@ struct Shared<'a> {
     env: DialogEnv,
     /// One question on the desktop at a time.
     dialog: std::sync::Mutex<()>,
+    /// What the log may still take one by one this minute.
+    budget: std::sync::Mutex<Budget>,
 }
 
 impl Shared<'_> {
@@ -168,10 +171,13 @@ impl Shared<'_> {
             Policy::closed(self.dir.instance())
         });
         let mut upstream = AgentSocket::new(policy.upstream.clone());
-        let log = self.dir.signature_log();
         let append = |entry: &Entry| {
-            if let Err(e) = log.append(entry) {
-                tracing::warn!("{e}");
+            let (due, write) = self.lock_budget().admit(entry, Instant::now());
+            if let Some(n) = due {
+                self.append(&Entry::unlogged(&entry.vm, n));
+            }
+            if write {
+                self.append(entry);
             }
         };
         let confirm = |question: &str| {
@@ -181,6 +187,24 @@ impl Shared<'_> {
         };
         let mut handler = Handler { policy: &policy, upstream: &mut upstream, confirm: &confirm, log: &append };
         serve_connection(stream, &mut handler);
+    }
+
+    fn lock_budget(&self) -> std::sync::MutexGuard<'_, Budget> {
+        self.budget.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn append(&self, entry: &Entry) {
+        if let Err(e) = self.dir.signature_log().append(entry) {
+            tracing::warn!("{e}");
+        }
+    }
+
+    /// Writes the count of entries not logged one by one, as the daemon ends.
+    fn flush(&self) {
+        if let Some(n) = self.lock_budget().rest() {
+            let vm = Policy::load(&self.dir.policy_file()).map_or_else(|_| self.dir.instance().to_string(), |p| p.vm);
+            self.append(&Entry::unlogged(&vm, n));
+        }
     }
 }
 

@@ -15,6 +15,12 @@ use crate::error::{Result, io_error};
 /// When the log passes this size it is moved to `signatures.jsonl.1` (one old file is kept).
 const ROTATE_AT: u64 = 8 * 1024 * 1024;
 
+/// Entries other than a signature made (refusals, denials, failures) written one by one in a
+/// minute; the rest of that minute's are counted in one entry. A guest can send such requests
+/// by the thousand for nothing, and must not push the signatures out of the log by rotation.
+pub const UNSIGNED_PER_MINUTE: u32 = 60;
+const MINUTE: std::time::Duration = std::time::Duration::from_mins(1);
+
 /// What became of a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -78,6 +84,9 @@ pub struct Entry {
     /// Why it was refused, denied or failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// For a count of entries not written one by one (see [`UNSIGNED_PER_MINUTE`]): how many.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unlogged: Option<u64>,
 }
 
 impl Entry {
@@ -85,6 +94,13 @@ impl Entry {
     pub fn refused_request(vm: &str, request: &str) -> Self {
         let mut e = Self::new(vm, request, Decision::Refused);
         e.reason = Some("the scoped agent only lists keys and signs".into());
+        e
+    }
+
+    /// `n` requests refused, denied or failed past a minute's [`UNSIGNED_PER_MINUTE`].
+    pub fn unlogged(vm: &str, n: u64) -> Self {
+        let mut e = Self::new(vm, "unlogged", Decision::Refused);
+        e.unlogged = Some(n);
         e
     }
 
@@ -121,6 +137,7 @@ impl Entry {
             bytes: None,
             confirmed: false,
             reason: None,
+            unlogged: None,
         }
     }
 
@@ -133,6 +150,11 @@ impl Entry {
 
     /// What was signed, for people: `git signature`, `ssh login as git`, …
     pub fn what(&self) -> String {
+        if let Some(n) = self.unlogged {
+            return format!(
+                "{n} more refused, denied or failed requests, not logged one by one (at most {UNSIGNED_PER_MINUTE} a minute are)"
+            );
+        }
         match (self.kind.as_deref(), self.namespace.as_deref()) {
             (Some("sshsig"), Some("git")) => "git signature (commit or tag; namespace git)".into(),
             (Some("sshsig"), Some("file")) => "file signature (ssh-keygen -Y sign; namespace file)".into(),
@@ -147,6 +169,46 @@ impl Entry {
             (Some(_), _) => format!("other data ({} bytes)", self.bytes.unwrap_or(0)),
             (None, _) => format!("{} request", self.request),
         }
+    }
+}
+
+/// How many entries other than a signature made this minute has written, and how many it
+/// did not.
+#[derive(Debug, Default)]
+pub struct Budget {
+    minute: Option<std::time::Instant>,
+    written: u32,
+    unlogged: u64,
+}
+
+impl Budget {
+    /// For an entry at `now`: the count of an earlier minute's unlogged entries, when one is due
+    /// (written first), and whether the entry itself is written.
+    pub fn admit(&mut self, entry: &Entry, now: std::time::Instant) -> (Option<u64>, bool) {
+        let due = self.next_minute(now);
+        if entry.decision == Decision::Signed {
+            return (due, true);
+        }
+        if self.written < UNSIGNED_PER_MINUTE {
+            self.written += 1;
+            return (due, true);
+        }
+        self.unlogged += 1;
+        (due, false)
+    }
+
+    /// The count still to write when the daemon ends.
+    pub fn rest(&mut self) -> Option<u64> {
+        (self.unlogged > 0).then(|| std::mem::take(&mut self.unlogged))
+    }
+
+    fn next_minute(&mut self, now: std::time::Instant) -> Option<u64> {
+        if self.minute.is_some_and(|start| now.duration_since(start) < MINUTE) {
+            return None;
+        }
+        self.minute = Some(now);
+        self.written = 0;
+        self.rest()
     }
 }
 
@@ -209,6 +271,28 @@ impl SignatureLog {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn past_a_minute_s_budget_refusals_are_counted_and_signatures_always_written() {
+        let start = std::time::Instant::now();
+        let mut budget = Budget::default();
+        let refused = Entry::refused_request("blog", "lock");
+        let signed =
+            Entry::signature("blog", "SHA256:x", &SignedData::Other { bytes: 1 }).decided(Decision::Signed, None);
+        for _ in 0..UNSIGNED_PER_MINUTE {
+            assert_eq!(budget.admit(&refused, start), (None, true));
+        }
+        assert_eq!(budget.admit(&refused, start), (None, false), "over the minute's budget");
+        assert_eq!(budget.admit(&refused, start), (None, false));
+        assert_eq!(budget.admit(&signed, start), (None, true), "a signature is always written");
+        let later = start + std::time::Duration::from_secs(61);
+        assert_eq!(budget.admit(&refused, later), (Some(2), true), "the count comes first, then a new minute");
+        assert_eq!(budget.rest(), None);
+        assert_eq!(
+            Entry::unlogged("blog", 2).what(),
+            "2 more refused, denied or failed requests, not logged one by one (at most 60 a minute are)"
+        );
+    }
 
     #[test]
     fn entries_say_what_was_signed() {

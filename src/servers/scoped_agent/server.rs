@@ -249,10 +249,36 @@ pub fn write_response(stream: &mut impl Write, response: &Response) -> io::Resul
     stream.write_all(&bytes)
 }
 
+/// How long the rest of a message may take once its first byte came. A connection may wait for
+/// its next message as long as it likes (an ssh session's agent channel does), but one that
+/// stops halfway through a message holds one of the daemon's few connections.
+pub const FRAME_WITHIN: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The connection's next message: waits for its first byte as long as it takes, then for the
+/// rest at most `within`.
+pub fn next_frame(stream: &mut UnixStream, within: std::time::Duration) -> io::Result<Option<Vec<u8>>> {
+    stream.set_read_timeout(None)?;
+    let mut first = [0u8; 1];
+    loop {
+        match stream.read(&mut first) {
+            Ok(0) => return Ok(None),
+            Ok(_) => break,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    stream.set_read_timeout(Some(within))?;
+    let mut rest = (&first[..]).chain(&mut *stream);
+    match read_frame(&mut rest)? {
+        Some(frame) => Ok(Some(frame)),
+        None => Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the connection ended inside a message")),
+    }
+}
+
 /// Answers requests until the client hangs up.
 pub fn serve_connection(stream: &mut UnixStream, handler: &mut Handler<'_>) {
     loop {
-        let frame = match read_frame(stream) {
+        let frame = match next_frame(stream, FRAME_WITHIN) {
             Ok(Some(frame)) => frame,
             Ok(None) => return,
             Err(e) => {
@@ -404,6 +430,27 @@ mod tests {
         assert_eq!(read_frame(&mut &[][..]).unwrap(), None);
         let huge = (u32::try_from(MAX_MESSAGE).unwrap() + 1).to_be_bytes();
         assert!(read_frame(&mut &huge[..]).is_err(), "an oversized frame ends the connection");
+    }
+
+    #[test]
+    fn a_message_stopped_halfway_ends_the_connection_and_waiting_between_messages_does_not() {
+        use std::io::Write as _;
+        let within = std::time::Duration::from_millis(100);
+        let (mut ours, mut theirs) = UnixStream::pair().unwrap();
+        let late = std::thread::spawn(move || {
+            std::thread::sleep(within * 3);
+            theirs.write_all(&[0, 0, 0, 1, 11]).unwrap();
+            theirs.write_all(&[0, 0, 0, 5, 1]).unwrap();
+            theirs
+        });
+        assert_eq!(next_frame(&mut ours, within).unwrap(), Some(vec![11]), "an idle wait is no timeout");
+        let started = std::time::Instant::now();
+        assert!(next_frame(&mut ours, within).is_err(), "four of nine bytes, then nothing");
+        assert!(started.elapsed() < within * 20);
+        drop(late.join().unwrap());
+        let (mut ours, theirs) = UnixStream::pair().unwrap();
+        drop(theirs);
+        assert_eq!(next_frame(&mut ours, within).unwrap(), None, "a hang-up between messages");
     }
 
     #[test]

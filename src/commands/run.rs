@@ -32,7 +32,9 @@ pub fn run(args: &Args, ctx: &mut Ctx<'_>) -> Result<i32> {
 
 /// Runs `argv` in the project's VM with its output captured instead of the terminal attached: in
 /// `workdir` when given (a folder under one of the project's repos, see [`repo_dir`]), else where
-/// `machine run` opens; killed after `timeout`. It holds the project's lock, unlike `machine run`
+/// `machine run` opens. The guest's `timeout` ends it after `timeout` (exit code 124, what it
+/// printed kept); machine kills `limactl` a little later should the guest not answer. At most
+/// `keep` bytes of each output stream are kept (see [`crate::driver::exec::Cmd::keep`]). It holds the project's lock, unlike `machine run`
 /// (a terminal session may last all day): an agent's command never races an `up`, `down` or
 /// `destroy` of the same VM, and waits for one under way.
 pub fn capture(
@@ -41,6 +43,7 @@ pub fn capture(
     argv: &[String],
     workdir: Option<&str>,
     timeout: Duration,
+    keep: usize,
 ) -> Result<Output> {
     if argv.is_empty() {
         return Err(Error::usage("no command to run")
@@ -58,9 +61,18 @@ pub fn capture(
         let repos: Vec<&str> = target.project.repos.iter().map(RepoUrl::dir_name).collect();
         session = session.in_dir(repo_dir(dir, &home, &target.shown, &repos)?);
     }
-    let argv: Vec<&OsStr> = argv.iter().map(OsStr::new).collect();
-    ctx.runner.output(&session.command(&argv).timeout(timeout))
+    // coreutils' timeout, in every guest image: TERM at the limit, KILL 5 s later.
+    let secs = timeout.as_secs().to_string();
+    let guarded = ["timeout", "-k", "5", secs.as_str()].into_iter().chain(argv.iter().map(String::as_str));
+    let argv: Vec<&OsStr> = guarded.map(OsStr::new).collect();
+    ctx.runner.output(&session.command(&argv).timeout(timeout + HOST_GRACE).keep(keep))
 }
+
+/// How much longer than the guest's `timeout` machine waits before it kills `limactl` itself.
+const HOST_GRACE: Duration = Duration::from_secs(15);
+
+/// The exit code of the guest's `timeout` when it ended the command.
+pub const TIMED_OUT: i32 = 124;
 
 /// `workdir` as a guest path under `<home>/code`: `<repo>[/…]` is taken relative to it, and so is
 /// the same path written `~/code/<repo>/…` or `<home>/code/<repo>/…`. A path that is not under one

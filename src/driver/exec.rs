@@ -18,6 +18,9 @@ pub struct Cmd {
     pub cwd: Option<PathBuf>,
     pub stdin: Option<Vec<u8>>,
     pub timeout: Option<Duration>,
+    /// Keep at most this many bytes of each output stream (its first and last halves, see
+    /// [`Output::cut`]): what a command in the guest prints must not fill the host's memory.
+    pub keep: Option<usize>,
 }
 
 impl Cmd {
@@ -29,6 +32,7 @@ impl Cmd {
             cwd: None,
             stdin: None,
             timeout: None,
+            keep: None,
         }
     }
 
@@ -59,6 +63,14 @@ impl Cmd {
     #[must_use]
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
+        self
+    }
+
+    /// See [`Cmd::keep`]; the program runs in a process group of its own, all of which a
+    /// timeout kills.
+    #[must_use]
+    pub fn keep(mut self, bytes: usize) -> Self {
+        self.keep = Some(bytes);
         self
     }
 }
@@ -99,9 +111,16 @@ pub struct Output {
     pub code: Option<i32>,
     pub stdout: Vec<u8>,
     pub stderr: Vec<u8>,
+    /// With [`Cmd::keep`]: how many bytes were left out of the middle of stdout and of stderr,
+    /// right after their first `keep / 2` bytes.
+    pub cut: [usize; 2],
 }
 
 impl Output {
+    pub fn new(code: Option<i32>, stdout: impl Into<Vec<u8>>, stderr: impl Into<Vec<u8>>) -> Self {
+        Self { code, stdout: stdout.into(), stderr: stderr.into(), cut: [0, 0] }
+    }
+
     pub fn success(&self) -> bool {
         self.code == Some(0)
     }
@@ -191,6 +210,9 @@ impl Runner for SystemRunner {
     fn output(&self, cmd: &Cmd) -> Result<Output, Error> {
         tracing::info!("$ {cmd}");
         let started = std::time::Instant::now();
+        if let Some(keep) = cmd.keep {
+            return self.output_kept(cmd, keep, started);
+        }
         if cmd.stdin.is_none() && cmd.timeout.is_none() {
             // std reads both pipes with poll on this thread; duct's capture takes two threads.
             // Only the spawn may be retried by name: a program that started is waited for once.
@@ -206,8 +228,9 @@ impl Runner for SystemRunner {
                 .map_err(|e| spawn_error(cmd, &e))?;
             let out = child.wait_with_output().map_err(|e| spawn_error(cmd, &e))?;
             log_end(cmd, &out.status.to_string(), started);
-            return Ok(Output { code: out.status.code(), stdout: out.stdout, stderr: out.stderr });
+            return Ok(Output::new(out.status.code(), out.stdout, out.stderr));
         }
+
         let handle = self
             .start_with(cmd, |program| {
                 let expr = self.expression(cmd, program).stdout_capture().stderr_capture();
@@ -224,8 +247,8 @@ impl Runner for SystemRunner {
         };
         log_end(cmd, &out.as_ref().map_or("timed out".into(), |o| o.status.to_string()), started);
         Ok(match out {
-            Some(o) => Output { code: o.status.code(), stdout: o.stdout, stderr: o.stderr },
-            None => Output { code: None, stdout: Vec::new(), stderr: b"timed out".to_vec() },
+            Some(o) => Output::new(o.status.code(), o.stdout, o.stderr),
+            None => Output::new(None, Vec::new(), b"timed out".to_vec()),
         })
     }
 
@@ -303,7 +326,7 @@ impl Runner for SystemRunner {
         }
         let status = reader.try_wait().ok().flatten().map(|o| o.status);
         log_end(cmd, &status.map_or_else(|| "stopped".into(), |s| s.to_string()), started);
-        Ok(Output { code: if stopped { None } else { status.map(exit_code) }, stdout: Vec::new(), stderr: all })
+        Ok(Output::new(if stopped { None } else { status.map(exit_code) }, Vec::new(), all))
     }
 
     fn spawn_detached(&self, cmd: &Cmd, log: &Path) -> Result<Detached, Error> {
@@ -410,6 +433,100 @@ impl SystemRunner {
             }
         }
         None
+    }
+}
+
+impl SystemRunner {
+    /// [`Runner::output`] keeping only the ends of each stream, read as they come; at the
+    /// timeout the program's whole process group is killed (`limactl` and the ssh under it).
+    fn output_kept(&self, cmd: &Cmd, keep: usize, started: std::time::Instant) -> Result<Output, Error> {
+        use std::os::unix::process::CommandExt as _;
+        use std::process::Stdio;
+        let mut child = self
+            .start_with(cmd, |program| {
+                let stdin = if cmd.stdin.is_some() { Stdio::piped() } else { Stdio::null() };
+                self.command(cmd, program)
+                    .process_group(0)
+                    .stdin(stdin)
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped())
+                    .spawn()
+            })
+            .map_err(|e| spawn_error(cmd, &e))?;
+        if let (Some(bytes), Some(mut pipe)) = (cmd.stdin.clone(), child.stdin.take()) {
+            std::thread::spawn(move || std::io::Write::write_all(&mut pipe, &bytes));
+        }
+        let readers = [
+            child.stdout.take().map(|p| Box::new(p) as Box<dyn std::io::Read + Send>),
+            child.stderr.take().map(|p| Box::new(p) as Box<dyn std::io::Read + Send>),
+        ]
+        .map(|pipe| std::thread::spawn(move || Kept::read(pipe, keep)));
+        let deadline = cmd.timeout.map(|limit| started + limit);
+        let status = loop {
+            if let Some(status) = child.try_wait().map_err(|e| spawn_error(cmd, &e))? {
+                break Some(status);
+            }
+            if deadline.is_some_and(|d| std::time::Instant::now() >= d) {
+                kill_group(child.id());
+                let _ = child.wait();
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let [out, err] = readers.map(|r| r.join().unwrap_or_default());
+        log_end(cmd, &status.map_or("timed out".into(), |s| s.to_string()), started);
+        Ok(Output {
+            code: status.and_then(|s| s.code()),
+            stdout: out.bytes,
+            stderr: err.bytes,
+            cut: [out.cut, err.cut],
+        })
+    }
+}
+
+/// SIGKILL to every process of the group `pgid` leads.
+fn kill_group(pgid: u32) {
+    let group = format!("-{pgid}");
+    let killed = std::process::Command::new("kill").args(["-KILL", "--", &group]).status();
+    if !killed.is_ok_and(|s| s.success()) {
+        tracing::info!("kill -KILL -- {group} failed");
+    }
+}
+
+/// A stream's first and last `keep / 2` bytes, and how many between them were dropped.
+#[derive(Debug, Default)]
+struct Kept {
+    bytes: Vec<u8>,
+    cut: usize,
+}
+
+impl Kept {
+    fn read(pipe: Option<Box<dyn std::io::Read + Send>>, keep: usize) -> Self {
+        use std::io::Read as _;
+        let Some(mut pipe) = pipe else { return Self::default() };
+        let half = keep / 2;
+        let (mut head, mut tail, mut total) = (Vec::new(), std::collections::VecDeque::<u8>::new(), 0usize);
+        let mut buf = [0u8; 16 * 1024];
+        loop {
+            let n = match pipe.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(_) => break,
+            };
+            total += n;
+            let mut chunk = &buf[..n];
+            let room = half.saturating_sub(head.len());
+            let (into_head, rest) = chunk.split_at(room.min(chunk.len()));
+            head.extend_from_slice(into_head);
+            chunk = rest;
+            tail.extend(chunk);
+            let over = tail.len().saturating_sub(keep - half);
+            tail.drain(..over);
+        }
+        let cut = total - head.len() - tail.len();
+        head.extend(tail);
+        Self { bytes: head, cut }
     }
 }
 
@@ -607,6 +724,35 @@ mod tests {
         let pgid = std::fs::read_to_string(&done).expect("the detached program ran");
         assert_eq!(pgid.trim(), pid.to_string(), "it leads a process group of its own");
         assert_eq!(std::fs::read_to_string(&log).unwrap(), "out\nerr\n");
+    }
+
+    #[test]
+    fn kept_output_holds_both_ends_and_says_how_much_was_cut() {
+        let runner = SystemRunner::default();
+        let script = "head -c 300000 /dev/zero | tr '\\0' a; printf END; printf err >&2";
+        let out = runner.output(&Cmd::new("sh").args(["-c", script]).keep(1000)).unwrap();
+        assert_eq!(out.code, Some(0));
+        assert_eq!(out.stdout.len(), 1000);
+        assert_eq!(out.cut, [300_003 - 1000, 0]);
+        assert!(out.stdout.starts_with(b"aaa") && out.stdout.ends_with(b"aEND"));
+        assert_eq!(out.stderr, b"err");
+        let whole = runner.output(&Cmd::new("printf").arg("short").keep(1000)).unwrap();
+        assert_eq!((whole.stdout.as_slice(), whole.cut), (&b"short"[..], [0, 0]));
+    }
+
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn a_timeout_kills_the_whole_process_group_of_a_kept_command() {
+        let runner = SystemRunner::default();
+        let script = "sleep 30 & echo $!; wait";
+        let cmd = Cmd::new("sh").args(["-c", script]).keep(1000).timeout(Duration::from_millis(300));
+        let out = runner.output(&cmd).unwrap();
+        assert_eq!(out.code, None, "timed out");
+        let pid = String::from_utf8(out.stdout).unwrap();
+        // Gone, or a zombie nobody reaped yet (a container's first process may not).
+        let state = std::fs::read_to_string(format!("/proc/{}/stat", pid.trim())).unwrap_or_default();
+        let alive = state.split(") ").nth(1).is_some_and(|rest| !rest.starts_with('Z') && !rest.starts_with('X'));
+        assert!(!alive, "the child of the child is gone too (pid {pid}: {state})");
     }
 
     #[test]

@@ -249,7 +249,7 @@ fn an_agent_that_ended_during_the_bake_is_started_again_before_the_vm() {
     let mut up = env.machine_process();
     up.envs(crate::fake::IDENTITY).args(["up", "blog"]);
     let child = up.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::piped()).spawn().unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_mins(1);
     let baking = || env.calls_text().lines().any(|l| l.starts_with("limactl --tty=false start machine-bake-"));
     while !(baking() && serving(&env)) {
         assert!(std::time::Instant::now() < deadline, "the bake never started");

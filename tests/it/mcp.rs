@@ -314,9 +314,13 @@ fn run_returns_the_exit_code_and_both_outputs() {
         let no_shell = session.err("run", json!({"project": "blog", "argv": "echo hi"})).await;
         assert!(no_shell.contains("failed to deserialize parameters"), "{no_shell}");
 
-        let slow = session.ok("run", json!({"project": "blog", "argv": ["sleep", "5"], "timeout_secs": 1})).await;
-        assert_eq!((&slow["timed_out"], &slow["exit_code"]), (&json!(true), &Value::Null), "{slow}");
+        let argv = json!(["sh", "-c", "echo before; sleep 30; echo after"]);
+        let slow = session.ok("run", json!({"project": "blog", "argv": argv, "timeout_secs": 1})).await;
+        assert_eq!((&slow["timed_out"], &slow["exit_code"]), (&json!(true), &json!(124)), "{slow}");
+        assert_eq!(slow["stdout"], "before\n", "what it printed until then is kept");
         assert!(slow["notes"].as_str().unwrap().contains("killed at its timeout"), "{slow}");
+        let guarded = env.calls_text().lines().any(|l| l.contains("-- timeout -k 5 1 sh -c"));
+        assert!(guarded, "the guest's own timeout ends it, so nothing is left running there");
 
         session.ok("down", json!({"project": "blog"})).await;
         let stopped = session.err("run", json!({"project": "blog", "argv": ["true"]})).await;

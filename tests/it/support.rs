@@ -93,7 +93,7 @@ pub(crate) struct ScriptedRunner {
 
 impl ScriptedRunner {
     pub(crate) fn answer(mut self, argv: &[&str], code: i32, stdout: &str) -> Self {
-        let out = Output { code: Some(code), stdout: stdout.as_bytes().to_vec(), stderr: Vec::new() };
+        let out = Output::new(Some(code), stdout.as_bytes(), Vec::new());
         self.answers.push((argv.iter().map(ToString::to_string).collect(), out));
         self
     }
@@ -105,8 +105,7 @@ impl Runner for ScriptedRunner {
             std::iter::once(&cmd.program).chain(&cmd.args).map(|a| a.to_string_lossy().into_owned()).collect();
         self.calls.lock().unwrap().push(cmd.to_string());
         let found = self.answers.iter().find(|(prefix, _)| argv.starts_with(prefix));
-        Ok(found
-            .map_or(Output { code: Some(1), stdout: Vec::new(), stderr: b"not scripted".to_vec() }, |(_, o)| o.clone()))
+        Ok(found.map_or(Output::new(Some(1), Vec::new(), b"not scripted".to_vec()), |(_, o)| o.clone()))
     }
 
     fn interactive(&self, cmd: &Cmd) -> Result<i32, Error> {

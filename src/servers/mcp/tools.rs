@@ -22,6 +22,9 @@ const MAX_RUN_TIMEOUT_SECS: u64 = 3600;
 /// How much of each of a command's stdout and stderr `run` returns: half from the start, half
 /// from the end (where test runners and compilers say how it went).
 const OUTPUT_CAP: usize = 64 * 1024;
+/// What the runner keeps of each stream: a little more than the cap, so that cutting it on
+/// character boundaries still fills it.
+const KEPT: usize = OUTPUT_CAP + 16;
 
 /// A project, or the default one.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -112,7 +115,7 @@ pub struct Ran {
     pub project: String,
     /// The command's exit code; null when it was killed (by a signal, or at the timeout).
     pub exit_code: Option<i32>,
-    /// Whether it was killed at the timeout (its output is then lost).
+    /// Whether it was killed at the timeout (what it printed until then is kept).
     pub timed_out: bool,
     /// Its standard output: at most 64 KiB, the start and the end, the cut marked in the text.
     pub stdout: String,
@@ -232,13 +235,14 @@ impl Server {
             .call(&context, move |ctx| {
                 let limit = run_timeout(args.timeout_secs)?;
                 let started = Instant::now();
-                let out = run::capture(ctx, &args.project, &args.argv, args.workdir.as_deref(), limit)?;
-                // The runner kills a command at its timeout, and then reports no exit code.
+                let out = run::capture(ctx, &args.project, &args.argv, args.workdir.as_deref(), limit, KEPT)?;
                 Ok((out, started.elapsed() >= limit))
             })
             .await;
         let (out, late) = outcome.map_err(|e| failure(&e, &notes))?;
-        Ok(Json(ran(name, &out, late && out.code.is_none(), notes)))
+        // The guest's `timeout` says 124; a `limactl` machine had to kill gives no exit code.
+        let timed_out = late && matches!(out.code, None | Some(run::TIMED_OUT));
+        Ok(Json(ran(name, &out, timed_out, notes)))
     }
 
     #[tool(
@@ -301,8 +305,8 @@ fn run_timeout(secs: Option<u64>) -> Result<Duration> {
 
 /// A finished command as a result: its output capped, and what was cut said in the notes.
 fn ran(project: String, out: &crate::driver::exec::Output, timed_out: bool, mut notes: String) -> Ran {
-    let (stdout, stdout_cut) = cap(&out.stdout);
-    let (stderr, stderr_cut) = if timed_out { (String::new(), None) } else { cap(&out.stderr) };
+    let (stdout, stdout_cut) = cap(&out.stdout, out.cut[0]);
+    let (stderr, stderr_cut) = cap(&out.stderr, out.cut[1]);
     let mut say = |line: String| {
         if !notes.is_empty() {
             notes.push('\n');
@@ -314,8 +318,11 @@ fn ran(project: String, out: &crate::driver::exec::Output, timed_out: bool, mut 
             say(format!("{stream} was {total} bytes: only its first and last {} KiB are shown", OUTPUT_CAP / 2048));
         }
     }
-    if timed_out {
-        say("the command was killed at its timeout and its output is lost; it may still be running in the VM".into());
+    if timed_out && out.code.is_none() {
+        say("the VM did not end the command at its timeout, so machine stopped waiting: it may still be running there"
+            .into());
+    } else if timed_out {
+        say("the command was killed at its timeout (the guest's `timeout`: exit code 124); its output up to then is shown".into());
     } else if out.code.is_none() {
         say("the command was killed by a signal".into());
     }
@@ -333,7 +340,11 @@ fn ran(project: String, out: &crate::driver::exec::Output, timed_out: bool, mut 
 
 /// `bytes` as text of at most [`OUTPUT_CAP`] bytes (plus the marker of the cut): the first and
 /// the last half, cut on character boundaries; with the original size when it was cut.
-fn cap(bytes: &[u8]) -> (String, Option<usize>) {
+/// `dropped` bytes were already left out by the runner, right after the first `KEPT / 2`.
+fn cap(bytes: &[u8], dropped: usize) -> (String, Option<usize>) {
+    if dropped > 0 {
+        return cap_kept(bytes, dropped);
+    }
     let text = String::from_utf8_lossy(bytes);
     if text.len() <= OUTPUT_CAP {
         return (text.into_owned(), None);
@@ -351,15 +362,51 @@ fn cap(bytes: &[u8]) -> (String, Option<usize>) {
     (format!("{}\n[… {cut} bytes cut …]\n{}", &text[..head], &text[tail..]), Some(bytes.len()))
 }
 
+/// [`cap`] of what the runner kept: its head and its tail, each cut to half the cap.
+fn cap_kept(bytes: &[u8], dropped: usize) -> (String, Option<usize>) {
+    let split = (KEPT / 2).min(bytes.len());
+    let (head, tail) = (String::from_utf8_lossy(&bytes[..split]), String::from_utf8_lossy(&bytes[split..]));
+    let half = OUTPUT_CAP / 2;
+    let mut end = half.min(head.len());
+    while !head.is_char_boundary(end) {
+        end -= 1;
+    }
+    let mut start = tail.len().saturating_sub(half);
+    while !tail.is_char_boundary(start) {
+        start += 1;
+    }
+    let total = bytes.len() + dropped;
+    let cut = total.saturating_sub(end + (tail.len() - start));
+    (format!("{}\n[… {cut} bytes cut …]\n{}", &head[..end], &tail[start..]), Some(total))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
+    fn what_the_runner_cut_is_said_with_the_whole_size() {
+        let mut kept = vec![b'a'; KEPT / 2];
+        kept.extend(vec![b'z'; KEPT - KEPT / 2]);
+        let (text, total) = cap(&kept, 1_000_000);
+        assert_eq!(total, Some(KEPT + 1_000_000));
+        assert!(
+            text.starts_with(&"a".repeat(OUTPUT_CAP / 2)) && text.ends_with(&"z".repeat(OUTPUT_CAP / 2)),
+            "{}",
+            &text[..40]
+        );
+        assert!(
+            text.contains(&format!("[… {} bytes cut …]", KEPT + 1_000_000 - OUTPUT_CAP)),
+            "the count is the whole stream's"
+        );
+        assert!(text.len() < OUTPUT_CAP + 64);
+    }
+
+    #[test]
     fn short_output_is_kept_whole() {
-        assert_eq!(cap(b"ok\n"), ("ok\n".to_string(), None));
+        assert_eq!(cap(b"ok\n", 0), ("ok\n".to_string(), None));
         let exact = vec![b'x'; OUTPUT_CAP];
-        assert_eq!(cap(&exact).1, None);
+        assert_eq!(cap(&exact, 0).1, None);
     }
 
     #[test]
@@ -367,7 +414,7 @@ mod tests {
         let mut bytes = b"START".to_vec();
         bytes.extend(std::iter::repeat_n(b'.', 200_000));
         bytes.extend(b"END");
-        let (text, cut) = cap(&bytes);
+        let (text, cut) = cap(&bytes, 0);
         assert_eq!(cut, Some(200_008));
         assert!(text.starts_with("START") && text.ends_with("END"), "{}", &text[..20]);
         assert!(text.contains(&format!("[… {} bytes cut …]", 200_008 - OUTPUT_CAP)));
@@ -377,7 +424,7 @@ mod tests {
     #[test]
     fn cuts_fall_between_characters() {
         let bytes = "é".repeat(OUTPUT_CAP).into_bytes();
-        let (text, cut) = cap(&bytes);
+        let (text, cut) = cap(&bytes, 0);
         assert!(cut.is_some());
         assert!(text.starts_with('é') && text.ends_with('é'));
     }

@@ -230,7 +230,7 @@ mod tests {
 
     impl Fake {
         fn answer(mut self, program: &'static str, code: i32, stdout: &str, stderr: &str) -> Self {
-            let out = Output { code: Some(code), stdout: stdout.into(), stderr: stderr.into() };
+            let out = Output::new(Some(code), stdout, stderr);
             self.answers.insert(program, out);
             self
         }

@@ -104,7 +104,7 @@ mod tests {
     impl Runner for Answer {
         fn output(&self, cmd: &Cmd) -> Result<Output, Error> {
             self.2.lock().unwrap().push(cmd.clone());
-            Ok(Output { code: self.0, stdout: self.1.as_bytes().to_vec(), stderr: Vec::new() })
+            Ok(Output::new(self.0, self.1.as_bytes(), Vec::new()))
         }
         fn interactive(&self, _: &Cmd) -> Result<i32, Error> {
             unreachable!()

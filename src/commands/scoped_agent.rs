@@ -128,13 +128,16 @@ pub(super) fn ensure(ctx: &Ctx<'_>, lima: &Lima<'_>, target: &Target) -> Result<
     );
     let exe = std::env::current_exe()
         .map_err(|e| Error::failure("cannot find the machine program to start the scoped agent with").caused_by(e))?;
-    let replace = seen_as_made(ctx, target);
-    daemon::ensure(ctx.runner, &dir, &policy, replace, &exe, &ctx.paths.state_dir)
+    // Run from another folder, a project made from a `.machine.toml` is seen without that file
+    // (its narrower `ssh_keys`, its `confirm_signatures`): the agent's policy then only narrows.
+    let policy = match Policy::load(&dir.policy_file()) {
+        Ok(old) if !seen_as_made(ctx, target) => policy.narrowed_by(&old),
+        _ => policy,
+    };
+    daemon::ensure(ctx.runner, &dir, &policy, &exe, &ctx.paths.state_dir)
 }
 
-/// Whether this command sees the project through the file its VM was made from. Run from
-/// another folder, a project made from a `.machine.toml` is seen without that file (its
-/// narrower `ssh_keys`, its `confirm_signatures`): the policy the agent has then stays.
+/// Whether this command sees the project through the file its VM was made from.
 fn seen_as_made(ctx: &Ctx<'_>, target: &Target) -> bool {
     let made_from = target.dir(&ctx.paths.state_dir).applied().ok().flatten().and_then(|a| a.made_from);
     made_from.is_none_or(|file| target.project.defined_in.as_deref() == Some(file.as_path()))

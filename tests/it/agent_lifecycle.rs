@@ -235,6 +235,14 @@ fn a_command_run_elsewhere_keeps_the_policy_of_the_file_the_vm_was_made_from() {
     // From the home folder the project is projects.toml's alone: the repo's narrowing stays.
     machine(&env).args(["run", "blog", "--", "true"]).assert().success();
     assert_eq!(policy(), narrowed, "a command that does not see the .machine.toml loosens nothing");
+    // The user's own narrowing, made there, applies at once, on top of the repo's.
+    let own = format!("{BLOG}ssh_keys = [\"one@test\"]\n");
+    std::fs::write(env.path().join("config/projects.toml"), own).unwrap();
+    machine(&env).args(["run", "blog", "--", "true"]).assert().success();
+    let both = policy();
+    assert_eq!(both["keys"], json!([["one@test"], ["two@test"]]), "{both}");
+    assert_eq!(both["confirm"], true);
+    std::fs::write(env.path().join("config/projects.toml"), BLOG).unwrap();
     // In the repo the file is seen again: an edit of it applies.
     std::fs::write(repo.join(".machine.toml"), "ssh_keys = [\"two@test\"]\n").unwrap();
     machine(&env).current_dir(&repo).args(["run", "blog", "--", "true"]).assert().success();

@@ -213,22 +213,12 @@ pub fn is_running(dir: &AgentDir) -> Result<bool> {
     crate::driver::lock::is_held(&dir.lock_file())
 }
 
-/// Writes the policy (unless `replace` is false and there is one) and makes sure a daemon
-/// serves it; returns whether one had to be started. `exe` is machine itself, `state_dir` what
-/// the daemon must use.
-pub fn ensure(
-    runner: &dyn Runner,
-    dir: &AgentDir,
-    policy: &Policy,
-    replace: bool,
-    exe: &Path,
-    state_dir: &Path,
-) -> Result<bool> {
+/// Writes the policy and makes sure a daemon serves it; returns whether one had to be started.
+/// `exe` is machine itself, `state_dir` what the daemon must use.
+pub fn ensure(runner: &dyn Runner, dir: &AgentDir, policy: &Policy, exe: &Path, state_dir: &Path) -> Result<bool> {
     dir.check_socket_path()?;
     dir.create()?;
-    if replace || !dir.policy_file().exists() {
-        policy.save(&dir.policy_file())?;
-    }
+    policy.save(&dir.policy_file())?;
     if is_running(dir)? && wait_for(|| UnixStream::connect(dir.socket()).is_ok()) {
         return Ok(false);
     }

@@ -31,6 +31,19 @@ impl Policy {
         Self { vm: vm.to_string(), upstream, keys, confirm: project.confirm_signatures, lima_dir }
     }
 
+    /// This policy, kept at least as narrow as `old`: a key must be named by the lists of both,
+    /// and a confirmation either asks for is asked.
+    #[must_use]
+    pub fn narrowed_by(mut self, old: &Self) -> Self {
+        for list in &old.keys {
+            if !self.keys.contains(list) {
+                self.keys.push(list.clone());
+            }
+        }
+        self.confirm |= old.confirm;
+        self
+    }
+
     /// A policy that serves nothing: what the agent uses when its file cannot be read.
     pub fn closed(vm: &str) -> Self {
         Self { vm: vm.to_string(), upstream: None, keys: vec![Vec::new()], confirm: true, lima_dir: PathBuf::new() }
@@ -74,6 +87,22 @@ mod tests {
         let broken = Policy { keys: vec![vec!["SHA256:nope".into()]], ..only };
         assert!(!broken.scope().allows("SHA256:nope", "work"), "an unreadable entry allows nothing");
         assert!(!Policy::closed("blog").scope().allows("SHA256:x", "work"));
+    }
+
+    #[test]
+    fn a_narrowed_policy_takes_the_tighter_of_both() {
+        let mut project = Project::with_defaults("blog", Shell::Zsh, &[]);
+        let every = Policy::for_project("blog", &project, None, "/lima/blog".into());
+        project.ssh_keys = KeyScope::only(vec![KeySelector::parse("work").unwrap()]);
+        project.confirm_signatures = true;
+        let work = Policy::for_project("blog", &project, None, "/lima/blog".into());
+        let merged = every.clone().narrowed_by(&work);
+        assert_eq!((merged.keys.clone(), merged.confirm), (vec![vec!["work".to_string()]], true));
+        assert_eq!(merged.clone().narrowed_by(&work), merged, "merging again changes nothing");
+        let home = Policy { keys: vec![vec!["home".into()]], confirm: false, ..every };
+        let both = home.narrowed_by(&work);
+        assert!(!both.scope().allows("SHA256:x", "work") && !both.scope().allows("SHA256:x", "home"));
+        assert!(both.confirm);
     }
 
     #[test]

@@ -44,7 +44,7 @@ pub fn capture(
     workdir: Option<&str>,
     timeout: Duration,
     keep: usize,
-) -> Result<Output> {
+) -> Result<Captured> {
     if argv.is_empty() {
         return Err(Error::usage("no command to run")
             .hint("give the program and its arguments as separate words, e.g. [\"npm\", \"test\"]"));
@@ -61,18 +61,34 @@ pub fn capture(
         let repos: Vec<&str> = target.project.repos.iter().map(RepoUrl::dir_name).collect();
         session = session.in_dir(repo_dir(dir, &home, &target.shown, &repos)?);
     }
-    // coreutils' timeout, in every guest image: TERM at the limit, KILL 5 s later.
-    let secs = timeout.as_secs().to_string();
-    let guarded = ["timeout", "-k", "5", secs.as_str()].into_iter().chain(argv.iter().map(String::as_str));
-    let argv: Vec<&OsStr> = guarded.map(OsStr::new).collect();
-    ctx.runner.output(&session.command(&argv).timeout(timeout + HOST_GRACE).keep(keep))
+    let words = guarded(argv, timeout);
+    let words: Vec<&OsStr> = words.iter().map(OsStr::new).collect();
+    let cmd = session.command(&words).timeout(timeout + HOST_GRACE).keep(keep);
+    let started = std::time::Instant::now();
+    let out = ctx.runner.output(&cmd)?;
+    // The guest's `timeout` says 124 (137 when it had to KILL); one machine killed says nothing.
+    let timed_out = started.elapsed() >= timeout && matches!(out.code, None | Some(124 | 137));
+    Ok(Captured { out, timed_out })
+}
+
+/// `argv` under coreutils' `timeout` (in every guest image: TERM at the limit, KILL 5 s later),
+/// after the `KEY=VALUE` words the shell takes for assignments, so they still apply to it.
+fn guarded(argv: &[String], timeout: Duration) -> Vec<String> {
+    let words: Vec<&str> = argv.iter().map(String::as_str).collect();
+    let (assignments, command) = words.split_at(crate::driver::lima::cmd::leading_assignments(&words));
+    let guard = ["timeout".to_string(), "-k".into(), "5".into(), timeout.as_secs().to_string()];
+    assignments.iter().map(|w| (*w).to_string()).chain(guard).chain(command.iter().map(|w| (*w).to_string())).collect()
+}
+
+/// What [`capture`] ran to.
+pub struct Captured {
+    pub out: Output,
+    /// Whether the timeout ended it (measured around the command alone, not the lock wait).
+    pub timed_out: bool,
 }
 
 /// How much longer than the guest's `timeout` machine waits before it kills `limactl` itself.
 const HOST_GRACE: Duration = Duration::from_secs(15);
-
-/// The exit code of the guest's `timeout` when it ended the command.
-pub const TIMED_OUT: i32 = 124;
 
 /// `workdir` as a guest path under `<home>/code`: `<repo>[/…]` is taken relative to it, and so is
 /// the same path written `~/code/<repo>/…` or `<home>/code/<repo>/…`. A path that is not under one
@@ -106,6 +122,16 @@ pub fn repo_dir(workdir: &str, home: &str, project: &str, repos: &[&str]) -> Res
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_guests_timeout_goes_after_the_assignments_the_shell_reads() {
+        let words =
+            |argv: &[&str]| guarded(&argv.iter().map(|w| (*w).to_string()).collect::<Vec<_>>(), Duration::from_secs(9));
+        assert_eq!(words(&["npm", "test"]), ["timeout", "-k", "5", "9", "npm", "test"]);
+        assert_eq!(words(&["FOO=bar", "CI=1", "env"]), ["FOO=bar", "CI=1", "timeout", "-k", "5", "9", "env"]);
+        assert_eq!(words(&["a b=c", "x"]), ["timeout", "-k", "5", "9", "a b=c", "x"], "not a name: a program");
+        assert_eq!(words(&["-n"]), ["timeout", "-k", "5", "9", "-n"], "timeout stops at its duration");
+    }
 
     const HOME: &str = "/home/ada.guest";
 

@@ -498,3 +498,16 @@ fn an_unreadable_ca_file_is_named_by_doctor_and_once_by_up() {
     assert!(err.contains("\n    error: [proxy] ca_file"), "a warning's lines are indented under it: {err}");
     assert!(world.pid().is_none(), "no daemon was started");
 }
+
+/// A daemon that fails after it bound (a CA file that holds no certificate) leaves no socket or
+/// pid file that names a process that is gone.
+#[test]
+fn a_daemon_that_fails_to_start_leaves_no_socket_or_pid_file() {
+    let world = World::new("");
+    std::fs::write(world.env.path().join("config/ca.pem"), "not a certificate\n").unwrap();
+    let (code, _, err) = world.run(&["proxy", "serve"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("it holds no certificate"), "{err}");
+    let dir = world.state().join("proxy");
+    assert!(!dir.join("control.sock").exists() && !dir.join("daemon.pid").exists(), "{err}");
+}

@@ -128,10 +128,6 @@ fn shell_command(name: &str, workdir: Option<&str>, login_shell: Option<&str>, a
 /// not a variable name (`a b=c`, `$(x)=y`) would reach the shell unquoted, so `command` goes in
 /// front of it: limactl then quotes it and the shell runs it as the program it is.
 fn literal_argv<'a>(argv: &[&'a OsStr]) -> Vec<&'a OsStr> {
-    let is_name = |k: &str| {
-        k.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-            && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-    };
     let mut out = Vec::with_capacity(argv.len() + 1);
     let mut assignments = true;
     for word in argv {
@@ -153,6 +149,17 @@ fn literal_argv<'a>(argv: &[&'a OsStr]) -> Vec<&'a OsStr> {
         out.push(*word);
     }
     out
+}
+
+/// Whether `k` is a shell variable name (what limactl takes a leading `KEY=VALUE` word's key for).
+fn is_name(k: &str) -> bool {
+    k.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// How many leading words of `argv` the guest shell takes for `KEY=VALUE` assignments.
+pub fn leading_assignments(argv: &[&str]) -> usize {
+    argv.iter().take_while(|w| w.split_once('=').is_some_and(|(k, _)| is_name(k))).count()
 }
 
 /// `limactl validate PATH`.

@@ -2,7 +2,7 @@
 //! and one for its structured result. A failure is a tool error (`isError`) whose text is what
 //! the CLI prints for it (message, causes and hints); a malformed argument is a tool error too.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rmcp::handler::server::wrapper::{Json, Parameters};
 use rmcp::model::{CallToolResult, ContentBlock};
@@ -234,15 +234,11 @@ impl Server {
         let (outcome, notes) = self
             .call(&context, move |ctx| {
                 let limit = run_timeout(args.timeout_secs)?;
-                let started = Instant::now();
-                let out = run::capture(ctx, &args.project, &args.argv, args.workdir.as_deref(), limit, KEPT)?;
-                Ok((out, started.elapsed() >= limit))
+                run::capture(ctx, &args.project, &args.argv, args.workdir.as_deref(), limit, KEPT)
             })
             .await;
-        let (out, late) = outcome.map_err(|e| failure(&e, &notes))?;
-        // The guest's `timeout` says 124; a `limactl` machine had to kill gives no exit code.
-        let timed_out = late && matches!(out.code, None | Some(run::TIMED_OUT));
-        Ok(Json(ran(name, &out, timed_out, notes)))
+        let captured = outcome.map_err(|e| failure(&e, &notes))?;
+        Ok(Json(ran(name, &captured.out, captured.timed_out, notes)))
     }
 
     #[tool(
@@ -322,7 +318,7 @@ fn ran(project: String, out: &crate::driver::exec::Output, timed_out: bool, mut 
         say("the VM did not end the command at its timeout, so machine stopped waiting: it may still be running there"
             .into());
     } else if timed_out {
-        say("the command was killed at its timeout (the guest's `timeout`: exit code 124); its output up to then is shown".into());
+        say("the command was killed at its timeout (by the guest's `timeout`: exit code 124, or 137 when it had to KILL); its output up to then is shown".into());
     } else if out.code.is_none() {
         say("the command was killed by a signal".into());
     }

@@ -105,18 +105,26 @@ pub fn serve(paths: &Paths, settings: ProxySettings, home: Option<PathBuf>) -> R
         .map_err(|e| Error::failure("cannot start the proxy's runtime").caused_by(e))?;
     // Called once the daemon takes no more connections, before it lets the requests in flight
     // finish: a new daemon may then start (a stop, or settings that changed, must not wait for
-    // a long answer to end). A displaced daemon leaves what is there alone: it is not its own.
-    let release = {
-        let files = files.clone();
-        move || {
-            if names_me(&files.pid()) {
-                let _ = std::fs::remove_file(files.socket());
-                let _ = std::fs::remove_file(files.pid());
-            }
-            drop(lock);
-        }
-    };
+    // a long answer to end). Dropped uncalled (a daemon that failed to start), it does the same.
+    let held = Held { files: files.clone(), _lock: lock };
+    let release = move || drop(held);
     runtime.block_on(serve_async(paths, &files, settings, home, release))
+}
+
+/// The daemon's hold on its files: letting go removes its socket and pid file (unless another
+/// daemon displaced it: they are not its own) and then unlocks.
+struct Held {
+    files: Files,
+    _lock: crate::driver::lock::Lock,
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        if names_me(&self.files.pid()) {
+            let _ = std::fs::remove_file(self.files.socket());
+            let _ = std::fs::remove_file(self.files.pid());
+        }
+    }
 }
 
 async fn serve_async(
@@ -201,7 +209,8 @@ fn system_resolver(home: Option<PathBuf>) -> server::Resolver {
     })
 }
 
-/// Completes on SIGTERM or SIGINT. SIGHUP (the terminal that started it closing) is ignored.
+/// Completes on SIGTERM or SIGINT. SIGHUP (the terminal that started it closing) is ignored. A
+/// second SIGTERM or SIGINT, while the requests in flight finish, ends the process at once.
 fn signals() -> Result<impl std::future::Future<Output = ()>> {
     use tokio::signal::unix::{SignalKind, signal};
     let fail = |e: std::io::Error| Error::failure("cannot listen for signals").caused_by(e);
@@ -216,6 +225,14 @@ fn signals() -> Result<impl std::future::Future<Output = ()>> {
                 _ = hup.recv() => {}
             }
         }
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+            eprintln!("stopped again: ending without waiting for the requests in flight");
+            std::process::exit(0);
+        });
     })
 }
 

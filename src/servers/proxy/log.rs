@@ -83,8 +83,13 @@ impl Writer {
         let mut line = serde_json::to_string(record).expect("plain data serialises");
         line.push('\n');
         let mut file = self.file.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if file.as_ref().and_then(|f| f.metadata().ok()).is_some_and(|m| m.len() > ROTATE_AT) {
+        // By the path, not the handle: a stopping daemon and its successor share the file, and
+        // the one that did not rotate must not rotate the other's new file over the old one.
+        let at_path = std::fs::metadata(&self.path).ok();
+        if at_path.as_ref().is_some_and(|m| m.len() > ROTATE_AT) {
             let _ = std::fs::rename(&self.path, self.path.with_extension("jsonl.1"));
+            *file = None;
+        } else if !file.as_ref().is_some_and(|f| same_file(f, at_path.as_ref())) {
             *file = None;
         }
         if file.is_none() {
@@ -95,6 +100,14 @@ impl Writer {
         {
             eprintln!("cannot write {}: {e}", self.path.display());
         }
+    }
+}
+
+fn same_file(file: &std::fs::File, at_path: Option<&std::fs::Metadata>) -> bool {
+    use std::os::unix::fs::MetadataExt as _;
+    match (file.metadata(), at_path) {
+        (Ok(a), Some(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
     }
 }
 
@@ -134,6 +147,19 @@ mod tests {
         let r = Record::new(None, None, "GET", "/x\u{1b}]52;c;aGk=\u{7}");
         assert!(r.line().contains("- - GET /x\\u{1b}]52;c;aGk=\\u{7} 0 0"), "{}", r.line());
         assert!(Record::new(None, None, "GET", &format!("/{}", "é".repeat(400))).path.ends_with('…'));
+    }
+
+    #[test]
+    fn a_writer_whose_file_was_rotated_by_another_writes_to_the_new_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("requests.jsonl");
+        let (old, new) = (Writer::new(path.clone()), Writer::new(path.clone()));
+        old.write(&Record { status: 200, ..Record::new(Some("a"), None, "GET", "/before") });
+        std::fs::rename(&path, path.with_extension("jsonl.1")).unwrap(); // the other's rotation
+        new.write(&Record { status: 201, ..Record::new(Some("a"), None, "GET", "/new") });
+        old.write(&Record { status: 202, ..Record::new(Some("a"), None, "GET", "/after") });
+        let statuses: Vec<u16> = read(&path).iter().map(|r| r.status).collect();
+        assert_eq!(statuses, [200, 201, 202], "nothing lands in the rotated file, nothing is lost");
     }
 
     #[test]

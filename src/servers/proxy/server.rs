@@ -93,6 +93,9 @@ struct Shared {
     state_dir: PathBuf,
     registry: RwLock<Registry>,
     credentials: Vec<tokio::sync::Mutex<Cached>>,
+    /// Whether a provider's credential source is being asked just now (its mutex is then held
+    /// for as long as that takes).
+    reading: Vec<std::sync::atomic::AtomicBool>,
     client: Client<HttpsConnector<HttpConnector>, Incoming>,
     log: log::Writer,
     resolver: Resolver,
@@ -127,6 +130,7 @@ pub async fn run(
     let shared = Arc::new(Shared {
         registry: RwLock::new(Registry::load(&options.state_dir)),
         credentials: options.settings.providers.iter().map(|_| tokio::sync::Mutex::new(Cached::Unread)).collect(),
+        reading: options.settings.providers.iter().map(|_| std::sync::atomic::AtomicBool::new(false)).collect(),
         client: Client::builder(TokioExecutor::new()).build(https),
         log: log::Writer::new(options.request_log),
         settings: options.settings,
@@ -332,13 +336,13 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<
         }
     }
     let answered = shared.client.request(upstream).await;
-    let mut record = pending.take();
     match answered {
         Ok(response) => {
             if response.status() == StatusCode::UNAUTHORIZED {
                 // A revoked key or an expired login: read it again for the next request.
                 *shared.credentials[index].lock().await = Cached::Unread;
             }
+            let mut record = pending.take();
             let (parts, body) = response.into_parts();
             record.status = parts.status.as_u16();
             let mut out = Response::new(Logged { inner: body, record: Some(record), shared }.boxed());
@@ -350,7 +354,7 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<
             let why = error_chain(&e);
             eprintln!("{}: cannot reach {}: {why}", provider.name, provider.upstream.authority());
             let message = format!("machine proxy: cannot reach {}: {why}", provider.upstream.authority());
-            Ok(shared.refuse(record, &Refusal { status: 502, message }))
+            Ok(shared.refuse(pending.take(), &Refusal { status: 502, message }))
         }
     }
 }
@@ -400,7 +404,9 @@ impl Shared {
         let provider = self.settings.providers[index].clone();
         let resolver = Arc::clone(&self.resolver);
         let name = provider.name.clone();
+        self.reading[index].store(true, std::sync::atomic::Ordering::SeqCst);
         let outcome = tokio::task::spawn_blocking(move || resolver(&provider)).await;
+        self.reading[index].store(false, std::sync::atomic::Ordering::SeqCst);
         match outcome {
             Ok(Ok(credential)) => {
                 *slot = Cached::Read(credential.clone());
@@ -431,11 +437,20 @@ impl Shared {
         }
         let mut providers = Vec::new();
         for (index, p) in self.settings.providers.iter().enumerate() {
-            let credential = match self.credentials[index].try_lock().as_deref() {
-                Err(_) => "being read now".to_string(),
-                Ok(Cached::Unread) => "not read yet".to_string(),
-                Ok(Cached::Read(c)) => format!("ok ({})", c.source),
-                Ok(Cached::Failed(e)) => e.strip_prefix("error: ").unwrap_or(e).to_string(),
+            let describe = |cached: &Cached| match cached {
+                Cached::Unread => "not read yet".to_string(),
+                Cached::Read(c) => format!("ok ({})", c.source),
+                Cached::Failed(e) => e.strip_prefix("error: ").unwrap_or(e).to_string(),
+            };
+            let reading = || self.reading[index].load(std::sync::atomic::Ordering::SeqCst);
+            let being_read = "being read now".to_string();
+            let credential = match self.credentials[index].try_lock() {
+                Ok(cached) => describe(&cached),
+                Err(_) if reading() => being_read,
+                // A cache hit holds it for a moment; a read that began just now, longer.
+                Err(_) => tokio::time::timeout(Duration::from_secs(1), self.credentials[index].lock())
+                    .await
+                    .map_or(being_read, |cached| describe(&cached)),
             };
             let upstream = format!("https://{}{}", p.upstream.authority(), p.upstream.base_path);
             providers.push(ProviderStatus { name: p.name.clone(), upstream, credential });

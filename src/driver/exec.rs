@@ -456,11 +456,16 @@ impl SystemRunner {
         if let (Some(bytes), Some(mut pipe)) = (cmd.stdin.clone(), child.stdin.take()) {
             std::thread::spawn(move || std::io::Write::write_all(&mut pipe, &bytes));
         }
-        let readers = [
+        let pipes = [
             child.stdout.take().map(|p| Box::new(p) as Box<dyn std::io::Read + Send>),
             child.stderr.take().map(|p| Box::new(p) as Box<dyn std::io::Read + Send>),
-        ]
-        .map(|pipe| std::thread::spawn(move || Kept::read(pipe, keep)));
+        ];
+        let kept: [Shared<Kept>; 2] = Default::default();
+        let readers = pipes
+            .into_iter()
+            .zip(kept.clone())
+            .map(|(pipe, into)| std::thread::spawn(move || Kept::read(pipe, keep, &into)));
+        let readers: Vec<_> = readers.collect();
         let deadline = cmd.timeout.map(|limit| started + limit);
         let status = loop {
             if let Some(status) = child.try_wait().map_err(|e| spawn_error(cmd, &e))? {
@@ -473,15 +478,29 @@ impl SystemRunner {
             }
             std::thread::sleep(Duration::from_millis(20));
         };
-        let [out, err] = readers.map(|r| r.join().unwrap_or_default());
+        let ended = || readers.iter().all(std::thread::JoinHandle::is_finished);
+        if !wait_until(ended, OUTPUT_GRACE) {
+            kill_group(child.id());
+            if !wait_until(ended, OUTPUT_GRACE) {
+                tracing::info!("the output of `{cmd}` is still open: machine stops reading it");
+            }
+        }
+        let [(stdout, out_cut), (stderr, err_cut)] = kept.map(|k| Kept::taken(&k));
         log_end(cmd, &status.map_or("timed out".into(), |s| s.to_string()), started);
-        Ok(Output {
-            code: status.and_then(|s| s.code()),
-            stdout: out.bytes,
-            stderr: err.bytes,
-            cut: [out.cut, err.cut],
-        })
+        Ok(Output { code: status.and_then(|s| s.code()), stdout, stderr, cut: [out_cut, err_cut] })
     }
+}
+
+/// Polls `done` until it holds (`true`) or `limit` passed (`false`).
+fn wait_until(done: impl Fn() -> bool, limit: Duration) -> bool {
+    let deadline = std::time::Instant::now() + limit;
+    while !done() {
+        if std::time::Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    true
 }
 
 /// SIGKILL to every process of the group `pgid` leads.
@@ -493,19 +512,21 @@ fn kill_group(pgid: u32) {
     }
 }
 
-/// A stream's first and last `keep / 2` bytes, and how many between them were dropped.
+/// A stream's first and last `keep / 2` bytes as they are read, and how many came in all.
 #[derive(Debug, Default)]
 struct Kept {
-    bytes: Vec<u8>,
-    cut: usize,
+    head: Vec<u8>,
+    tail: std::collections::VecDeque<u8>,
+    total: usize,
 }
 
+type Shared<T> = std::sync::Arc<std::sync::Mutex<T>>;
+
 impl Kept {
-    fn read(pipe: Option<Box<dyn std::io::Read + Send>>, keep: usize) -> Self {
+    /// Reads `pipe` to its end into `into`, keeping `keep` bytes.
+    fn read(pipe: Option<Box<dyn std::io::Read + Send>>, keep: usize, into: &Shared<Self>) {
         use std::io::Read as _;
-        let Some(mut pipe) = pipe else { return Self::default() };
-        let half = keep / 2;
-        let (mut head, mut tail, mut total) = (Vec::new(), std::collections::VecDeque::<u8>::new(), 0usize);
+        let Some(mut pipe) = pipe else { return };
         let mut buf = [0u8; 16 * 1024];
         loop {
             let n = match pipe.read(&mut buf) {
@@ -514,21 +535,33 @@ impl Kept {
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(_) => break,
             };
-            total += n;
-            let mut chunk = &buf[..n];
-            let room = half.saturating_sub(head.len());
-            let (into_head, rest) = chunk.split_at(room.min(chunk.len()));
-            head.extend_from_slice(into_head);
-            chunk = rest;
-            tail.extend(chunk);
-            let over = tail.len().saturating_sub(keep - half);
-            tail.drain(..over);
+            into.lock().unwrap_or_else(std::sync::PoisonError::into_inner).add(&buf[..n], keep);
         }
-        let cut = total - head.len() - tail.len();
-        head.extend(tail);
-        Self { bytes: head, cut }
+    }
+
+    fn add(&mut self, chunk: &[u8], keep: usize) {
+        let half = keep / 2;
+        self.total += chunk.len();
+        let room = half.saturating_sub(self.head.len()).min(chunk.len());
+        self.head.extend_from_slice(&chunk[..room]);
+        self.tail.extend(&chunk[room..]);
+        let over = self.tail.len().saturating_sub(keep - half);
+        self.tail.drain(..over);
+    }
+
+    /// What was kept, and how many bytes between its two halves were dropped.
+    fn taken(into: &Shared<Self>) -> (Vec<u8>, usize) {
+        let kept = std::mem::take(&mut *into.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+        let cut = kept.total - kept.head.len() - kept.tail.len();
+        let mut bytes = kept.head;
+        bytes.extend(kept.tail);
+        (bytes, cut)
     }
 }
+
+/// How long, once the program ended, its output may take to end too: a program it left running
+/// in the background can hold the pipes open (its group is killed then).
+const OUTPUT_GRACE: Duration = Duration::from_secs(2);
 
 /// With -vv: how each command ended and how long it took.
 fn log_end(cmd: &Cmd, status: &str, started: std::time::Instant) {
@@ -746,13 +779,24 @@ mod tests {
         let runner = SystemRunner::default();
         let script = "sleep 30 & echo $!; wait";
         let cmd = Cmd::new("sh").args(["-c", script]).keep(1000).timeout(Duration::from_millis(300));
+        let started = std::time::Instant::now();
         let out = runner.output(&cmd).unwrap();
+        assert!(started.elapsed() < Duration::from_secs(5), "the sleep held no pipe open: {:?}", started.elapsed());
         assert_eq!(out.code, None, "timed out");
         let pid = String::from_utf8(out.stdout).unwrap();
         // Gone, or a zombie nobody reaped yet (a container's first process may not).
         let state = std::fs::read_to_string(format!("/proc/{}/stat", pid.trim())).unwrap_or_default();
         let alive = state.split(") ").nth(1).is_some_and(|rest| !rest.starts_with('Z') && !rest.starts_with('X'));
         assert!(!alive, "the child of the child is gone too (pid {pid}: {state})");
+    }
+
+    #[test]
+    fn a_background_program_holding_the_output_open_does_not_hold_up_a_kept_command() {
+        let started = std::time::Instant::now();
+        let out =
+            SystemRunner::default().output(&Cmd::new("sh").args(["-c", "echo hi; sleep 30 &"]).keep(100)).unwrap();
+        assert_eq!((out.code, out.stdout.as_slice()), (Some(0), &b"hi\n"[..]));
+        assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
     }
 
     #[test]

@@ -68,7 +68,7 @@ pub fn serve(dir: &AgentDir, runner: &dyn Runner, env: DialogEnv) -> Result<i32>
     crate::driver::stack::write_atomic(&dir.pid_file(), format!("{}\n", std::process::id()).as_bytes())?;
     let listener = listen(&dir.socket())?;
     tracing::info!("scoped agent for {} listening on {}", dir.instance(), dir.socket().display());
-    let shared = Shared { dir, runner, env, dialog: std::sync::Mutex::new(()), budget: std::sync::Mutex::default() };
+    let shared = Shared { dir, runner, env, dialog: std::sync::Mutex::new(()), budgets: Default::default() };
     let open = std::sync::atomic::AtomicUsize::new(0);
     std::thread::scope(|s| {
         s.spawn(|| {
@@ -159,8 +159,9 @@ struct Shared<'a> {
     env: DialogEnv,
     /// One question on the desktop at a time.
     dialog: std::sync::Mutex<()>,
-    /// What the log may still take one by one this minute.
-    budget: std::sync::Mutex<Budget>,
+    /// What the log may still take one by one this minute: of sign requests, and of the others
+    /// (a flood of one kind never hides the other).
+    budgets: [std::sync::Mutex<Budget>; 2],
 }
 
 impl Shared<'_> {
@@ -172,9 +173,10 @@ impl Shared<'_> {
         });
         let mut upstream = AgentSocket::new(policy.upstream.clone());
         let append = |entry: &Entry| {
-            let (due, write) = self.lock_budget().admit(entry, Instant::now());
+            let signs = entry.request == "sign";
+            let (due, write) = self.lock_budget(signs).admit(entry, Instant::now());
             if let Some(n) = due {
-                self.append(&Entry::unlogged(&entry.vm, n));
+                self.append(&Entry::unlogged(&entry.vm, n, signs));
             }
             if write {
                 self.append(entry);
@@ -189,8 +191,8 @@ impl Shared<'_> {
         serve_connection(stream, &mut handler);
     }
 
-    fn lock_budget(&self) -> std::sync::MutexGuard<'_, Budget> {
-        self.budget.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    fn lock_budget(&self, signs: bool) -> std::sync::MutexGuard<'_, Budget> {
+        self.budgets[usize::from(signs)].lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn append(&self, entry: &Entry) {
@@ -201,9 +203,12 @@ impl Shared<'_> {
 
     /// Writes the count of entries not logged one by one, as the daemon ends.
     fn flush(&self) {
-        if let Some(n) = self.lock_budget().rest() {
-            let vm = Policy::load(&self.dir.policy_file()).map_or_else(|_| self.dir.instance().to_string(), |p| p.vm);
-            self.append(&Entry::unlogged(&vm, n));
+        for signs in [false, true] {
+            if let Some(n) = self.lock_budget(signs).rest() {
+                let vm =
+                    Policy::load(&self.dir.policy_file()).map_or_else(|_| self.dir.instance().to_string(), |p| p.vm);
+                self.append(&Entry::unlogged(&vm, n, signs));
+            }
         }
     }
 }

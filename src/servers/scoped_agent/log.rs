@@ -97,9 +97,10 @@ impl Entry {
         e
     }
 
-    /// `n` requests refused, denied or failed past a minute's [`UNSIGNED_PER_MINUTE`].
-    pub fn unlogged(vm: &str, n: u64) -> Self {
-        let mut e = Self::new(vm, "unlogged", Decision::Refused);
+    /// `n` requests refused, denied or failed past a minute's [`UNSIGNED_PER_MINUTE`]: sign
+    /// requests (`unlogged sign`) or the others (`unlogged`).
+    pub fn unlogged(vm: &str, n: u64, signs: bool) -> Self {
+        let mut e = Self::new(vm, if signs { "unlogged sign" } else { "unlogged" }, Decision::Refused);
         e.unlogged = Some(n);
         e
     }
@@ -151,9 +152,12 @@ impl Entry {
     /// What was signed, for people: `git signature`, `ssh login as git`, …
     pub fn what(&self) -> String {
         if let Some(n) = self.unlogged {
-            return format!(
-                "{n} more refused, denied or failed requests, not logged one by one (at most {UNSIGNED_PER_MINUTE} a minute are)"
-            );
+            let what = if self.request == "unlogged sign" {
+                "sign requests refused, denied or failed"
+            } else {
+                "refused requests"
+            };
+            return format!("{n} more {what}, not logged one by one (at most {UNSIGNED_PER_MINUTE} a minute are)");
         }
         match (self.kind.as_deref(), self.namespace.as_deref()) {
             (Some("sshsig"), Some("git")) => "git signature (commit or tag; namespace git)".into(),
@@ -289,9 +293,16 @@ mod tests {
         assert_eq!(budget.admit(&refused, later), (Some(2), true), "the count comes first, then a new minute");
         assert_eq!(budget.rest(), None);
         assert_eq!(
-            Entry::unlogged("blog", 2).what(),
-            "2 more refused, denied or failed requests, not logged one by one (at most 60 a minute are)"
+            Entry::unlogged("blog", 2, false).what(),
+            "2 more refused requests, not logged one by one (at most 60 a minute are)"
         );
+    }
+
+    #[test]
+    fn the_counts_of_sign_requests_and_of_others_say_which() {
+        let signs = Entry::unlogged("blog", 3, true);
+        assert_eq!(signs.request, "unlogged sign");
+        assert!(signs.what().starts_with("3 more sign requests refused, denied or failed"), "{}", signs.what());
     }
 
     #[test]

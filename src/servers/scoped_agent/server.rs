@@ -267,11 +267,28 @@ pub fn next_frame(stream: &mut UnixStream, within: std::time::Duration) -> io::R
             Err(e) => return Err(e),
         }
     }
-    stream.set_read_timeout(Some(within))?;
-    let mut rest = (&first[..]).chain(&mut *stream);
+    let until = std::time::Instant::now() + within;
+    let mut rest = (&first[..]).chain(Deadline { stream, until });
     match read_frame(&mut rest)? {
         Some(frame) => Ok(Some(frame)),
         None => Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the connection ended inside a message")),
+    }
+}
+
+/// Reads that all end by `until`: one deadline for a whole message, however it is sliced.
+struct Deadline<'a> {
+    stream: &'a mut UnixStream,
+    until: std::time::Instant,
+}
+
+impl Read for Deadline<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let left = self.until.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return Err(io::Error::new(io::ErrorKind::TimedOut, "the rest of the message took too long"));
+        }
+        self.stream.set_read_timeout(Some(left))?;
+        self.stream.read(buf)
     }
 }
 
@@ -448,6 +465,18 @@ mod tests {
         assert!(next_frame(&mut ours, within).is_err(), "four of nine bytes, then nothing");
         assert!(started.elapsed() < within * 20);
         drop(late.join().unwrap());
+        let (mut ours, mut theirs) = UnixStream::pair().unwrap();
+        let trickle = std::thread::spawn(move || {
+            for byte in [0, 0, 0, 3, 11, 0, 0] {
+                if theirs.write_all(&[byte]).is_err() {
+                    break;
+                }
+                std::thread::sleep(within / 3);
+            }
+        });
+        assert!(next_frame(&mut ours, within).is_err(), "one byte at a time, each in time, the whole too slow");
+        drop(ours);
+        trickle.join().unwrap();
         let (mut ours, theirs) = UnixStream::pair().unwrap();
         drop(theirs);
         assert_eq!(next_frame(&mut ours, within).unwrap(), None, "a hang-up between messages");

@@ -32,11 +32,12 @@ pub fn run(args: &Args, ctx: &mut Ctx<'_>) -> Result<i32> {
 
 /// Runs `argv` in the project's VM with its output captured instead of the terminal attached: in
 /// `workdir` when given (a folder under one of the project's repos, see [`repo_dir`]), else where
-/// `machine run` opens. The guest's `timeout` ends it after `timeout` (exit code 124, what it
-/// printed kept); machine kills `limactl` a little later should the guest not answer. At most
-/// `keep` bytes of each output stream are kept (see [`crate::driver::exec::Cmd::keep`]). It holds the project's lock, unlike `machine run`
-/// (a terminal session may last all day): an agent's command never races an `up`, `down` or
-/// `destroy` of the same VM, and waits for one under way.
+/// `machine run` opens. The guest's `timeout` ends it after `timeout` (exit code 124 or 137,
+/// what it printed kept); machine kills `limactl` a little later should the guest not answer.
+/// At most `keep` bytes of each output stream are kept (see [`crate::driver::exec::Cmd::keep`]).
+/// It holds the project's lock, unlike `machine run` (a terminal session may last all day): an
+/// agent's command never races an `up`, `down` or `destroy` of the same VM, and waits for one
+/// under way.
 pub fn capture(
     ctx: &mut Ctx<'_>,
     project: &str,

@@ -404,9 +404,11 @@ impl Shared {
         let provider = self.settings.providers[index].clone();
         let resolver = Arc::clone(&self.resolver);
         let name = provider.name.clone();
-        self.reading[index].store(true, std::sync::atomic::Ordering::SeqCst);
-        let outcome = tokio::task::spawn_blocking(move || resolver(&provider)).await;
-        self.reading[index].store(false, std::sync::atomic::Ordering::SeqCst);
+        let outcome = {
+            // Cleared however this ends (a guest that hangs up drops this future mid-read).
+            let _reading = Flag::raise(&self.reading[index]);
+            tokio::task::spawn_blocking(move || resolver(&provider)).await
+        };
         match outcome {
             Ok(Ok(credential)) => {
                 *slot = Cached::Read(credential.clone());
@@ -512,6 +514,22 @@ async fn answer_control(shared: Arc<Shared>, stream: UnixStream) {
     let _ = write.shutdown().await;
     if stop {
         shared.stop.notify_one();
+    }
+}
+
+/// Raised while it lives.
+struct Flag<'a>(&'a std::sync::atomic::AtomicBool);
+
+impl<'a> Flag<'a> {
+    fn raise(flag: &'a std::sync::atomic::AtomicBool) -> Self {
+        flag.store(true, std::sync::atomic::Ordering::SeqCst);
+        Self(flag)
+    }
+}
+
+impl Drop for Flag<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, std::sync::atomic::Ordering::SeqCst);
     }
 }
 

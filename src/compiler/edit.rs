@@ -343,19 +343,7 @@ mod tests {
     use crate::compiler::config::model::Shell;
 
     fn answers(name: &str) -> Answers {
-        Answers {
-            name: name.into(),
-            repos: Vec::new(),
-            profiles: Vec::new(),
-            without: Vec::new(),
-            shell: Shell::Zsh,
-            forward_agent: true,
-            ssh_keys: None,
-            confirm_signatures: false,
-            cpus: None,
-            memory: None,
-            disk: None,
-        }
+        Answers::current(name, None, &Defaults::default())
     }
 
     fn repo(s: &str) -> RepoUrl {

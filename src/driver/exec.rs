@@ -491,14 +491,14 @@ impl SystemRunner {
     }
 }
 
-/// Polls `done` until it holds (`true`) or `limit` passed (`false`).
-fn wait_until(done: impl Fn() -> bool, limit: Duration) -> bool {
+/// Polls `done` every 20 ms until it holds (`true`) or `limit` passed (`false`).
+pub fn wait_until(mut done: impl FnMut() -> bool, limit: Duration) -> bool {
     let deadline = std::time::Instant::now() + limit;
     while !done() {
         if std::time::Instant::now() >= deadline {
             return false;
         }
-        std::thread::sleep(Duration::from_millis(10));
+        std::thread::sleep(Duration::from_millis(20));
     }
     true
 }

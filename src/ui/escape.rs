@@ -8,35 +8,29 @@ use std::io::{self, Write};
 /// `text` with every control character except newline and tab written as a visible `\u{…}`
 /// escape (C0, DEL and the C1 range, which some terminals read as ESC sequences).
 pub fn controls(text: &str) -> Cow<'_, str> {
-    if !text.chars().any(is_unsafe) {
+    escape(text, |c| c.is_control() && c != '\n' && c != '\t')
+}
+
+/// `text` with every control character escaped, newline and tab too: for a field that came
+/// from the guest inside a line or a table, where a newline would make a row of its own.
+pub fn one_line(text: &str) -> Cow<'_, str> {
+    escape(text, char::is_control)
+}
+
+/// `text` with each character `unsafe_char` picks written as a visible `\u{…}` escape.
+fn escape(text: &str, unsafe_char: impl Fn(char) -> bool) -> Cow<'_, str> {
+    if !text.chars().any(&unsafe_char) {
         return Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len() + 8);
     for c in text.chars() {
-        if is_unsafe(c) {
+        if unsafe_char(c) {
             out.push_str(&format!("\\u{{{:x}}}", u32::from(c)));
         } else {
             out.push(c);
         }
     }
     Cow::Owned(out)
-}
-
-fn is_unsafe(c: char) -> bool {
-    c.is_control() && c != '\n' && c != '\t'
-}
-
-/// `text` with every control character escaped, newline and tab too: for a field that came
-/// from the guest inside a line or a table, where a newline would make a row of its own.
-pub fn one_line(text: &str) -> Cow<'_, str> {
-    if !text.chars().any(char::is_control) {
-        return Cow::Borrowed(text);
-    }
-    Cow::Owned(
-        text.chars()
-            .map(|c| if c.is_control() { format!("\\u{{{:x}}}", u32::from(c)) } else { c.to_string() })
-            .collect(),
-    )
 }
 
 /// A writer that escapes control characters in what passes through it (for log lines, which

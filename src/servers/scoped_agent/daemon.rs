@@ -273,17 +273,8 @@ pub fn stop(runner: &dyn Runner, dir: &AgentDir) -> Result<()> {
 }
 
 /// Polls `ready` until it holds or [`READY_WITHIN`] passed.
-fn wait_for(mut ready: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + READY_WITHIN;
-    loop {
-        if ready() {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+fn wait_for(ready: impl FnMut() -> bool) -> bool {
+    crate::driver::exec::wait_until(ready, READY_WITHIN)
 }
 
 #[cfg(test)]

@@ -511,3 +511,35 @@ fn a_daemon_that_fails_to_start_leaves_no_socket_or_pid_file() {
     let dir = world.state().join("proxy");
     assert!(!dir.join("control.sock").exists() && !dir.join("daemon.pid").exists(), "{err}");
 }
+
+/// A SIGTERM lets an answer in flight finish (the daemon no longer listens meanwhile); a second
+/// one ends the daemon at once.
+#[test]
+fn a_second_sigterm_ends_the_drain_at_once() {
+    use http_body_util::BodyExt as _;
+    let world = World::new("");
+    let (token, pid) = world.up_blog();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let auth = format!("Bearer {token}");
+        let response =
+            crate::upstream::send(world.port, "POST", "/anthropic/v1/sse", &[("authorization", &auth)], "{}").await;
+        let mut body = response.into_body();
+        let first = body.frame().await.unwrap().unwrap();
+        assert!(first.data_ref().is_some_and(|d| !d.is_empty()), "the stream has begun");
+        let term = || std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap();
+        term();
+        let closed = || std::net::TcpStream::connect(("127.0.0.1", world.port)).is_err();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !closed() {
+            assert!(std::time::Instant::now() < deadline, "the draining daemon stops listening");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        assert!(alive(pid), "the answer in flight holds the daemon");
+        term();
+        while alive(pid) {
+            assert!(std::time::Instant::now() < deadline, "a second SIGTERM ends it");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    });
+}

@@ -41,7 +41,11 @@ impl World {
     }
 
     fn machine(&self) -> Command {
-        let mut cmd = self.env.machine();
+        Self::with_credentials(self.env.machine())
+    }
+
+    /// `cmd` with the proxy turned on and the host's credentials in its environment.
+    fn with_credentials(mut cmd: Command) -> Command {
         cmd.env_remove("MACHINE_CREDENTIAL_PROXY")
             .env("GIT_NAME", "Ada Lovelace")
             .env("GIT_EMAIL", "ada@example.com")
@@ -542,4 +546,38 @@ fn a_second_sigterm_ends_the_drain_at_once() {
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
     });
+}
+
+/// A daemon out of file descriptors says so once (not once per failed accept), keeps running,
+/// and serves again, saying so, once the connections that held them are gone.
+#[test]
+fn a_daemon_out_of_file_descriptors_says_so_once_and_recovers() {
+    let world = World::new("");
+    // The daemon `up` starts inherits `up`'s limit.
+    let mut up = World::with_credentials(world.env.command("/bin/sh"));
+    let machine = assert_cmd::cargo::cargo_bin("machine");
+    up.args(["-c", "ulimit -n 64 && exec \"$0\" up blog"]).arg(&machine);
+    assert!(up.output().unwrap().status.success());
+    let (token, pid) = (world.guest_token("blog"), world.pid().expect("up started the daemon"));
+    let log = world.state().join("proxy/daemon.log");
+    let read_log = || std::fs::read_to_string(&log).unwrap_or_default();
+    let failures = || read_log().matches("accepting a connection failed").count();
+
+    let held: Vec<_> = (0..100).map(|_| std::net::TcpStream::connect(("127.0.0.1", world.port)).unwrap()).collect();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while failures() == 0 {
+        assert!(std::time::Instant::now() < deadline, "no failed accept logged:\n{}", read_log());
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // Several pauses later, still one line, and the daemon is alive.
+    std::thread::sleep(std::time::Duration::from_millis(1200));
+    assert_eq!(failures(), 1, "{}", read_log());
+    assert!(read_log().contains("Too many open files"), "{}", read_log());
+    assert!(alive(pid));
+
+    drop(held);
+    assert_eq!(world.ask(&token).status, 200, "{}", read_log());
+    let recovered = read_log();
+    assert!(recovered.contains("accepting works again ("), "{recovered}");
+    assert_eq!(world.pid(), Some(pid), "the same daemon serves");
 }

@@ -280,6 +280,48 @@ async fn an_upstream_401_makes_the_proxy_read_the_credential_again() {
     assert_eq!(proxy.resolved.load(Ordering::SeqCst), 2, "read again after the 401");
 }
 
+/// A 401 that arrives while another request is reading the credential is passed on at once
+/// (not held back behind that reading), and the credential is still read again afterwards.
+#[tokio::test]
+async fn a_401_during_another_request_s_reading_is_answered_and_still_resets() {
+    let upstream = Upstream::start();
+    let (let_reading_end, reading_may_end) = std::sync::mpsc::channel::<()>();
+    let reading_may_end = Arc::new(std::sync::Mutex::new(reading_may_end));
+    let calls = Arc::new(AtomicUsize::new(0));
+    let (counter, gate) = (Arc::clone(&calls), Arc::clone(&reading_may_end));
+    let resolver: Resolver = Arc::new(move |_| {
+        // The second reading lasts until the test lets it end.
+        if counter.fetch_add(1, Ordering::SeqCst) == 1 {
+            let _ = gate.lock().unwrap().recv();
+        }
+        Ok(Credential::new(REAL, "a test"))
+    });
+    let proxy = Proxy::start(&upstream, Some(resolver)).await;
+    let port = proxy.port;
+    let send = |path: &'static str| {
+        tokio::spawn(async move { request(port, "GET", path, &[("authorization", &bearer())], "").await })
+    };
+
+    // The slow 401 is on its way upstream with the credential of the first reading.
+    let slow = send("/anthropic/v1/slow/unauthorized");
+    eventually("the slow request reaches the upstream", || upstream.seen().iter().any(|s| s.target.contains("/slow/")))
+        .await;
+    // A quick 401 resets it; the next request starts the second reading, which holds it.
+    assert_eq!(send("/anthropic/unauthorized").await.unwrap().status, 401);
+    let reading = send("/anthropic/v1/models");
+    eventually("the second reading starts", || calls.load(Ordering::SeqCst) == 2).await;
+
+    upstream.release();
+    let answer = tokio::time::timeout(HANG, slow).await.expect("the 401 is not held back").unwrap();
+    assert_eq!(answer.status, 401);
+    let_reading_end.send(()).unwrap();
+    assert_eq!(reading.await.unwrap().status, 200);
+    eventually("the slow 401 is logged", || proxy.log().iter().filter(|r| r.status == 401).count() == 2).await;
+    // The reading that was under way when the slow 401 came is not trusted: a third one.
+    send("/anthropic/v1/models").await.unwrap();
+    assert_eq!(calls.load(Ordering::SeqCst), 3, "{}", proxy.log_text());
+}
+
 #[tokio::test]
 async fn an_upstream_the_proxy_cannot_verify_is_refused() {
     let upstream = Upstream::start();

@@ -4,7 +4,8 @@
 //!
 //! Routes: `…/sse` streams two server-sent events and sends the second only after the test
 //! calls [`Upstream::release`] (so a proxy that buffers never delivers the first);
-//! `…/unauthorized` answers 401; anything else 200 with a small JSON body.
+//! `…/unauthorized` answers 401; anything else 200 with a small JSON body; `…/slow` and
+//! `…/slow/…` answer only once the test releases them.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -171,7 +172,7 @@ async fn answer(
         reply.headers_mut().insert("content-type", "text/event-stream".parse().unwrap());
         return Ok(reply);
     }
-    if path.ends_with("/slow") {
+    if path.ends_with("/slow") || path.contains("/slow/") {
         // No answer until the test lets it.
         let _permit = release.acquire().await;
     }

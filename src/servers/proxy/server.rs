@@ -339,8 +339,7 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<
     match answered {
         Ok(response) => {
             if response.status() == StatusCode::UNAUTHORIZED {
-                // A revoked key or an expired login: read it again for the next request.
-                *shared.credentials[index].lock().await = Cached::Unread;
+                forget_credential(&shared, index);
             }
             let mut record = pending.take();
             let (parts, body) = response.into_parts();
@@ -357,6 +356,19 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<
             Ok(shared.refuse(pending.take(), &Refusal { status: 502, message }))
         }
     }
+}
+
+/// After an upstream 401 (a revoked key, an expired login): read the credential again for the
+/// next request. Never waits here: while another request reads it, a task of its own resets it
+/// once that reading ends (the guest must get its 401 meanwhile, and a guest that hangs up must
+/// not cancel the reset).
+fn forget_credential(shared: &Arc<Shared>, index: usize) {
+    if let Ok(mut slot) = shared.credentials[index].try_lock() {
+        *slot = Cached::Unread;
+        return;
+    }
+    let shared = Arc::clone(shared);
+    tokio::spawn(async move { *shared.credentials[index].lock().await = Cached::Unread });
 }
 
 fn error_chain(e: &dyn std::error::Error) -> String {

@@ -291,11 +291,10 @@ fn a_flood_of_refused_requests_is_counted_not_logged_one_by_one() {
     let entries = || -> Vec<Value> {
         std::fs::read_to_string(&log).unwrap_or_default().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
     };
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while !entries().iter().any(|e| e["request"] == "unlogged") {
-        assert!(std::time::Instant::now() < deadline, "the ending daemon writes the count: {:?}", entries());
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    crate::support::wait_for(
+        || entries().iter().any(|e| e["request"] == "unlogged"),
+        "the ending daemon writing the count",
+    );
     let entries = entries();
     assert_eq!(entries.iter().filter(|e| e["request"] == "lock").count(), 60);
     let count = entries.iter().find(|e| e["request"] == "unlogged").unwrap();

@@ -534,17 +534,10 @@ fn a_second_sigterm_ends_the_drain_at_once() {
         let term = || std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap();
         term();
         let closed = || std::net::TcpStream::connect(("127.0.0.1", world.port)).is_err();
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        while !closed() {
-            assert!(std::time::Instant::now() < deadline, "the draining daemon stops listening");
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
+        crate::support::wait_for(closed, "the draining daemon stopping its listening");
         assert!(alive(pid), "the answer in flight holds the daemon");
         term();
-        while alive(pid) {
-            assert!(std::time::Instant::now() < deadline, "a second SIGTERM ends it");
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
+        crate::support::wait_for(|| !alive(pid), "a second SIGTERM ending it");
     });
 }
 
@@ -564,11 +557,7 @@ fn a_daemon_out_of_file_descriptors_says_so_once_and_recovers() {
     let failures = || read_log().matches("accepting a connection failed").count();
 
     let held: Vec<_> = (0..100).map(|_| std::net::TcpStream::connect(("127.0.0.1", world.port)).unwrap()).collect();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while failures() == 0 {
-        assert!(std::time::Instant::now() < deadline, "no failed accept logged:\n{}", read_log());
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    crate::support::wait_for(|| failures() > 0, "a failed accept logged");
     // Several pauses later, still one line, and the daemon is alive.
     std::thread::sleep(std::time::Duration::from_millis(1200));
     assert_eq!(failures(), 1, "{}", read_log());

@@ -6,13 +6,14 @@
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use ssh_agent_lib::blocking::Client;
 use ssh_agent_lib::proto::{Extension, PublicCredential, SignRequest};
 use ssh_agent_lib::ssh_key::{HashAlg, PublicKey};
 use tempfile::TempDir;
+
+use crate::support::wait_for;
 
 /// A real ssh-agent holding `one`, `two` and `three` (comments `one@test`, …), whose private
 /// keys are gone from disk; `extra` is a key it does not hold (private half kept, to try adding).
@@ -179,14 +180,6 @@ fn run(cmd: &mut Command) -> Output {
     let out = cmd.output().unwrap();
     assert!(out.status.success(), "{cmd:?}: {}", String::from_utf8_lossy(&out.stderr));
     out
-}
-
-fn wait_for(ready: impl Fn() -> bool, what: &str) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !ready() {
-        assert!(Instant::now() < deadline, "{what} did not come up within 10 s");
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 fn sign_request(keys: &Keys, name: &str, data: &[u8]) -> SignRequest {

@@ -146,3 +146,12 @@ pub(crate) fn files(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
     }
     found
 }
+
+/// Polls `ready` every 20 ms; fails the test naming `what` when it has not held within 10 s.
+pub(crate) fn wait_for(ready: impl Fn() -> bool, what: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !ready() {
+        assert!(std::time::Instant::now() < deadline, "waited 10 s for {what}");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}

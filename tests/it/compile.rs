@@ -14,13 +14,15 @@ use machine::compiler::layers::Catalog;
 use machine::compiler::paths::Paths;
 use machine::compiler::yaml;
 
-use crate::support::{ScriptedRunner, fixtures, host, redact};
+use crate::support::{ScriptedRunner, files, fixtures, host, redact};
 
 pub(crate) struct Case {
     pub(crate) name: String,
+    /// The case's private copy: the rendered text names it, and it lives as long as the case.
     pub(crate) dir: PathBuf,
     pub(crate) stack: Stack,
     pub(crate) notes: Vec<String>,
+    _copy: tempfile::TempDir,
 }
 
 pub(crate) fn cases() -> Vec<Case> {
@@ -31,8 +33,10 @@ pub(crate) fn cases() -> Vec<Case> {
     dirs.into_iter().map(|dir| compile_case(&dir)).collect()
 }
 
-fn compile_case(dir: &Path) -> Case {
-    let name = dir.file_name().unwrap().to_string_lossy().into_owned();
+fn compile_case(fixture: &Path) -> Case {
+    let name = fixture.file_name().unwrap().to_string_lossy().into_owned();
+    let (copy, dir) = private_copy(fixture, &name);
+    let dir = dir.as_path();
     let spec: toml_edit::DocumentMut = std::fs::read_to_string(dir.join("case.toml")).unwrap().parse().unwrap();
     let get = |k: &str| spec.get(k).and_then(|v| v.as_str()).map(ToString::to_string);
     let os = match get("os").as_deref() {
@@ -48,7 +52,7 @@ fn compile_case(dir: &Path) -> Case {
     };
     let mut catalog = Catalog::builtin();
     catalog.add_user_profiles(&paths.profiles_dir()).unwrap_or_else(|e| panic!("{name}: {e:?}"));
-    // A nested `.git` cannot be committed, so the repo marker is made here (git ignores it).
+    // A nested `.git` cannot be committed, so the repo marker is made in the copy.
     if let Some(root) = get("git_root") {
         std::fs::create_dir_all(dir.join(root).join(".git")).unwrap();
     }
@@ -67,7 +71,21 @@ fn compile_case(dir: &Path) -> Case {
         facts.cached_disks.insert(key.clone(), PathBuf::from(format!("/cache/disks/{key}.img")));
         stack = compile::compile(&project, &catalog, &facts).unwrap();
     }
-    Case { name, dir: dir.to_path_buf(), stack, notes: config.notes }
+    Case { name, dir: dir.to_path_buf(), stack, notes: config.notes, _copy: copy }
+}
+
+/// Copies a fixture folder, so that compiling it writes nothing into the checkout (which may be
+/// read-only to the user running the tests, as for the real-Lima checks).
+fn private_copy(fixture: &Path, name: &str) -> (tempfile::TempDir, PathBuf) {
+    let copy = tempfile::tempdir().unwrap();
+    let dir = copy.path().canonicalize().unwrap().join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    for (path, bytes) in files(fixture) {
+        let to = dir.join(path.strip_prefix(fixture).unwrap());
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::write(to, bytes).unwrap();
+    }
+    (copy, dir)
 }
 
 /// The chain, user layers in full, and the instance file, with keys and fixture paths redacted.
